@@ -1,0 +1,77 @@
+"""The PubSub contract shared by every adapter."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class Broadcast:
+    """One message on a topic. ``payload`` is a JSON-able dict or ``bytes`` (binary frame)."""
+
+    topic: str
+    event: str
+    payload: Any
+    origin: object | None = field(default=None, compare=False)
+    """The subscriber to skip (``broadcast_from``); only meaningful on the publishing node."""
+
+
+class Subscriber(Protocol):
+    """Receives broadcasts. ``deliver`` must not block: queue work, never await."""
+
+    def deliver(self, message: Broadcast, cache: dict[Any, Any]) -> None: ...
+
+
+class PubSub(abc.ABC):
+    """Topic -> subscribers registry with local dispatch; adapters add the cluster hop."""
+
+    def __init__(self) -> None:
+        self._topics: dict[str, dict[int, Subscriber]] = {}
+        self.on_dispatch: Callable[[Broadcast, int], None] | None = None
+
+    async def start(self) -> None:
+        """Open connections the adapter needs."""
+
+    async def stop(self) -> None:
+        """Close connections the adapter opened."""
+
+    async def subscribe(self, topic: str, subscriber: Subscriber) -> None:
+        """Subscribe; when this returns, broadcasts on ``topic`` from any node reach ``subscriber``."""
+        self._topics.setdefault(topic, {})[id(subscriber)] = subscriber
+
+    async def unsubscribe(self, topic: str, subscriber: Subscriber) -> None:
+        subscribers = self._topics.get(topic)
+        if subscribers is None:
+            return
+        subscribers.pop(id(subscriber), None)
+        if not subscribers:
+            del self._topics[topic]
+
+    def subscriber_count(self, topic: str) -> int:
+        return len(self._topics.get(topic, ()))
+
+    def local_broadcast(self, topic: str, event: str, payload: Any, *, origin: object | None = None) -> int:
+        """Deliver to this node's subscribers only; returns how many were reached."""
+        return self.dispatch(Broadcast(topic, event, payload, origin))
+
+    def dispatch(self, message: Broadcast) -> int:
+        subscribers = self._topics.get(message.topic)
+        if not subscribers:
+            return 0
+        cache: dict[Any, Any] = {}
+        delivered = 0
+        for subscriber in list(subscribers.values()):
+            if subscriber is message.origin:
+                continue
+            subscriber.deliver(message, cache)
+            delivered += 1
+        if self.on_dispatch is not None:
+            self.on_dispatch(message, delivered)
+        return delivered
+
+    @abc.abstractmethod
+    async def broadcast(self, topic: str, event: str, payload: Any, *, origin: object | None = None) -> None:
+        """Deliver to every subscriber on every node (the sender included unless it is ``origin``)."""
