@@ -421,7 +421,12 @@ def _remote_error(reply: dict[str, Any]) -> GatewayError:
     code = reply.get("code")
     if not codes.is_valid_code(code):
         code = codes.INTERNAL
-    return GatewayError(str(code), str(reply.get("message") or code), business=bool(reply.get("business")))
+    return GatewayError(
+        str(code),
+        str(reply.get("message") or code),
+        result=reply.get("result"),
+        business=bool(reply.get("business")),
+    )
 
 
 async def _invoke(function: Callable[..., Any], values: dict[str, Any], ctx: CallContext) -> Any:
