@@ -173,13 +173,13 @@ class Gateway:
         if (caller.connection, request.request_id) in self._running:
             raise GatewayError(codes.BAD_REQUEST, "a call with this request_id is still running")
         device_id = caller.device_id or request.device_id
-        try:
-            await self.limiter.check(config.spec, caller, device_id, request.args)
+        values, errors = validate_args(config.spec.arg_types, request.args)
+        try:  # the limit is reported first, but an invalid request uses no quota
+            await self.limiter.check(config.spec, caller, device_id, request.args, count=not errors)
         except GatewayError as exc:
             if exc.code == codes.RATE_LIMITED:
                 metrics.RATE_LIMITED.labels(request.service, request.request_type).inc()
             raise
-        values, errors = validate_args(config.spec.arg_types, request.args)
         if errors:
             raise GatewayError(codes.INVALID_ARGS, "invalid arguments", result=errors)
         lane = self.lanes.admit(caller.connection)

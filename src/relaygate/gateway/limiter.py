@@ -69,9 +69,10 @@ class LimiterConfig:
 
 class WindowStore(abc.ABC):
     @abc.abstractmethod
-    async def hit(self, windows: Sequence[Window]) -> int:
-        """Check all ``windows``; if each has room, count the request in all and return 0,
-        else count nothing and return the milliseconds until the fullest one has room."""
+    async def hit(self, windows: Sequence[Window], *, count: bool = True) -> int:
+        """Check all ``windows``; if each has room, count the request in all (unless not
+        ``count``) and return 0, else count nothing and return the milliseconds until the
+        fullest one has room."""
 
 
 class MemoryWindowStore(WindowStore):
@@ -81,7 +82,7 @@ class MemoryWindowStore(WindowStore):
         self._logs: dict[str, deque[float]] = {}
         self._hits_since_sweep = 0
 
-    async def hit(self, windows: Sequence[Window]) -> int:
+    async def hit(self, windows: Sequence[Window], *, count: bool = True) -> int:
         now = time.monotonic() * 1000
         wait = 0.0
         for window in windows:
@@ -94,6 +95,8 @@ class MemoryWindowStore(WindowStore):
                 wait = max(wait, log_[len(log_) - window.limit] + window.window_ms - now)
         if wait > 0:
             return max(1, int(wait + 0.999))
+        if not count:
+            return 0
         for window in windows:
             self._logs.setdefault(window.key, deque()).append(now)
         self._sweep(now, windows)
@@ -152,16 +155,25 @@ class RateLimiter:
         return out
 
     async def check(
-        self, spec: FunctionSpec, caller: CallerContext, device_id: str | None, args: Mapping[str, Any]
+        self,
+        spec: FunctionSpec,
+        caller: CallerContext,
+        device_id: str | None,
+        args: Mapping[str, Any],
+        *,
+        count: bool = True,
     ) -> None:
-        """Count the request or raise ``rate_limited`` (with ``retry_after_ms``)."""
+        """Count the request or raise ``rate_limited`` (with ``retry_after_ms``).
+
+        With ``count=False`` only check: an invalid request learns it is limited but uses no quota.
+        """
         windows = self.windows(spec, caller, device_id, args)
         if not windows:
             return
         config = self.config
         try:
             async with asyncio.timeout(config.timeout_ms / 1000):
-                wait = await self.store.hit(windows)
+                wait = await self.store.hit(windows, count=count)
         except Exception as exc:  # the store failed or was too slow: fail_open decides
             log.warning("rate limiter store failed: %s", type(exc).__name__)
             if config.fail_open:

@@ -32,7 +32,7 @@ for i, key in ipairs(KEYS) do
     if w > wait then wait = w end
   end
 end
-if wait > 0 then return wait end
+if wait > 0 or ARGV[#ARGV] == '0' then return wait end
 for i, key in ipairs(KEYS) do
   redis.call('ZADD', key, now, ARGV[1])
   redis.call('PEXPIRE', key, tonumber(ARGV[2 * i + 1]))
@@ -47,9 +47,10 @@ class RedisWindowStore(WindowStore):
         self._ids = itertools.count()
         self._prefix = f"{os.getpid()}:{os.urandom(4).hex()}:"
 
-    async def hit(self, windows: Sequence[Window]) -> int:
+    async def hit(self, windows: Sequence[Window], *, count: bool = True) -> int:
         keys = [RATE_PREFIX + w.key for w in windows]
         args: list[Any] = [self._prefix + str(next(self._ids))]
         for window in windows:
             args += [window.limit, window.window_ms]
+        args.append("1" if count else "0")
         return int(await self._script(keys=keys, args=args))
