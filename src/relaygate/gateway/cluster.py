@@ -113,6 +113,7 @@ class RedisCluster(Transport):
         self._limits_raw: bytes | None = None
         self._rev: bytes | None = None
         self._dirty = asyncio.Event()
+        self._notified = False
         self._tasks: list[asyncio.Task[None]] = []
         self._spawned: set[asyncio.Task[Any]] = set()
         self._reply_channel = wire.gateway_replies(node_name)
@@ -132,6 +133,7 @@ class RedisCluster(Transport):
         self._tasks = [
             asyncio.create_task(self._listen(pubsub)),
             asyncio.create_task(self._sync_loop()),
+            asyncio.create_task(self._tick_loop()),
             asyncio.create_task(self._liveness_loop()),
         ]
 
@@ -167,6 +169,14 @@ class RedisCluster(Transport):
             raise NodeLost(f"could not send the call: {type(exc).__name__}") from None
         return call
 
+    def calls_on(self, node: str) -> int:
+        """How many calls this gateway has in flight on ``node``."""
+        return len(self._calls_by_node.get(node, ()))
+
+    def buffered_replies(self) -> int:
+        """Replies received but not yet consumed (bounded by stream credits per call)."""
+        return sum(call.queue.qsize() for call in self._calls.values())
+
     def _forget(self, call: _RedisCall) -> None:
         if self._calls.get(call.call_id) is call:
             del self._calls[call.call_id]
@@ -196,7 +206,7 @@ class RedisCluster(Transport):
                         continue
                     channel = item["channel"]
                     if channel in (wire.CHANGES, wire.CHANGES.encode()):
-                        self._dirty.set()
+                        self._notice()
                     else:
                         self._route(item["data"])
             except (RedisError, OSError) as exc:
@@ -204,7 +214,7 @@ class RedisCluster(Transport):
                 await asyncio.sleep(0.5)
                 with contextlib.suppress(RedisError, OSError):
                     await pubsub.subscribe(wire.CHANGES, self._reply_channel)
-                self._dirty.set()
+                self._notice()
 
     def _route(self, data: bytes) -> None:
         message = wire.decode(data)
@@ -220,18 +230,29 @@ class RedisCluster(Transport):
 
     # -- registry sync --------------------------------------------------------------------
     async def _sync_loop(self) -> None:
+        """Pull on every change notice; on the periodic tick only when the revision moved.
+
+        (No timeout around the wait: on Python 3.11 a cancel that races a timeout can be lost.)
+        """
         while True:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.pull_interval):
-                    await self._dirty.wait()
-            forced = self._dirty.is_set()
+            await self._dirty.wait()
             self._dirty.clear()
+            forced, self._notified = self._notified, False
             try:
                 rev = await self.redis.get(wire.REV)
                 if forced or rev != self._rev:
                     await self.pull()
             except (RedisError, OSError) as exc:
                 log.warning("gateway registry pull failed: %s", type(exc).__name__)
+
+    async def _tick_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.pull_interval)
+            self._dirty.set()
+
+    def _notice(self) -> None:
+        self._notified = True
+        self._dirty.set()
 
     async def pull(self) -> None:
         """Read the whole registry, the disabled set, the nodes and the rate limits."""
@@ -301,7 +322,7 @@ class RedisCluster(Transport):
             for node in alive - self._alive:
                 metrics.NODE_EVENTS.labels("up").inc()
                 if node not in self._nodes:
-                    self._dirty.set()  # a node we have not read yet
+                    self._notice()  # a node we have not read yet
             for node in self._alive - alive:
                 metrics.NODE_EVENTS.labels("down").inc()
                 self._fail_calls(node, "stopped heartbeating")
