@@ -131,7 +131,7 @@ def test_list_default_limits() -> None:
 
 @given(
     st.lists(st.text(max_size=10), max_size=10),
-    st.lists(st.integers() | st.floats(allow_nan=False), max_size=10),
+    st.lists(st.integers() | st.floats(allow_nan=False, allow_infinity=False), max_size=10),
 )
 def test_typed_lists(strings: list, numbers: list) -> None:
     assert check("list_string", strings)[0] == {"a": strings}

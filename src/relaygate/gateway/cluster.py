@@ -114,6 +114,7 @@ class RedisCluster(Transport):
         self._rev: bytes | None = None
         self._dirty = asyncio.Event()
         self._notified = False
+        self._pubsub: Any = None
         self._tasks: list[asyncio.Task[None]] = []
         self._spawned: set[asyncio.Task[Any]] = set()
         self._reply_channel = wire.gateway_replies(node_name)
@@ -126,7 +127,7 @@ class RedisCluster(Transport):
     # -- lifecycle ------------------------------------------------------------------------
     async def start(self) -> None:
         """Subscribe, read the registry and liveness once, then keep them current."""
-        pubsub = self.redis.pubsub()
+        pubsub = self._pubsub = self.redis.pubsub()
         await pubsub.subscribe(wire.CHANGES, self._reply_channel)
         await self.pull()
         await self.check_liveness()
@@ -140,7 +141,14 @@ class RedisCluster(Transport):
     async def stop(self) -> None:
         for task in self._tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, *self._spawned, return_exceptions=True)
+        if self._pubsub is not None:  # closing the connection also ends a listen() stuck in a read
+            with contextlib.suppress(RedisError, OSError):
+                await self._pubsub.aclose()
+        pending = [*self._tasks, *self._spawned]
+        if pending:
+            _, stuck = await asyncio.wait(pending, timeout=5)
+            for task in stuck:
+                log.warning("gateway cluster task did not stop: %r", task)
         self._tasks = []
         for call in list(self._calls.values()):
             call.queue.put_nowait(NodeLost("the gateway is stopping"))

@@ -73,6 +73,7 @@ class ServiceNode:
         self._running: set[asyncio.Task[None]] = set()
         self._tasks: list[asyncio.Task[None]] = []
         self._pubsub: Any = None
+        self._stopping = False
         self._heartbeat = redis.register_script(wire.HEARTBEAT_SCRIPT)
         self._push = redis.register_script(wire.PUSH_SCRIPT)
         self._queue = wire.node_queue(self.name)
@@ -121,6 +122,7 @@ class ServiceNode:
     async def stop(self, grace: float = 10.0) -> None:
         """Drain: leave selection, refuse queued calls (the gateway retries them elsewhere), let
         running calls finish within ``grace``, then deregister."""
+        self._stopping = True
         call_loop = self._tasks[-1] if self._tasks else None
         if call_loop is not None:
             call_loop.cancel()
@@ -236,8 +238,11 @@ class ServiceNode:
         final: dict[str, Any]
         try:
             final = await self._execute(call_id, message, seen)
-        except asyncio.CancelledError:
-            final = {"t": wire.ERROR, "id": call_id, "code": codes.CANCELLED, "message": "cancelled"}
+        except asyncio.CancelledError:  # by the gateway (client cancel, timeout) or by our shutdown
+            code = codes.UNAVAILABLE if self._stopping else codes.CANCELLED
+            final = {"t": wire.ERROR, "id": call_id, "code": code, "message": code}
+        except TimeoutError:  # past the caller's deadline: the gateway has answered timeout already
+            final = {"t": wire.ERROR, "id": call_id, "code": codes.TIMEOUT, "message": "deadline passed"}
         except ServiceError as exc:
             final = {
                 "t": wire.ERROR,
