@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from conftest import EndpointFactory, RoomChannel, make_socket
 
 import relaygate.channels as channels
 from relaygate.channels import ConnectInfo
 from relaygate.channels.testing import ChannelClient, ConnectRefused, JoinRefused
 from relaygate.protocol import Message
+from tests.channels.support import EndpointFactory, RoomChannel, make_socket
 
 
 async def connect(make_endpoint: EndpointFactory, **params: str) -> ChannelClient:

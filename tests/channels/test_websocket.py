@@ -11,11 +11,11 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-from conftest import EndpointFactory, RoomChannel, serve
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from relaygate.channels import Endpoint
+from tests.channels.support import EndpointFactory, RoomChannel, serve
 
 
 @pytest.fixture
