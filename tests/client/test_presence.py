@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+import pytest
+
 from relaygate.client import list_presences, sync_diff, sync_state
+from tests.conformance.node import run_driver
 
 
 def p(*refs: str, **extra: Any) -> dict[str, Any]:
@@ -67,3 +71,34 @@ def test_list_uses_javascript_key_order_and_chooser() -> None:
     state = {"b": p("1"), "10": p("2"), "a": p("3"), "2": p("4"), "__proto__": p("5")}
     assert list_presences(state, lambda key, _pres: key) == ["2", "10", "b", "a", "__proto__"]
     assert list_presences({"x": p("1")}) == [p("1")]
+
+
+SEQUENCE: list[tuple[str, dict[str, Any]]] = [
+    ("diff", {"joins": {"u1": p("1", d="a")}, "leaves": {}}),
+    ("state", {"u1": p("1", "2"), "10": p("3"), "b": p("4")}),
+    ("diff", {"joins": {"u1": {"metas": [{"phx_ref": "5", "phx_ref_prev": "1"}]}}, "leaves": {"u1": p("1")}}),
+    ("diff", {"joins": {"2": p("6")}, "leaves": {"b": p("4"), "ghost": p("9")}}),
+    ("state", {"u1": p("5"), "2": p("6", x=1)}),
+    ("diff", {"joins": {}, "leaves": {"u1": p("5"), "2": p("6")}}),
+]
+
+
+def recorder(calls: list[Any]) -> Callable[..., None]:
+    return lambda *args: calls.append(list(args))
+
+
+@pytest.mark.node
+async def test_merge_matches_phoenix_js_presence() -> None:
+    """The same state/diff sequence through phoenix.js Presence and ours gives identical results."""
+    observed = await run_driver("ws://127.0.0.1:1/socket", [{"op": "presence_static", "ops": SEQUENCE}])
+    expected = [o for o in observed if o["type"] == "presence_static"]
+    state: dict[str, Any] = {}
+    for (kind, arg), js in zip(SEQUENCE, expected, strict=True):
+        joins: list[Any] = []
+        leaves: list[Any] = []
+        merge = sync_state if kind == "state" else sync_diff
+        state = merge(state, arg, recorder(joins), recorder(leaves))
+        assert state == js["state"]
+        assert list_presences(state, lambda key, _p: key) == js["keys"]
+        assert joins == js["joins"]
+        assert leaves == js["leaves"]
