@@ -1,0 +1,87 @@
+"""Composition root: builds a node's parts from settings and wires them into the web app."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Coroutine
+from contextlib import asynccontextmanager
+from typing import Any
+
+import redis.asyncio as aioredis
+from fastapi import FastAPI
+
+from relaygate.config import Settings, get_settings
+from relaygate.db import Database
+from relaygate.pubsub import MemoryPubSub, PubSub
+from relaygate.web.middleware import RequestContextMiddleware
+from relaygate.web.responses import JSON
+from relaygate.web.routers import ops
+
+log = logging.getLogger("relaygate")
+
+
+class Node:
+    """Everything one Relaygate node runs; built once, started and stopped by the app lifespan."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.db = Database(settings.database_url)
+        self.redis: aioredis.Redis | None = (
+            aioredis.Redis.from_url(settings.redis_url) if settings.redis_url else None
+        )
+        self.pubsub: PubSub = MemoryPubSub()
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    def spawn(self, coroutine: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
+        """Run a background task for the node's lifetime; its failure is logged, never lost."""
+        task = asyncio.create_task(coroutine, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("background task %s failed", task.get_name(), exc_info=task.exception())
+
+    async def start(self) -> None:
+        await self.pubsub.start()
+
+    async def drain(self) -> None:
+        """Called on SIGTERM before the server stops: closes sockets cleanly (1012)."""
+
+    async def stop(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.pubsub.stop()
+        if self.redis is not None:
+            await self.redis.aclose()
+        await self.db.dispose()
+
+
+def create_app(settings: Settings | None = None, node: Node | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    node = node or Node(settings)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await node.start()
+        try:
+            yield
+        finally:
+            await node.stop()
+
+    app = FastAPI(
+        title="Relaygate",
+        version="1.0.0",
+        lifespan=lifespan,
+        default_response_class=JSON,
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.relaygate = node
+    app.include_router(ops.router)
+    app.add_middleware(RequestContextMiddleware)
+    return app

@@ -1,0 +1,140 @@
+"""Settings from ``RELAYGATE_*`` environment variables (the spec's configuration table).
+
+A bad setting raises :class:`ConfigError` with one human line; the CLI turns it into exit code 2.
+"""
+
+from __future__ import annotations
+
+import secrets
+import socket
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///var/relaygate.db"
+SECRET_KEY_FILE = Path("var/secret_key")
+
+
+class ConfigError(Exception):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+def _split_list(value: object) -> object:
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+CommaList = Annotated[list[str], NoDecode]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="RELAYGATE_", extra="ignore", frozen=True)
+
+    env: Literal["dev", "test", "prod"] = "dev"
+    host: str = "127.0.0.1"
+    port: int = Field(default=4000, ge=0, le=65535)
+    database_url: str = DEFAULT_DATABASE_URL
+    redis_url: str | None = None
+    secret_key: str | None = Field(default=None, repr=False)
+    node_name: str | None = None
+    token_ttl: int = Field(default=86400, ge=60)
+    check_origin: CommaList | None = None
+    cors_origins: CommaList = Field(default_factory=list)
+    mail_adapter: Literal["local", "smtp"] = "local"
+    smtp_host: str = "localhost"
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_username: str | None = None
+    smtp_password: str | None = Field(default=None, repr=False)
+    smtp_starttls: bool = False
+    mail_from: str = "no-reply@relaygate.local"
+    longpoll: bool = False
+    log_level: str = "info"
+
+    @field_validator("check_origin", "cors_origins", mode="before")
+    @classmethod
+    def _lists(cls, value: object) -> object:
+        return _split_list(value)
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        try:
+            url = make_url(value)
+        except ArgumentError as exc:
+            raise ValueError(f"not a database URL: {exc}") from None
+        if url.drivername not in {"sqlite+aiosqlite", "postgresql+asyncpg"}:
+            raise ValueError("use sqlite+aiosqlite:///path or postgresql+asyncpg://user@host/db")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("use redis://host:port/db")
+        return value or None
+
+    @model_validator(mode="after")
+    def _prod_needs_secret(self) -> Settings:
+        if self.env == "prod" and not self.secret_key:
+            raise ValueError("RELAYGATE_SECRET_KEY is required when RELAYGATE_ENV=prod")
+        if self.secret_key is not None and len(self.secret_key) < 32:
+            raise ValueError("RELAYGATE_SECRET_KEY must be at least 32 characters")
+        return self
+
+    @property
+    def cluster(self) -> bool:
+        return self.redis_url is not None
+
+    @property
+    def dev_routes(self) -> bool:
+        return self.env != "prod"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def node(self) -> str:
+        return self.node_name or f"{socket.gethostname()}:{self.port}"
+
+    @property
+    def allowed_origins(self) -> list[str] | None:
+        """Socket origin allow-list; ``None`` accepts any origin (dev and test default)."""
+        if self.check_origin is not None:
+            return None if self.check_origin == ["*"] else self.check_origin
+        return None if self.env != "prod" else [f"//{self.host}"]
+
+    def signing_key(self) -> str:
+        """The token signing key; in dev/test generated once into ``var/secret_key``."""
+        if self.secret_key:
+            return self.secret_key
+        if SECRET_KEY_FILE.exists():
+            return SECRET_KEY_FILE.read_text().strip()
+        SECRET_KEY_FILE.parent.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(48)
+        SECRET_KEY_FILE.write_text(key)
+        SECRET_KEY_FILE.chmod(0o600)
+        return key
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the environment; raise :class:`ConfigError` with one line naming what is wrong."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join(str(part) for part in error["loc"])
+        name = f"RELAYGATE_{where.upper()}: " if where else ""
+        message = error["msg"].removeprefix("Value error, ")
+        raise ConfigError(f"{name}{message}") from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return load_settings()
