@@ -364,7 +364,6 @@ async def test_v1_client_speaks_objects(server: ScriptedServer, make_client: Cal
     join = asyncio.create_task(chan.join())
     frame = await conn.recv()
     assert frame == {
-        "join_ref": frame["ref"],
         "ref": frame["ref"],
         "topic": "room:1",
         "event": "phx_join",
@@ -380,5 +379,18 @@ async def test_v1_client_speaks_objects(server: ScriptedServer, make_client: Cal
     await asyncio.wait_for(join, WAIT)
     await conn.send({"topic": "room:1", "event": "news", "payload": {"a": 1}, "ref": None})
     assert await chan.next_event("news", timeout=WAIT) == {"a": 1}
-    with pytest.raises(ValueError, match="V2"):
+    with pytest.raises(ValueError, match=r"vsn 2\.0\.0"):
         await chan.push("bin", b"\x01")
+
+
+async def test_malformed_server_frames_are_dropped(
+    server: ScriptedServer, make_client: Callable[..., Client]
+) -> None:
+    client = make_client()
+    conn = await connected(server, client)
+    chan, join = await joined(conn, client)
+    await conn.ws.send("not json")
+    await conn.ws.send(b"\x07junk")
+    await conn.send([join[0], None, "room:1", "after", {}])
+    assert await chan.next_event("after", timeout=WAIT) == {}
+    assert client.is_connected

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from relaygate.client._frames import Message
 from relaygate.client.errors import ChannelClosed, PushError, PushTimeout
+from relaygate.protocol import Message
 
 if TYPE_CHECKING:
     from relaygate.client.client import Client

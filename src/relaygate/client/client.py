@@ -19,10 +19,9 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 from websockets.typing import Subprotocol
 
-from relaygate.client import _frames
-from relaygate.client._frames import Message
 from relaygate.client.channel import ChannelState, ClientChannel
 from relaygate.client.errors import ConnectError
+from relaygate.protocol import V1, V2, Frame, Message, ProtocolError
 
 log = logging.getLogger(__name__)
 
@@ -169,9 +168,18 @@ class Client:
         self._ref += 1
         return str(self._ref)
 
+    def _encode(self, message: Message) -> Frame:
+        """A client frame: V2 text or kind-0 binary; V1 objects (the server takes ref as join_ref)."""
+        if self.vsn.startswith("2."):
+            return V2.encode_client(message)
+        return V1.encode(message.join_ref, message.ref, message.topic, message.event, message.payload)
+
+    def _decode(self, data: str | bytes) -> Message | ProtocolError:
+        return V2.decode_server(data) if self.vsn.startswith("2.") else V1.decode(data)
+
     def _send(self, message: Message) -> bool:
-        """Encode and queue a message on the open connection; False when there is none."""
-        data = _frames.encode(message, self.vsn)
+        """Encode (EncodeError on bad payloads) and queue on the open connection; False if none."""
+        data = self._encode(message)
         if self._outbox is None:
             return False
         self._outbox.put_nowait(data)
@@ -303,10 +311,9 @@ class Client:
                 return
 
     def _handle(self, data: str | bytes) -> None:
-        try:
-            message = _frames.decode(data, self.vsn)
-        except _frames.FrameError as exc:
-            log.warning("dropping undecodable frame: %s", exc)
+        message = self._decode(data)
+        if isinstance(message, ProtocolError):
+            log.warning("dropping undecodable server frame: %s", message.reason)
             return
         if message.ref is not None and message.ref == self._pending_heartbeat:
             self._pending_heartbeat = None
