@@ -2,10 +2,14 @@
 // and prints one JSON line per observation on stdout. Driven from pytest (tests/conformance/node.py).
 //
 // Input (argv[2] or stdin): {"url": "...", "socket": {...options}, "steps": [...], "deadline_ms": N}
-// Bytes travel as {"$bytes": [..]} in both directions (ArrayBuffer in phoenix.js).
+// Bytes travel as {"$bytes": [..]} in both directions (ArrayBuffer in phoenix.js). Socket options
+// are phoenix.js options; backoffs are lists of ms, and "transport": "longpoll" selects LongPoll.
+// Socket-level steps and observations name their socket ("main" unless "socket" is given).
 //
 // Steps:
+//   {"op":"socket", "socket":"b", "opts":{...}}  a second Socket (same URL)
 //   {"op":"connect"} | {"op":"disconnect", "code"?, "reason"?}
+//   {"op":"raw", "message":{"topic","event","payload","ref","join_ref"}}  socket.push of a raw message
 //   {"op":"channel", "chan":"c1", "topic":"room:1", "params":{}, "presence":true?}
 //   {"op":"join", "chan":"c1", "timeout"?}     -> "join" observations for every receive hook firing
 //   {"op":"push", "chan":"c1", "event":"e", "payload":{}, "timeout"?, "id"?} -> "push" observations
@@ -14,7 +18,7 @@
 //   {"op":"sleep", "ms":N}
 //   {"op":"presence_list", "chan":"c1"}        -> "presence_list"
 //   {"op":"presence_static", "ops":[["state", S] | ["diff", D], ...]}  Presence.syncState/syncDiff
-import { Presence, Serializer, Socket } from "phoenix"
+import { LongPoll, Presence, Serializer, Socket } from "phoenix"
 import WebSocket from "ws"
 
 const started = Date.now()
@@ -99,27 +103,37 @@ const deadline = setTimeout(() => {
   process.exit(2)
 }, input.deadline_ms || 20000)
 
-const opts = {...(input.socket || {})}
-opts.transport = WebSocket
-opts.reconnectAfterMs = backoff(opts.reconnectAfterMs)
-opts.rejoinAfterMs = backoff(opts.rejoinAfterMs)
-opts.encode = (msg, callback) => {
-  emit({type: "sent", join_ref: msg.join_ref, ref: msg.ref, topic: msg.topic, event: msg.event, payload: msg.payload})
-  return Serializer.encode(msg, callback)
-}
-const socket = new Socket(input.url, opts)
-socket.onOpen(() => emit({type: "open"}))
-socket.onClose((event) => emit({type: "close", code: event.code, reason: event.reason || ""}))
-socket.onError((error) => emit({type: "error", message: String((error && error.message) || error)}))
-socket.onMessage((msg) => emit({type: "frame", join_ref: msg.join_ref, ref: msg.ref, topic: msg.topic, event: msg.event, payload: msg.payload}))
+const sockets = {}
 
+function makeSocket(name, options){
+  const opts = {...(options || {})}
+  opts.transport = opts.transport === "longpoll" ? LongPoll : WebSocket
+  opts.reconnectAfterMs = backoff(opts.reconnectAfterMs)
+  opts.rejoinAfterMs = backoff(opts.rejoinAfterMs)
+  opts.encode = (msg, callback) => {
+    emit({type: "sent", socket: name, join_ref: msg.join_ref, ref: msg.ref, topic: msg.topic, event: msg.event, payload: msg.payload})
+    return Serializer.encode(msg, callback)
+  }
+  const socket = new Socket(input.url, opts)
+  socket.onOpen(() => emit({type: "open", socket: name}))
+  socket.onClose((event) => emit({type: "close", socket: name, code: event.code, reason: event.reason || ""}))
+  socket.onError((error) => emit({type: "error", socket: name, message: String((error && error.message) || error)}))
+  socket.onMessage((msg) => emit({type: "frame", socket: name, join_ref: msg.join_ref, ref: msg.ref, topic: msg.topic, event: msg.event, payload: msg.payload}))
+  sockets[name] = socket
+  return socket
+}
+
+makeSocket("main", input.socket)
 const channels = {}
 const presences = {}
 
 for(const step of input.steps || []){
+  const socket = sockets[step.socket || "main"]
   switch(step.op){
+    case "socket": makeSocket(step.socket, step.opts); break
     case "connect": socket.connect(); break
     case "disconnect": socket.disconnect(undefined, step.code, step.reason); break
+    case "raw": socket.push({...step.message, payload: fromJSON(step.message.payload || {})}); break
     case "channel": {
       const chan = socket.channel(step.topic, step.params || {})
       const name = step.chan
@@ -168,7 +182,7 @@ for(const step of input.steps || []){
   }
 }
 
-socket.disconnect()
+for(const socket of Object.values(sockets)){ socket.disconnect() }
 clearTimeout(deadline)
 emit({type: "done"})
 process.exit(0)
