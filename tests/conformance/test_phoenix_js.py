@@ -503,7 +503,6 @@ async def test_48_heartbeat_miss_reconnects_and_rejoins(
     ]
 
 
-@pytest.mark.xfail(strict=True, reason="channels runtime: /socket/longpoll is not served yet (404)")
 async def test_49_long_poll_join_and_push(server_url: str) -> None:
     steps = [
         {"op": "until", "match": {"type": "open"}},
