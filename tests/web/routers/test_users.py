@@ -2,24 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
 
 import httpx
 import pytest
 
 from tests.contexts.accounts.support import PASSWORD, bearer
-from tests.web.routers.conftest import Users
-
-
-async def mailbox(http: httpx.AsyncClient, count: int = 1) -> list[dict[str, str]]:
-    """The dev mailbox once it holds ``count`` messages (delivery runs in the background)."""
-    for _ in range(500):
-        messages: list[dict[str, str]] = (await http.get("/dev/mailbox")).json()["data"]
-        if len(messages) >= count:
-            return messages
-        await asyncio.sleep(0.01)
-    raise AssertionError("mail was not delivered")
+from tests.web.routers.support import Users, mailbox
 
 
 async def test_register_returns_the_user_without_password(http: httpx.AsyncClient, users: Users) -> None:
