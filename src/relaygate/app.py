@@ -10,13 +10,19 @@ from typing import Any
 
 import redis.asyncio as aioredis
 from fastapi import FastAPI
+from starlette.middleware.cors import CORSMiddleware
 
 from relaygate.config import Settings, get_settings
+from relaygate.contexts.accounts import Accounts, LoginThrottle, MemoryThrottle, RedisThrottle, TokenCodec
 from relaygate.db import Database
+from relaygate.mail import Mailer, adapter_from_settings
+from relaygate.presence import MemoryPresence, Presence, RedisPresence
 from relaygate.pubsub import MemoryPubSub, PubSub
+from relaygate.pubsub.redis import RedisPubSub
+from relaygate.web import problem_json
 from relaygate.web.middleware import RequestContextMiddleware
 from relaygate.web.responses import JSON
-from relaygate.web.routers import ops
+from relaygate.web.routers import dev, ops, sessions, users
 
 log = logging.getLogger("relaygate")
 
@@ -30,7 +36,23 @@ class Node:
         self.redis: aioredis.Redis | None = (
             aioredis.Redis.from_url(settings.redis_url) if settings.redis_url else None
         )
-        self.pubsub: PubSub = MemoryPubSub()
+        self.pubsub: PubSub
+        self.presence: Presence
+        if settings.redis_url is not None and self.redis is not None:
+            self.pubsub = RedisPubSub(settings.redis_url, settings.node)
+            self.presence = RedisPresence(self.pubsub, self.redis, settings.node)
+        else:
+            self.pubsub = MemoryPubSub()
+            self.presence = MemoryPresence(self.pubsub)
+        self.mailer = Mailer(adapter_from_settings(settings), settings.mail_from)
+        throttle: LoginThrottle = RedisThrottle(self.redis) if self.redis is not None else MemoryThrottle()
+        self.accounts = Accounts(
+            self.db,
+            self.pubsub,
+            TokenCodec(settings.signing_key(), settings.token_ttl),
+            self.mailer,
+            throttle,
+        )
         self._tasks: set[asyncio.Task[Any]] = set()
 
     def spawn(self, coroutine: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
@@ -47,6 +69,8 @@ class Node:
 
     async def start(self) -> None:
         await self.pubsub.start()
+        await self.presence.start()
+        self.spawn(self.accounts.purge_forever(), "purge-token-revocations")
 
     async def drain(self) -> None:
         """Called on SIGTERM before the server stops: closes sockets cleanly (1012)."""
@@ -55,6 +79,8 @@ class Node:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.mailer.stop()
+        await self.presence.stop()
         await self.pubsub.stop()
         if self.redis is not None:
             await self.redis.aclose()
@@ -83,5 +109,27 @@ def create_app(settings: Settings | None = None, node: Node | None = None) -> Fa
     )
     app.state.relaygate = node
     app.include_router(ops.router)
+    app.include_router(users.router)
+    app.include_router(sessions.router)
+    if settings.dev_routes:
+        app.include_router(dev.router)
+    problem_json.install(app)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+            allow_headers=["authorization", "content-type", "if-match", "if-none-match", "x-request-id"],
+            expose_headers=[
+                "authorization",
+                "etag",
+                "last-modified",
+                "link",
+                "location",
+                "retry-after",
+                "x-request-id",
+            ],
+            max_age=600,
+        )
     app.add_middleware(RequestContextMiddleware)
     return app
