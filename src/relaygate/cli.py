@@ -83,6 +83,7 @@ def serve(
         log_config=None,
         ws_max_size=16 * 1024 * 1024,
         ws_ping_interval=None,
+        ws_per_message_deflate=False,
         timeout_graceful_shutdown=10,
     )
     server = _Server(config)
