@@ -15,6 +15,8 @@ from relaygate.config import Settings, get_settings
 from relaygate.db import Database
 from relaygate.pubsub import MemoryPubSub, PubSub
 from relaygate.web.middleware import RequestContextMiddleware
+from relaygate.web.problems import install_problem_handlers
+from relaygate.web.resources import install_resources
 from relaygate.web.responses import JSON
 from relaygate.web.routers import ops
 
@@ -80,8 +82,10 @@ def create_app(settings: Settings | None = None, node: Node | None = None) -> Fa
         default_response_class=JSON,
         docs_url=None,
         redoc_url=None,
+        openapi_url=None,
     )
     app.state.relaygate = node
-    app.include_router(ops.router)
+    install_problem_handlers(app)
+    install_resources(app, [ops.group], cors_origins=settings.cors_origins)
     app.add_middleware(RequestContextMiddleware)
     return app
