@@ -18,7 +18,7 @@ from relaygate.web.middleware import RequestContextMiddleware
 from relaygate.web.problems import install_problem_handlers
 from relaygate.web.resources import install_resources
 from relaygate.web.responses import JSON
-from relaygate.web.routers import ops
+from relaygate.web.routers import ops, products
 
 log = logging.getLogger("relaygate")
 
@@ -86,6 +86,6 @@ def create_app(settings: Settings | None = None, node: Node | None = None) -> Fa
     )
     app.state.relaygate = node
     install_problem_handlers(app)
-    install_resources(app, [ops.group], cors_origins=settings.cors_origins)
+    install_resources(app, [ops.group, products.group], cors_origins=settings.cors_origins)
     app.add_middleware(RequestContextMiddleware)
     return app
