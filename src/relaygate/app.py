@@ -12,13 +12,17 @@ import redis.asyncio as aioredis
 from fastapi import FastAPI
 
 from relaygate.config import Settings, get_settings
+from relaygate.contexts.accounts import Accounts, LoginThrottle, MemoryThrottle, RedisThrottle, TokenCodec
 from relaygate.db import Database
+from relaygate.mail import Mailer, adapter_from_settings
 from relaygate.pubsub import MemoryPubSub, PubSub
+from relaygate.web import problem_json
+from relaygate.web.cors import CORSMiddleware
 from relaygate.web.middleware import RequestContextMiddleware
 from relaygate.web.problems import install_problem_handlers
 from relaygate.web.resources import install_resources
 from relaygate.web.responses import JSON
-from relaygate.web.routers import ops, products
+from relaygate.web.routers import dev, ops, products, sessions, users
 
 log = logging.getLogger("relaygate")
 
@@ -33,6 +37,15 @@ class Node:
             aioredis.Redis.from_url(settings.redis_url) if settings.redis_url else None
         )
         self.pubsub: PubSub = MemoryPubSub()
+        self.mailer = Mailer(adapter_from_settings(settings), settings.mail_from)
+        throttle: LoginThrottle = RedisThrottle(self.redis) if self.redis is not None else MemoryThrottle()
+        self.accounts = Accounts(
+            self.db,
+            self.pubsub,
+            TokenCodec(settings.signing_key(), settings.token_ttl),
+            self.mailer,
+            throttle,
+        )
         self._tasks: set[asyncio.Task[Any]] = set()
 
     def spawn(self, coroutine: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
@@ -49,6 +62,7 @@ class Node:
 
     async def start(self) -> None:
         await self.pubsub.start()
+        self.spawn(self.accounts.purge_forever(), "purge-token-revocations")
 
     async def drain(self) -> None:
         """Called on SIGTERM before the server stops: closes sockets cleanly (1012)."""
@@ -57,6 +71,7 @@ class Node:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.mailer.stop()
         await self.pubsub.stop()
         if self.redis is not None:
             await self.redis.aclose()
@@ -85,7 +100,14 @@ def create_app(settings: Settings | None = None, node: Node | None = None) -> Fa
         openapi_url=None,
     )
     app.state.relaygate = node
+    problem_json.install(app)
     install_problem_handlers(app)
-    install_resources(app, [ops.group, products.group], cors_origins=settings.cors_origins)
+    install_resources(app, [ops.group, products.group])
+    app.include_router(users.router)
+    app.include_router(sessions.router)
+    if settings.dev_routes:
+        app.include_router(dev.router)
+    if settings.cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins)
     app.add_middleware(RequestContextMiddleware)
     return app
