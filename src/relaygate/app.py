@@ -15,7 +15,9 @@ from relaygate.config import Settings, get_settings
 from relaygate.contexts.accounts import Accounts, LoginThrottle, MemoryThrottle, RedisThrottle, TokenCodec
 from relaygate.db import Database
 from relaygate.mail import Mailer, adapter_from_settings
+from relaygate.presence import MemoryPresence, Presence, RedisPresence
 from relaygate.pubsub import MemoryPubSub, PubSub
+from relaygate.pubsub.redis import RedisPubSub
 from relaygate.web import problem_json
 from relaygate.web.cors import CORSMiddleware
 from relaygate.web.middleware import RequestContextMiddleware
@@ -36,7 +38,14 @@ class Node:
         self.redis: aioredis.Redis | None = (
             aioredis.Redis.from_url(settings.redis_url) if settings.redis_url else None
         )
-        self.pubsub: PubSub = MemoryPubSub()
+        self.pubsub: PubSub
+        self.presence: Presence
+        if settings.redis_url is not None and self.redis is not None:
+            self.pubsub = RedisPubSub(settings.redis_url, settings.node)
+            self.presence = RedisPresence(self.pubsub, self.redis, settings.node)
+        else:
+            self.pubsub = MemoryPubSub()
+            self.presence = MemoryPresence(self.pubsub)
         self.mailer = Mailer(adapter_from_settings(settings), settings.mail_from)
         throttle: LoginThrottle = RedisThrottle(self.redis) if self.redis is not None else MemoryThrottle()
         self.accounts = Accounts(
@@ -62,6 +71,7 @@ class Node:
 
     async def start(self) -> None:
         await self.pubsub.start()
+        await self.presence.start()
         self.spawn(self.accounts.purge_forever(), "purge-token-revocations")
 
     async def drain(self) -> None:
@@ -72,6 +82,7 @@ class Node:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.mailer.stop()
+        await self.presence.stop()
         await self.pubsub.stop()
         if self.redis is not None:
             await self.redis.aclose()
