@@ -253,10 +253,7 @@ class RedisPubSub(PubSub):
         if node == self.node_id:
             return  # our own broadcast, already dispatched locally
         PUBSUB_BROADCASTS.labels("in").inc()
-        try:
-            self.dispatch(Broadcast(topic, event, payload))
-        except Exception:
-            log.exception("a subscriber failed on %r", topic)
+        self.dispatch(Broadcast(topic, event, payload))
 
     async def _write_loop(self) -> None:
         assert self._queue is not None and self._client is not None
