@@ -378,3 +378,23 @@ def test_config_validation() -> None:
 def test_listing(gw: Gateway) -> None:
     rows = gw.registry.listing()["svc"]["v"]
     assert {"version": "1.2.0", "enabled": True, "response_type": "sync", "nodes": "local"} in rows
+
+
+async def test_stop_cancels_fire_and_forget_calls() -> None:
+    gateway = Gateway()
+    started, cancelled = asyncio.Event(), asyncio.Event()
+
+    async def hang(ctx: CallContext) -> None:
+        started.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+
+    gateway.register_local("svc", "hang", hang, response_type="none")
+    assert (await call(gateway, req("f1", "hang")))["success"]
+    async with asyncio.timeout(5):
+        await started.wait()
+    await gateway.stop()
+    assert cancelled.is_set()
