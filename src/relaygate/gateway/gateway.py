@@ -154,9 +154,8 @@ class Gateway:
         for _, (task, call) in entries:
             call.emit = _discard
             task.cancel()
-        for _, (task, _call) in entries:
-            with contextlib.suppress(BaseException):
-                await task
+        if entries:  # wait() neither raises the calls' errors nor swallows our own cancellation
+            await asyncio.wait([task for _, (task, _call) in entries])
 
     async def stop(self) -> None:
         """Cancel every background call (shutdown after the grace period)."""
