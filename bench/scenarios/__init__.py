@@ -84,6 +84,19 @@ class RunContext:
     notes: list[str] = field(default_factory=list)
 
 
+def machine_busy() -> float:
+    """CPU seconds the whole machine spent busy (all processes, all cores) so far."""
+    import psutil
+
+    times = psutil.cpu_times()
+    return float(sum(times) - times.idle - getattr(times, "iowait", 0.0))
+
+
+def others_pct(busy: float, ours: float, seconds: float) -> float:
+    """Busy CPU of processes outside this run (other users of the shared machine), in % of one core."""
+    return max(0.0, busy - ours) / seconds * 100 if seconds > 0 else 0.0
+
+
 def split(total: int, parts: int) -> list[range]:
     """``range(total)`` cut into ``parts`` contiguous, nearly equal slices (global connection indices)."""
     bounds = [total * i // parts for i in range(parts + 1)]

@@ -12,7 +12,7 @@ import time
 from array import array
 from typing import Any
 
-from bench.scenarios import Metric, RunContext, Target, percentiles, split
+from bench.scenarios import Metric, RunContext, Target, machine_busy, others_pct, percentiles, split
 from bench.wire import open_client, open_joined
 from bench.workers import Control, WorkerPool
 
@@ -32,6 +32,7 @@ METRICS = [
     Metric("max_ms", "max (ms)", "{:.1f}"),
     Metric("server_cpu_us_per_msg", "server CPU/msg (µs)", "{:.2f}"),
     Metric("client_cpu_us_per_msg", "client CPU/msg (µs)", "{:.2f}"),
+    Metric("others_cpu_pct", "other processes' CPU (%)", "{:.0f}"),
 ]
 
 TARGETS = [
@@ -77,7 +78,7 @@ async def subscriber(ctl: Control, params: dict[str, Any]) -> None:
         {
             "latencies": latencies.tobytes(),
             "last_ns": last[0],
-            "closed": sum(c.ws.close_code is not None for c in clients),
+            "closed": sum(not c.is_open for c in clients),
         },
     )
 
@@ -112,9 +113,9 @@ def run(ctx: RunContext) -> dict[str, Any]:
     jobs.append((f"{__name__}:publisher", common | {"window": size["window"]}))
     with WorkerPool(jobs) as pool:
         ready = pool.step("ready", 300)
-        s0, c0 = server.cpu(), pool.cpu()
+        t0, s0, c0, m0 = time.monotonic(), server.cpu(), pool.cpu(), machine_busy()
         reports = pool.step("done", 600, release=False)
-        s1, c1 = server.cpu(), pool.cpu()
+        t1, s1, c1, m1 = time.monotonic(), server.cpu(), pool.cpu(), machine_busy()
         pool.release()
     joined = sum(r["joined"] for r in ready[:-1])
     errors = [e for r in ready for e in r["errors"]]
@@ -140,4 +141,5 @@ def run(ctx: RunContext) -> dict[str, Any]:
         "client_cpu_us_per_msg": (c1 - c0) / per * 1e6,
         "server_cpu_s": s1 - s0,
         "client_cpu_s": c1 - c0,
+        "others_cpu_pct": others_pct(m1 - m0, s1 - s0 + c1 - c0, t1 - t0),
     }

@@ -6,7 +6,7 @@ import asyncio
 import time
 from typing import Any
 
-from bench.scenarios import Metric, RunContext, Target, split
+from bench.scenarios import Metric, RunContext, Target, machine_busy, others_pct, split
 from bench.servers import raise_fd_limit
 from bench.wire import heartbeat_loop, open_joined
 from bench.workers import Control, WorkerPool
@@ -26,6 +26,7 @@ METRICS = [
     Metric("idle_server_cpu_pct", "server CPU idle (%)", "{:.1f}", plot=True),
     Metric("idle_client_cpu_pct", "client CPU idle (%)", "{:.1f}"),
     Metric("heartbeats_ok", "heartbeat replies in idle window"),
+    Metric("others_cpu_pct", "other processes' CPU while connecting (%)", "{:.0f}"),
 ]
 
 TARGETS = [
@@ -65,7 +66,7 @@ async def client(ctl: Control, params: dict[str, Any]) -> None:
         "idle-done",
         {
             "heartbeats_ok": sum(c.heartbeats_ok for c in clients) - sent_before,
-            "open": sum(c.ws.close_code is None for c in clients),
+            "open": sum(c.is_open for c in clients),
         },
     )
 
@@ -92,9 +93,9 @@ def run(ctx: RunContext) -> dict[str, Any]:
     ]
     with WorkerPool(jobs) as pool:
         pool.step("ready", 120)
-        t0, s0, c0 = time.monotonic(), server.cpu(), pool.cpu()
+        t0, s0, c0, m0 = time.monotonic(), server.cpu(), pool.cpu(), machine_busy()
         reports = pool.step("connected", 600, release=False)
-        t1, s1, c1 = time.monotonic(), server.cpu(), pool.cpu()
+        t1, s1, c1, m1 = time.monotonic(), server.cpu(), pool.cpu(), machine_busy()
         joined = sum(r["joined"] for r in reports)
         ctx.log(f"{joined:,} joined in {t1 - t0:.1f}s")
         time.sleep(size["settle_seconds"])
@@ -124,4 +125,5 @@ def run(ctx: RunContext) -> dict[str, Any]:
         "idle_client_cpu_pct": (c3 - c2) / size["idle_seconds"] * 100,
         "heartbeats_ok": sum(r["heartbeats_ok"] for r in final),
         "client_workers": workers,
+        "others_cpu_pct": others_pct(m1 - m0, s1 - s0 + c1 - c0, t1 - t0),
     }

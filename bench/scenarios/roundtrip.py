@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.scenarios import Metric, RunContext, Target, percentiles, split
+from bench.scenarios import Metric, RunContext, Target, machine_busy, others_pct, percentiles, split
 from bench.wire import WireClient, open_joined
 from bench.workers import Control, WorkerPool
 
@@ -26,6 +26,7 @@ METRICS = [
     Metric("max_ms", "max (ms)", "{:.1f}"),
     Metric("server_cpu_us_per_msg", "server CPU/reply (µs)", "{:.1f}"),
     Metric("client_cpu_us_per_msg", "client CPU/reply (µs)", "{:.1f}"),
+    Metric("others_cpu_pct", "other processes' CPU (%)", "{:.0f}"),
 ]
 
 TARGETS = [
@@ -77,9 +78,9 @@ def run(ctx: RunContext) -> dict[str, Any]:
     with WorkerPool(jobs) as pool:
         ready = pool.step("ready", 300)
         time.sleep(size["warmup_seconds"])
-        s0, c0 = server.cpu(), pool.cpu()
+        s0, c0, m0 = server.cpu(), pool.cpu(), machine_busy()
         time.sleep(size["seconds"])
-        s1, c1 = server.cpu(), pool.cpu()
+        s1, c1, m1 = server.cpu(), pool.cpu(), machine_busy()
         reports = pool.step("done", 120)
     errors = [e for r in ready for e in r["errors"]]
     if errors:
@@ -95,4 +96,5 @@ def run(ctx: RunContext) -> dict[str, Any]:
         "client_cpu_us_per_msg": (c1 - c0) / replies * 1e6,
         "server_cpu_pct": (s1 - s0) / size["seconds"] * 100,
         "client_cpu_pct": (c1 - c0) / size["seconds"] * 100,
+        "others_cpu_pct": others_pct(m1 - m0, s1 - s0 + c1 - c0, size["seconds"]),
     }
