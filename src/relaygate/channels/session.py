@@ -30,6 +30,10 @@ from relaygate.protocol import (
     Serializer,
 )
 from relaygate.pubsub import Broadcast
+from relaygate.telemetry.metrics import CHANNEL_MESSAGES, SLOW_CONSUMERS, SOCKETS_OPEN
+
+_FRAMES_IN = CHANNEL_MESSAGES.labels("in")
+_FRAMES_OUT = CHANNEL_MESSAGES.labels("out")
 
 if TYPE_CHECKING:
     from relaygate.channels.endpoint import Endpoint
@@ -86,7 +90,7 @@ class Session:
             max_channels=endpoint.max_channels,
             max_frame_size=endpoint.max_frame_size,
         )
-        self._out: deque[Frame] = deque()
+        self._out: deque[Frame] | None = None  # allocated while frames wait, to keep idle sockets small
         self._out_bytes = 0
         self._writer: asyncio.Task[None] | None = None
         self._close: tuple[int, str] | None = None
@@ -104,6 +108,7 @@ class Session:
     async def start(self) -> None:
         """Register with the endpoint, subscribe to the socket id topic, arm the idle timer."""
         self.endpoint.sessions.add(self)
+        SOCKETS_OPEN.inc()
         if self.socket_id is not None:
             await self.endpoint.pubsub.subscribe(self.socket_id, self)
         timeout = self.endpoint.idle_timeout
@@ -115,6 +120,7 @@ class Session:
         if self._close is not None:
             return
         self._last_rx = time.monotonic()
+        _FRAMES_IN.inc()
         action = self.conn.receive(data)
         if action is None:
             return
@@ -143,11 +149,14 @@ class Session:
         if self._close is not None:
             return
         out = self._out
+        if out is None:
+            out = self._out = deque()
         out.append(frame)
         self._out_bytes += len(frame)
         endpoint = self.endpoint
         if len(out) > endpoint.max_queue_frames or self._out_bytes > endpoint.max_queue_bytes:
             endpoint.slow_consumers += 1
+            SLOW_CONSUMERS.inc()
             logger.warning("closing slow consumer %s (%d frames queued)", self.peer, len(out))
             self.close(POLICY_VIOLATION, "slow consumer", drop=True)
         elif self._writer is None:
@@ -161,7 +170,7 @@ class Session:
         if end_reason is not None:
             self._end_reason = end_reason
         if drop:
-            self._out.clear()
+            self._out = None
             self._out_bytes = 0
         if self._writer is None:
             self._writer = asyncio.get_running_loop().create_task(self._write())
@@ -170,17 +179,19 @@ class Session:
         self.close(SERVICE_RESTART, "server restart", end_reason="shutdown")
 
     async def _write(self) -> None:
-        out = self._out
         transport = self.transport
         try:
-            while out:
+            while out := self._out:  # re-read: a slow-consumer close drops the queue meanwhile
                 frame = out.popleft()
                 self._out_bytes -= len(frame)
+                if not out:
+                    self._out = None
+                _FRAMES_OUT.inc()
                 await transport.send(frame)
             if self._close is not None:
                 await transport.close(*self._close)
         except Exception:  # the client went away; finish() will follow from the transport
-            out.clear()
+            self._out = None
             self._out_bytes = 0
         finally:
             self._writer = None
@@ -202,21 +213,25 @@ class Session:
 
     async def finish(self) -> None:
         """The transport is gone: terminate every channel and forget the session."""
+        endpoint = self.endpoint
+        if self not in endpoint.sessions:
+            return  # already finished
+        endpoint.sessions.discard(self)
         if self._close is None:
             self._close = (GOING_AWAY, "closed")
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        self._out.clear()
+        self._out = None
         writer = self._writer
         if writer is not None and writer is not asyncio.current_task():
             writer.cancel()
             await asyncio.wait((writer,))
-        endpoint = self.endpoint
         if self.socket_id is not None:
             await endpoint.pubsub.unsubscribe(self.socket_id, self)
         channels = list(self.conn.channels.values())
         self.conn.channels.clear()
         for channel in channels:
             await channel.shutdown(self._end_reason)
+        SOCKETS_OPEN.dec()
         endpoint.session_finished(self)

@@ -1,0 +1,224 @@
+"""Systems under test: how to start each one, and a handle that measures and always kills it.
+
+A server module lives next to this file (``bench/servers/<module>.py``) and is registered in
+:data:`SERVERS` with the wire protocol the load generator must speak to it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import resource
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True)
+class UvicornOptions:
+    """uvicorn implementation choices; the defaults are the fastest measured here (see RESULTS.md)."""
+
+    ws: str = "websockets-sansio"
+    loop: str = "uvloop"
+    http: str = "httptools"
+
+    def argv(self) -> list[str]:
+        return [
+            "--ws",
+            self.ws,
+            "--loop",
+            self.loop,
+            "--http",
+            self.http,
+            # Phoenix sends no WebSocket pings and never compresses by default: same for every peer.
+            "--ws-ping-interval",
+            "0",
+            "--ws-per-message-deflate",
+            "false",
+            "--backlog",
+            "4096",
+            "--log-level",
+            "warning",
+            "--no-access-log",
+            "--lifespan",
+            "on",
+        ]
+
+    def describe(self) -> str:
+        return f"uvicorn --ws {self.ws} --loop {self.loop} --http {self.http}"
+
+
+@dataclass(frozen=True)
+class ServerSpec:
+    name: str
+    protocol: str
+    """Wire protocol of the load generator's clients: ``phoenix`` (V2 JSON) or ``socketio`` (EIO 4)."""
+    path: str
+    """Request target of the WebSocket upgrade, query included."""
+    argv: Callable[[int, UvicornOptions], list[str]]
+    describe: Callable[[UvicornOptions], str] = field(default=lambda options: "")
+
+
+def _uvicorn(factory: str) -> Callable[[int, UvicornOptions], list[str]]:
+    def argv(port: int, options: UvicornOptions) -> list[str]:
+        return [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--factory",
+            factory,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            *options.argv(),
+        ]
+
+    return argv
+
+
+def _bare_ws(port: int, options: UvicornOptions) -> list[str]:
+    return [sys.executable, "-m", "bench.servers.bare_ws", "--port", str(port)]
+
+
+PHOENIX_PATH = "/socket/websocket?vsn=2.0.0"
+
+SERVERS: dict[str, ServerSpec] = {
+    spec.name: spec
+    for spec in (
+        ServerSpec(
+            "relaygate",
+            "phoenix",
+            PHOENIX_PATH,
+            _uvicorn("bench.servers.relaygate_app:create_app"),
+            lambda o: o.describe(),
+        ),
+        ServerSpec(
+            "python-socketio",
+            "socketio",
+            "/socket.io/?EIO=4&transport=websocket",
+            _uvicorn("bench.servers.socketio_app:create_app"),
+            lambda o: o.describe(),
+        ),
+        ServerSpec(
+            "bare-websockets",
+            "phoenix",
+            PHOENIX_PATH,
+            _bare_ws,
+            lambda o: "websockets.asyncio.server + uvloop, minimal Phoenix V2 subset",
+        ),
+    )
+}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def raise_fd_limit() -> int:
+    """Lift the soft open-files limit to the hard one; returns the limit now in force."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return int(hard)
+
+
+class ServerProcess:
+    """One server child process on a free loopback port. Use as a context manager: it is always killed."""
+
+    def __init__(self, spec: ServerSpec, options: UvicornOptions, log_path: Path) -> None:
+        self.spec = spec
+        self.options = options
+        self.log_path = log_path
+        self.port = 0
+        self.popen: subprocess.Popen[bytes] | None = None
+        self.process: psutil.Process | None = None
+
+    @property
+    def url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}{self.spec.path}"
+
+    def start(self, timeout: float = 30.0) -> None:
+        self.port = free_port()
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        env = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])),
+        }
+        with self.log_path.open("wb") as log:
+            self.popen = subprocess.Popen(
+                self.spec.argv(self.port, self.options),
+                cwd=REPO_ROOT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                preexec_fn=raise_fd_limit,
+                start_new_session=True,
+            )
+        self.process = psutil.Process(self.popen.pid)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.popen.poll() is not None:
+                raise RuntimeError(f"{self.spec.name} exited with {self.popen.returncode}: {self.log_tail()}")
+            with (
+                contextlib.suppress(OSError),
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.5),
+            ):
+                return
+            time.sleep(0.05)
+        raise TimeoutError(f"{self.spec.name} did not listen within {timeout}s: {self.log_tail()}")
+
+    def log_tail(self, lines: int = 20) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def rss(self) -> int:
+        assert self.process is not None
+        return int(self.process.memory_info().rss)
+
+    def cpu(self) -> float:
+        """User + system CPU seconds consumed so far."""
+        assert self.process is not None
+        times = self.process.cpu_times()
+        return float(times.user + times.system)
+
+    def alive(self) -> bool:
+        return self.popen is not None and self.popen.poll() is None
+
+    def stop(self) -> None:
+        if self.popen is None or self.popen.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.popen.pid, signal.SIGTERM)
+        try:
+            self.popen.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.popen.pid, signal.SIGKILL)
+            self.popen.wait(timeout=5)
+
+    def __enter__(self) -> ServerProcess:
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
