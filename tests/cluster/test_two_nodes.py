@@ -12,13 +12,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
-import pytest
-
 from relaygate.client import Client, ClientChannel, PresenceState, PushError, PushTimeout
 from tests.cluster.conftest import NodeServer
 from tests.servers import RedisServer
-
-pytestmark = pytest.mark.redis
 
 Open = Callable[[NodeServer], Awaitable[Client]]
 
