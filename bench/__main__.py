@@ -13,7 +13,7 @@ from typing import Any
 
 from bench import report
 from bench.scenarios import SCENARIOS, RunContext, load
-from bench.servers import SERVERS, ServerProcess, UvicornOptions
+from bench.servers import SERVERS, UvicornOptions, launch
 
 RESULTS = Path(__file__).resolve().parent / "results"
 REPORT = RESULTS.parent / "RESULTS.md"
@@ -47,7 +47,7 @@ def run_scenario(
         entry: dict[str, Any] = {"server": spec.describe(options), "notes": ctx_notes, "date": report.now()}
         started = time.monotonic()
         try:
-            with ServerProcess(spec, options, out / "logs" / f"{name}.{system}.log") as server:
+            with launch(spec, options, out / "logs" / f"{name}.{system}.log") as server:
                 ctx = RunContext(
                     server=server, size=size, log=lambda m, s=system: log(f"  {s}: {m}"), notes=ctx_notes
                 )

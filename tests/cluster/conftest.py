@@ -38,7 +38,18 @@ class NodeServer:
         """The socket URL for phoenix.js and relaygate.client (`.../socket`)."""
         return f"ws://127.0.0.1:{self.port}/socket"
 
-    async def start(self) -> None:
+    async def start(self, attempts: int = 3) -> None:
+        """Start; retry on another port if the bind failed (the node connects to Redis before it
+        binds, and one of those connections may take the port picked for it)."""
+        for _ in range(attempts):
+            await self._spawn()
+            await asyncio.sleep(0.3)
+            if self.process is not None and self.process.poll() is None:
+                return
+            self.port = free_port()
+        pytest.fail(f"node {self.name} did not start: {self.log_tail()}")
+
+    async def _spawn(self) -> None:
         env = {
             **os.environ,
             "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
@@ -54,11 +65,13 @@ class NodeServer:
             self.process = subprocess.Popen(
                 argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
             )
-        try:
-            await asyncio.to_thread(wait_for_port, self.port, 30.0)
-        except TimeoutError:
-            self.kill()
-            pytest.fail(f"node {self.name} did not start: {self.log_tail()}")
+        async with asyncio.timeout(30):
+            while self.process.poll() is None:
+                try:
+                    await asyncio.to_thread(wait_for_port, self.port, 0.5)
+                    return
+                except TimeoutError:
+                    pass
 
     def kill(self) -> None:
         """kill -9: the node vanishes without telling anyone."""
