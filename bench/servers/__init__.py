@@ -276,18 +276,21 @@ class ClusterProcess(ServerProcess):
 
     @staticmethod
     def _start_node(node: ServerProcess, timeout: float, attempts: int = 3) -> ServerProcess:
-        """Start and check the node still runs a moment later; retry on another port if not.
+        """Start until the node itself listens on its port (retrying on another port).
 
-        A node connects to Redis before it binds (uvicorn runs the lifespan first), and one of
-        those client connections can take the free port picked for it: the bind then fails.
+        The port is picked free, then released until uvicorn binds it after its lifespan (the
+        Redis connections) has started: meanwhile another process on this shared machine may
+        take it, and the readiness probe would then reach that process instead.
         """
         for _ in range(attempts):
             node.start(timeout)
-            time.sleep(0.5)
-            if node.alive():
-                return node
+            deadline = time.monotonic() + timeout
+            while node.alive() and time.monotonic() < deadline:
+                if listens(node, node.port):
+                    return node
+                time.sleep(0.05)
             node.stop()
-        raise RuntimeError(f"node did not stay up after {attempts} attempts: {node.log_tail()}")
+        raise RuntimeError(f"node did not start after {attempts} attempts: {node.log_tail()}")
 
     def _processes(self) -> list[psutil.Process]:
         procs = [node.process for node in self.nodes if node.process is not None]
@@ -313,6 +316,16 @@ class ClusterProcess(ServerProcess):
         if self.redis is not None:
             self.redis.close()
             self.redis = None
+
+
+def listens(server: ServerProcess, port: int) -> bool:
+    """Whether ``server``'s own process has a listening socket on ``port``."""
+    assert server.process is not None
+    try:
+        connections = server.process.net_connections("tcp")
+    except psutil.Error:
+        return False
+    return any(c.status == psutil.CONN_LISTEN and c.laddr.port == port for c in connections)
 
 
 def launch(spec: ServerSpec, options: UvicornOptions, log_path: Path) -> ServerProcess:

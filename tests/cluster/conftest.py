@@ -8,6 +8,7 @@ stopped (or killed) at the end.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
@@ -16,9 +17,10 @@ import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import psutil
 import pytest
 
-from tests.servers import RedisServer, free_port, wait_for_port
+from tests.servers import RedisServer, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -39,15 +41,32 @@ class NodeServer:
         return f"ws://127.0.0.1:{self.port}/socket"
 
     async def start(self, attempts: int = 3) -> None:
-        """Start; retry on another port if the bind failed (the node connects to Redis before it
-        binds, and one of those connections may take the port picked for it)."""
+        """Start until the node itself listens on its port, retrying on another port.
+
+        The port is picked free and released until uvicorn binds it after its lifespan (Redis)
+        has started: meanwhile another process on this shared machine may take it.
+        """
         for _ in range(attempts):
             await self._spawn()
-            await asyncio.sleep(0.3)
-            if self.process is not None and self.process.poll() is None:
+            if await self._listening():
                 return
+            self.kill()
             self.port = free_port()
         pytest.fail(f"node {self.name} did not start: {self.log_tail()}")
+
+    async def _listening(self, timeout: float = 30.0) -> bool:
+        assert self.process is not None
+        process = psutil.Process(self.process.pid)
+        async with asyncio.timeout(timeout):
+            while self.process.poll() is None:
+                with contextlib.suppress(psutil.Error):
+                    if any(
+                        c.status == psutil.CONN_LISTEN and c.laddr.port == self.port
+                        for c in process.net_connections("tcp")
+                    ):
+                        return True
+                await asyncio.sleep(0.05)
+        return False
 
     async def _spawn(self) -> None:
         env = {
@@ -65,13 +84,6 @@ class NodeServer:
             self.process = subprocess.Popen(
                 argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
             )
-        async with asyncio.timeout(30):
-            while self.process.poll() is None:
-                try:
-                    await asyncio.to_thread(wait_for_port, self.port, 0.5)
-                    return
-                except TimeoutError:
-                    pass
 
     def kill(self) -> None:
         """kill -9: the node vanishes without telling anyone."""
