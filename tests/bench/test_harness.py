@@ -48,3 +48,20 @@ def test_tiny_fanout_against_bare_websockets_writes_results(
     report = (tmp_path / "RESULTS.md").read_text()
     assert "| bare-websockets | 6 | 30 | 0 |" in report
     assert (tmp_path / "fanout.png").stat().st_size > 0
+
+
+def test_tiny_presence_churn_on_two_nodes_through_redis(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    module = load("presence-churn")
+    monkeypatch.setattr(module, "size", lambda quick: {"rate": 10, "seconds": 1.0, "hold": 0.3, "workers": 2})
+    argv = ["--quick", "--scenario", "presence-churn", "--system", "relaygate-redis", "--out", str(tmp_path)]
+    assert main(argv) == 0
+
+    entry = json.loads((tmp_path / "presence-churn.json").read_text())["systems"]["relaygate-redis"]
+    assert "error" not in entry, entry.get("traceback")
+    metrics = entry["metrics"]
+    assert metrics["joins"] + metrics["skipped"] == 10
+    assert metrics["joins"] > 0
+    assert metrics["missed_diffs"] == 0  # every join and leave reached the observer on each node
+    assert metrics["diff_p99_ms"] >= metrics["diff_p50_ms"] > 0
