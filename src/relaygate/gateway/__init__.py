@@ -5,6 +5,7 @@ layer with a :class:`CallerContext` built from the authenticated socket. In clus
 :class:`RedisCluster` keeps the registry, node liveness and rate limits shared through Redis.
 """
 
+from relaygate.gateway.cluster import RedisCluster
 from relaygate.gateway.config import FunctionConfig
 from relaygate.gateway.gateway import Emit, Gateway
 from relaygate.gateway.limiter import LimiterConfig, MemoryWindowStore, RateLimiter, Window, WindowStore
@@ -28,6 +29,7 @@ __all__ = [
     "NodeLost",
     "NodeSelector",
     "RateLimiter",
+    "RedisCluster",
     "RedisWindowStore",
     "Registry",
     "RemoteCall",

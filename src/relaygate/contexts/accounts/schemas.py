@@ -13,6 +13,7 @@ from pydantic import (
     AfterValidator,
     BaseModel,
     ConfigDict,
+    Field,
     StringConstraints,
     ValidationError,
     WithJsonSchema,
@@ -39,7 +40,10 @@ Email = Annotated[
     AfterValidator(_email),
     WithJsonSchema({"type": "string", "format": "email", "minLength": 1, "maxLength": 200}),
 ]
+Hidden = Field(repr=False)
+"""Kept out of ``repr``/``str``, so a model that reaches a log line never shows a password."""
 Password = Annotated[str, StringConstraints(min_length=PASSWORD_MIN, max_length=PASSWORD_MAX)]
+CurrentPassword = Annotated[str, StringConstraints(max_length=PASSWORD_MAX)]
 Role = Literal["user", "admin"]
 
 
@@ -52,7 +56,7 @@ class NewUser(Strict):
     subname: Text
     email: Email
     job: Text
-    password: Password | None = None
+    password: Annotated[Password | None, Hidden] = None
 
 
 class UserChanges(Strict):
@@ -62,8 +66,8 @@ class UserChanges(Strict):
     subname: Text | None = None
     email: Email | None = None
     job: Text | None = None
-    password: Password | None = None
-    current_password: Annotated[str, StringConstraints(max_length=PASSWORD_MAX)] | None = None
+    password: Annotated[Password | None, Hidden] = None
+    current_password: Annotated[CurrentPassword | None, Hidden] = None
     role: Role | None = None
 
     @field_validator("*")
@@ -83,8 +87,8 @@ class UserPatch(Strict):
     email: Email
     job: Text
     role: Role
-    password: Password | None = None
-    current_password: Annotated[str, StringConstraints(max_length=PASSWORD_MAX)] | None = None
+    password: Annotated[Password | None, Hidden] = None
+    current_password: Annotated[CurrentPassword | None, Hidden] = None
 
     def changes(self, current: Account) -> UserChanges:
         """The fields that differ from ``current`` (unchanged ones, ``role`` included, are not changes)."""
@@ -103,7 +107,7 @@ _PROFILE = ("name", "subname", "email", "job", "role")
 
 class Credentials(Strict):
     email: Annotated[str, StringConstraints(min_length=1, max_length=320)]
-    password: Annotated[str, StringConstraints(min_length=1, max_length=PASSWORD_MAX)]
+    password: Annotated[str, StringConstraints(min_length=1, max_length=PASSWORD_MAX), Hidden]
 
 
 def field_errors(exc: ValidationError) -> dict[str, list[str]]:
