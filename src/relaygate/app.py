@@ -12,6 +12,7 @@ import redis.asyncio as aioredis
 from fastapi import FastAPI
 
 from relaygate.config import Settings, get_settings
+from relaygate.contexts.chat import Chat, MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from relaygate.db import Database
 from relaygate.pubsub import MemoryPubSub, PubSub
 from relaygate.web.middleware import RequestContextMiddleware
@@ -31,7 +32,14 @@ class Node:
             aioredis.Redis.from_url(settings.redis_url) if settings.redis_url else None
         )
         self.pubsub: PubSub = MemoryPubSub()
+        self.chat = Chat(self.db, self.pubsub, self._chat_limiter())
         self._tasks: set[asyncio.Task[Any]] = set()
+
+    def _chat_limiter(self) -> RateLimiter:
+        limit, window = self.settings.chat_rate_limit, self.settings.chat_rate_window
+        if self.redis is not None:
+            return RedisRateLimiter(self.redis, limit, window)
+        return MemoryRateLimiter(limit, window)
 
     def spawn(self, coroutine: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
         """Run a background task for the node's lifetime; its failure is logged, never lost."""
