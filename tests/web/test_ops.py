@@ -1,5 +1,10 @@
 import httpx
 
+from relaygate.app import create_app
+from relaygate.config import Settings
+from relaygate.db import Database
+from tests.servers import free_port
+
 
 async def test_healthz(http: httpx.AsyncClient) -> None:
     response = await http.get("/healthz")
@@ -30,3 +35,17 @@ async def test_metrics_count_requests_by_route_and_status(http: httpx.AsyncClien
     text = response.text
     assert 'relaygate_http_requests_total{method="GET",route="/healthz",status="200"}' in text
     assert 'relaygate_http_requests_total{method="GET",route="unmatched",status="404"}' in text
+
+
+async def test_readyz_in_cluster_mode_checks_redis(settings: Settings, db: Database, redis_url: str) -> None:
+    live = create_app(settings.model_copy(update={"redis_url": redis_url}))
+    dead = create_app(settings.model_copy(update={"redis_url": f"redis://127.0.0.1:{free_port()}/0"}))
+    for application, status, redis_check in ((live, 200, "ok"), (dead, 503, "error")):
+        async with application.router.lifespan_context(application):
+            transport = httpx.ASGITransport(app=application)
+            async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+                response = await client.get("/readyz")
+        assert response.status_code == status
+        body = response.json()
+        assert body["checks"]["database"] == "ok"
+        assert body["checks"]["redis"].startswith(redis_check)
