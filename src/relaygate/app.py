@@ -12,8 +12,10 @@ import redis.asyncio as aioredis
 from fastapi import FastAPI
 
 from relaygate.config import Settings, get_settings
+from relaygate.contexts.accounts import Accounts, LoginThrottle, MemoryThrottle, RedisThrottle, TokenCodec
 from relaygate.contexts.chat import Chat, MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from relaygate.db import Database
+from relaygate.mail import Mailer, adapter_from_settings
 from relaygate.pubsub import MemoryPubSub, PubSub
 from relaygate.web.middleware import RequestContextMiddleware
 from relaygate.web.responses import JSON
@@ -32,6 +34,15 @@ class Node:
             aioredis.Redis.from_url(settings.redis_url) if settings.redis_url else None
         )
         self.pubsub: PubSub = MemoryPubSub()
+        self.mailer = Mailer(adapter_from_settings(settings), settings.mail_from)
+        throttle: LoginThrottle = RedisThrottle(self.redis) if self.redis is not None else MemoryThrottle()
+        self.accounts = Accounts(
+            self.db,
+            self.pubsub,
+            TokenCodec(settings.signing_key(), settings.token_ttl),
+            self.mailer,
+            throttle,
+        )
         self.chat = Chat(self.db, self.pubsub, self._chat_limiter())
         self._tasks: set[asyncio.Task[Any]] = set()
 
@@ -55,6 +66,7 @@ class Node:
 
     async def start(self) -> None:
         await self.pubsub.start()
+        self.spawn(self.accounts.purge_forever(), "purge-token-revocations")
 
     async def drain(self) -> None:
         """Called on SIGTERM before the server stops: closes sockets cleanly (1012)."""
@@ -63,6 +75,7 @@ class Node:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.mailer.stop()
         await self.pubsub.stop()
         if self.redis is not None:
             await self.redis.aclose()

@@ -1,0 +1,82 @@
+"""Input rules of the accounts context as strict pydantic models (no coercion, no unknown fields).
+
+The HTTP routers use these models as request bodies and the CLI validates with them too, so a
+rule lives in one place.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from email_validator import EmailNotValidError, validate_email
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+)
+from pydantic_core import PydanticCustomError
+
+PASSWORD_MIN, PASSWORD_MAX = 12, 128
+
+
+def _email(value: str) -> str:
+    try:
+        return validate_email(value, check_deliverability=False).normalized
+    except EmailNotValidError:
+        raise PydanticCustomError("email", "is not a valid email address") from None
+
+
+Text = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+Email = Annotated[str, StringConstraints(min_length=1, max_length=200), AfterValidator(_email)]
+Password = Annotated[str, StringConstraints(min_length=PASSWORD_MIN, max_length=PASSWORD_MAX)]
+Role = Literal["user", "admin"]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class NewUser(Strict):
+    name: Text
+    subname: Text
+    email: Email
+    job: Text
+    password: Password | None = None
+
+
+class UserChanges(Strict):
+    """A merge patch of a user; a field left out is unchanged, ``null`` is refused."""
+
+    name: Text | None = None
+    subname: Text | None = None
+    email: Email | None = None
+    job: Text | None = None
+    password: Password | None = None
+    current_password: Annotated[str, StringConstraints(max_length=PASSWORD_MAX)] | None = None
+    role: Role | None = None
+
+    @field_validator("*")
+    @classmethod
+    def _not_null(cls, value: object) -> object:
+        if value is None:
+            raise PydanticCustomError("null", "may not be null")
+        return value
+
+
+class Credentials(Strict):
+    email: Annotated[str, StringConstraints(min_length=1, max_length=320)]
+    password: Annotated[str, StringConstraints(min_length=1, max_length=PASSWORD_MAX)]
+
+
+def field_errors(exc: ValidationError) -> dict[str, list[str]]:
+    """``{"field": ["message", ...]}`` from a pydantic error (the body itself is ``"body"``)."""
+    errors: dict[str, list[str]] = {}
+    for error in exc.errors(include_url=False, include_input=False):
+        location: tuple[Any, ...] = tuple(error["loc"])
+        field = ".".join(str(part) for part in location) or "body"
+        message = "is not allowed" if error["type"] == "extra_forbidden" else error["msg"]
+        errors.setdefault(field, []).append(message)
+    return errors
