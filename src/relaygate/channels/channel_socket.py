@@ -1,0 +1,309 @@
+"""One joined channel of one connection: its ordered inbox, fastlane delivery and lifecycle.
+
+No task exists while the inbox is empty: the first queued item starts a task that drains the
+inbox and exits, so an idle channel costs one small object. A slow callback delays only this
+channel; heartbeats and other topics are handled by the connection task.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final
+
+from relaygate.channels.api import Channel, Reply, Stop, logger
+from relaygate.protocol import ChannelEntry, EncodeError, Frame, Message
+from relaygate.pubsub import Broadcast
+
+if TYPE_CHECKING:
+    from relaygate.channels.endpoint import Endpoint
+    from relaygate.channels.session import Session
+
+_JOIN: Final = 0
+_IN: Final = 1
+_LEAVE: Final = 2
+_OUT: Final = 3
+_INFO: Final = 4
+
+_JOINING: Final = 0
+_JOINED: Final = 1
+_ENDED: Final = 2
+
+_EMPTY: Final[dict[str, Any]] = {}
+_UNENCODABLE: Final = object()
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyRef:
+    """Identifies a client push so that it can be answered later with ``ChannelSocket.reply``."""
+
+    join_ref: str | None
+    ref: str | None
+    topic: str
+
+
+class ChannelSocket(ChannelEntry):
+    """The per-channel socket handed to every callback (Phoenix's channel ``socket``)."""
+
+    __slots__ = ("_inbox", "_pending", "_ref", "_state", "_task", "assigns", "handler", "session")
+
+    def __init__(self, session: Session, message: Message, handler: Channel) -> None:
+        super().__init__(message.topic, message.join_ref)
+        self.session = session
+        self.handler = handler
+        self.assigns: dict[str, Any] = dict(session.assigns)
+        self._inbox: list[tuple[int, Any]] | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._pending: list[Frame] | None = None
+        self._state = _JOINING
+        self._ref: str | None = None
+
+    # Read-only views for the app.
+
+    @property
+    def id(self) -> str | None:
+        """The connection's socket id (``Socket(id=...)``), or None when anonymous."""
+        return self.session.socket_id
+
+    @property
+    def endpoint(self) -> Endpoint:
+        return self.session.endpoint
+
+    @property
+    def peer(self) -> tuple[str, int] | None:
+        return self.session.peer
+
+    @property
+    def joined(self) -> bool:
+        return self._state == _JOINED
+
+    # App API.
+
+    async def push(self, event: str, payload: Any) -> None:
+        """Send ``[JR, null, topic, event, payload]`` to this client (binary if payload is bytes)."""
+        self._send(self.session.serializer.push(self.join_ref, self.topic, event, payload))
+
+    async def broadcast(self, event: str, payload: Any) -> None:
+        """Broadcast to every subscriber of the topic on every node, this socket included."""
+        await self.session.endpoint.pubsub.broadcast(self.topic, event, payload)
+
+    async def broadcast_from(self, event: str, payload: Any) -> None:
+        """Broadcast to every subscriber except this channel."""
+        await self.session.endpoint.pubsub.broadcast(self.topic, event, payload, origin=self)
+
+    def reply_ref(self) -> ReplyRef:
+        """The ref of the push being handled, to reply asynchronously with :meth:`reply`."""
+        if self._ref is None:
+            raise RuntimeError("reply_ref() is only available while handling a client push")
+        return ReplyRef(self.join_ref, self._ref, self.topic)
+
+    async def reply(self, ref: ReplyRef, reply: Reply) -> None:
+        self._send(self._reply_frame(ref.ref, reply))
+
+    def send_info(self, message: Any) -> None:
+        """Queue ``message`` to ``handle_info`` (in order with client pushes)."""
+        if self._state != _ENDED:
+            self._enqueue(_INFO, message)
+
+    async def track(self, key: str, meta: dict[str, Any]) -> str:
+        return await self.session.endpoint.require_presence().track(self, self.topic, key, meta)
+
+    async def update_presence(self, key: str, meta: dict[str, Any]) -> str:
+        return await self.session.endpoint.require_presence().update(self, self.topic, key, meta)
+
+    async def untrack(self, key: str) -> None:
+        await self.session.endpoint.require_presence().untrack(self, self.topic, key)
+
+    def presence_list(self) -> dict[str, dict[str, Any]]:
+        return self.session.endpoint.require_presence().list(self.topic)
+
+    # Runtime side.
+
+    def deliver(self, message: Broadcast, cache: dict[Any, Any]) -> None:
+        """PubSub fastlane: encode once per serializer per dispatch, queue the same frame."""
+        if self._state == _ENDED:
+            return
+        if message.event in self.handler.intercepts:
+            self._enqueue(_OUT, message)
+            return
+        serializer = self.session.serializer
+        frame = cache.get(serializer)
+        if frame is None:
+            try:
+                frame = serializer.broadcast(message.topic, message.event, message.payload)
+            except EncodeError:
+                logger.warning(
+                    "broadcast %r on %s cannot be encoded for vsn %s",
+                    message.event,
+                    self.topic,
+                    serializer.vsn,
+                )
+                frame = _UNENCODABLE
+            cache[serializer] = frame
+        if type(frame) is str or type(frame) is bytes:
+            self._send(frame)
+
+    def _send(self, frame: Frame) -> None:
+        pending = self._pending
+        if pending is not None:
+            pending.append(frame)  # the join reply is not out yet
+        else:
+            self.session.send(frame)
+
+    def _reply_frame(self, ref: str | None, reply: Reply) -> Frame:
+        response = _EMPTY if reply.response is None else reply.response
+        return self.session.serializer.reply(self.join_ref, ref, self.topic, reply.status, response)
+
+    def enqueue_join(self, message: Message) -> None:
+        self._enqueue(_JOIN, message)
+
+    def enqueue_in(self, message: Message) -> None:
+        self._enqueue(_IN, message)
+
+    def enqueue_leave(self, message: Message) -> None:
+        self._enqueue(_LEAVE, message)
+
+    def _enqueue(self, kind: int, item: Any) -> None:
+        inbox = self._inbox
+        if inbox is None:
+            self._inbox = [(kind, item)]
+        else:
+            inbox.append((kind, item))
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def _run(self) -> None:
+        try:
+            while self._state != _ENDED:
+                inbox = self._inbox
+                if not inbox:
+                    break
+                kind, item = inbox.pop(0)
+                try:
+                    await self._handle(kind, item)
+                except Exception:
+                    await self._crashed(kind, item)
+        finally:
+            self._task = None
+            if not self._inbox:
+                self._inbox = None  # an idle channel keeps no list
+
+    async def _handle(self, kind: int, item: Any) -> None:
+        handler = self.handler
+        if kind == _IN:
+            self._ref = item.ref
+            try:
+                result: Reply | Stop | None = await handler.handle_in(item.event, item.payload, self)
+            finally:
+                self._ref = None
+            if result is None:
+                return
+            if isinstance(result, Reply):
+                self._send(self._reply_frame(item.ref, result))
+            elif isinstance(result, Stop):
+                if result.reply is not None:
+                    self._send(self._reply_frame(item.ref, result.reply))
+                await self._stop(result)
+            else:
+                raise TypeError(f"handle_in must return Reply, Stop or None, not {type(result).__name__}")
+        elif kind == _OUT:
+            await self._stop_if(await handler.handle_out(item.event, item.payload, self))
+        elif kind == _INFO:
+            await self._stop_if(await handler.handle_info(item, self))
+        elif kind == _LEAVE:
+            self._send(self._reply_frame(item.ref, Reply.ok()))
+            await self._end("left", self.session.conn.closed(self))
+        else:
+            await self._join(item)
+
+    async def _join(self, message: Message) -> None:
+        session = self.session
+        conn = session.conn
+        self._pending = []
+        result = await self.handler.join(self.topic, message.payload, self)
+        if not isinstance(result, Reply):
+            raise TypeError(f"join must return a Reply, not {type(result).__name__}")
+        if result.status != "ok":
+            self._pending = None
+            session.send(
+                conn.refused(
+                    self, message.ref, result.status, _EMPTY if result.response is None else result.response
+                )
+            )
+            self._abandon()
+            return
+        await session.endpoint.pubsub.subscribe(self.topic, self)
+        frame = conn.joined(self, message.ref, _EMPTY if result.response is None else result.response)
+        pending, self._pending = self._pending, None
+        if frame is None:  # replaced by a duplicate join meanwhile; that join stops us
+            return
+        self._state = _JOINED
+        session.send(frame)
+        for queued in pending:
+            session.send(queued)
+
+    async def _stop_if(self, result: Stop | None) -> None:
+        if result is not None:
+            await self._stop(result)
+
+    async def _stop(self, stop: Stop) -> None:
+        conn = self.session.conn
+        await self._end(stop.reason, conn.closed(self) if stop.clean else conn.crashed(self))
+
+    async def _crashed(self, kind: int, item: Any) -> None:
+        if self._state == _JOINING and kind == _JOIN:
+            logger.exception("join of %s crashed", self.topic)
+            self._pending = None
+            self.session.send(self.session.conn.join_crashed(self, item.ref))
+            self._abandon()
+            return
+        logger.exception("channel %s crashed", self.topic)
+        await self._end("crash", self.session.conn.crashed(self))
+
+    def _abandon(self) -> None:
+        """The join failed: answer what was queued behind it as if no channel existed."""
+        self._state = _ENDED
+        inbox, self._inbox = self._inbox, None
+        conn = self.session.conn
+        for kind, item in inbox or ():
+            if kind in (_IN, _LEAVE):
+                frame = conn.unjoined(item)
+                if frame is not None:
+                    self.session.send(frame)
+
+    async def _end(self, reason: str, frame: Frame | None) -> None:
+        """Unsubscribe, run terminate, drop presences, then send the phx_close/phx_error frame."""
+        was_joined = self._state == _JOINED
+        self._state = _ENDED
+        self._inbox = None
+        await self._cleanup(reason, was_joined)
+        if frame is not None:
+            self.session.send(frame)
+
+    async def _cleanup(self, reason: str, was_joined: bool) -> None:
+        endpoint = self.session.endpoint
+        await endpoint.pubsub.unsubscribe(self.topic, self)
+        if was_joined:
+            try:
+                await self.handler.terminate(reason, self)
+            except Exception:
+                logger.exception("terminate of %s raised", self.topic)
+        if endpoint.presence is not None:
+            try:
+                await endpoint.presence.untrack_all(self)
+            except Exception:
+                logger.exception("presence cleanup of %s failed", self.topic)
+
+    async def shutdown(self, reason: str) -> None:
+        """Stop from outside without frames (connection closed, duplicate join, disconnect, drain)."""
+        if self._state == _ENDED:
+            return
+        was_joined = self._state == _JOINED
+        self._state = _ENDED
+        self._inbox = None
+        self._pending = None
+        task = self._task
+        if task is not None and task is not asyncio.current_task():
+            task.cancel()
+            await asyncio.wait((task,))
+        await self._cleanup(reason, was_joined)

@@ -1,0 +1,222 @@
+"""One client connection, whatever the transport: routing, outbound queue, idle timer, close.
+
+The transport feeds frames with :meth:`Session.feed` (synchronous, in arrival order) and calls
+:meth:`Session.finish` once the connection is gone. Outbound frames go through a bounded queue
+drained by a writer task that exists only while the queue is not empty; a client that cannot
+keep up is closed with 1008 ``slow consumer`` instead of slowing anyone else down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from typing import TYPE_CHECKING, Any, Protocol
+
+from relaygate.channels.api import Channel, logger
+from relaygate.channels.channel_socket import ChannelSocket
+from relaygate.protocol import (
+    GOING_AWAY,
+    POLICY_VIOLATION,
+    SERVICE_RESTART,
+    Connection,
+    Deliver,
+    Frame,
+    Join,
+    Leave,
+    Message,
+    ProtocolError,
+    Send,
+    Serializer,
+)
+from relaygate.pubsub import Broadcast
+
+if TYPE_CHECKING:
+    from relaygate.channels.endpoint import Endpoint
+    from relaygate.channels.socket import Socket
+
+
+class Transport(Protocol):
+    """Writes frames to the client; raising means the client is gone."""
+
+    async def send(self, frame: Frame) -> None: ...
+
+    async def close(self, code: int, reason: str) -> None: ...
+
+
+class Session:
+    __slots__ = (
+        "__weakref__",
+        "_close",
+        "_end_reason",
+        "_last_rx",
+        "_out",
+        "_out_bytes",
+        "_timer",
+        "_writer",
+        "assigns",
+        "conn",
+        "endpoint",
+        "peer",
+        "serializer",
+        "socket_id",
+        "transport",
+    )
+
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        socket: Socket,
+        serializer: Serializer,
+        assigns: dict[str, Any],
+        socket_id: str | None,
+        peer: tuple[str, int] | None,
+        transport: Transport,
+    ) -> None:
+        self.endpoint = endpoint
+        self.serializer = serializer
+        self.assigns = assigns
+        self.socket_id = socket_id
+        self.peer = peer
+        self.transport = transport
+        self.conn: Connection[Channel, ChannelSocket] = Connection(
+            serializer,
+            socket.router,
+            self._spawn,
+            max_channels=endpoint.max_channels,
+            max_frame_size=endpoint.max_frame_size,
+        )
+        self._out: deque[Frame] = deque()
+        self._out_bytes = 0
+        self._writer: asyncio.Task[None] | None = None
+        self._close: tuple[int, str] | None = None
+        self._end_reason = "closed"
+        self._last_rx = time.monotonic()
+        self._timer: asyncio.TimerHandle | None = None
+
+    def _spawn(self, message: Message, handler: Channel) -> ChannelSocket:
+        return ChannelSocket(self, message, handler)
+
+    @property
+    def closing(self) -> bool:
+        return self._close is not None
+
+    async def start(self) -> None:
+        """Register with the endpoint, subscribe to the socket id topic, arm the idle timer."""
+        self.endpoint.sessions.add(self)
+        if self.socket_id is not None:
+            await self.endpoint.pubsub.subscribe(self.socket_id, self)
+        timeout = self.endpoint.idle_timeout
+        if timeout is not None:
+            self._timer = asyncio.get_running_loop().call_later(timeout, self._check_idle)
+
+    def feed(self, data: str | bytes) -> None:
+        """Handle one client frame (section 3 routing), in order, without awaiting."""
+        if self._close is not None:
+            return
+        self._last_rx = time.monotonic()
+        action = self.conn.receive(data)
+        if action is None:
+            return
+        kind = type(action)
+        if kind is Deliver:
+            action.channel.enqueue_in(action.message)  # type: ignore[union-attr]
+        elif kind is Send:
+            self.send(action.frame)  # type: ignore[union-attr]
+        elif kind is Join:
+            self._join(action)  # type: ignore[arg-type]
+        elif kind is Leave:
+            action.channel.enqueue_leave(action.message)  # type: ignore[union-attr]
+        else:
+            error: ProtocolError = action  # type: ignore[assignment]
+            logger.info("closing connection %s: %s", self.peer, error.reason)
+            self.close(error.code, error.reason, drop=True)
+
+    def _join(self, action: Join[Channel, ChannelSocket]) -> None:
+        if action.replaced is not None and action.replaced_close is not None:
+            asyncio.get_running_loop().create_task(action.replaced.shutdown("duplicate_join"))
+            self.send(action.replaced_close)
+        action.channel.enqueue_join(action.message)
+
+    def send(self, frame: Frame) -> None:
+        """Queue a frame; over the queue bounds the connection is closed as a slow consumer."""
+        if self._close is not None:
+            return
+        out = self._out
+        out.append(frame)
+        self._out_bytes += len(frame)
+        endpoint = self.endpoint
+        if len(out) > endpoint.max_queue_frames or self._out_bytes > endpoint.max_queue_bytes:
+            endpoint.slow_consumers += 1
+            logger.warning("closing slow consumer %s (%d frames queued)", self.peer, len(out))
+            self.close(POLICY_VIOLATION, "slow consumer", drop=True)
+        elif self._writer is None:
+            self._writer = asyncio.get_running_loop().create_task(self._write())
+
+    def close(self, code: int, reason: str, *, drop: bool = False, end_reason: str | None = None) -> None:
+        """Close the connection with ``code`` after the queued frames (or dropping them)."""
+        if self._close is not None:
+            return
+        self._close = (code, reason)
+        if end_reason is not None:
+            self._end_reason = end_reason
+        if drop:
+            self._out.clear()
+            self._out_bytes = 0
+        if self._writer is None:
+            self._writer = asyncio.get_running_loop().create_task(self._write())
+
+    def drain(self) -> None:
+        self.close(SERVICE_RESTART, "server restart", end_reason="shutdown")
+
+    async def _write(self) -> None:
+        out = self._out
+        transport = self.transport
+        try:
+            while out:
+                frame = out.popleft()
+                self._out_bytes -= len(frame)
+                await transport.send(frame)
+            if self._close is not None:
+                await transport.close(*self._close)
+        except Exception:  # the client went away; finish() will follow from the transport
+            out.clear()
+            self._out_bytes = 0
+        finally:
+            self._writer = None
+
+    def deliver(self, message: Broadcast, cache: dict[Any, Any]) -> None:
+        """Socket id topic: a ``disconnect`` broadcast closes with 1001 and no phx frames."""
+        if message.event == "disconnect":
+            self.close(GOING_AWAY, "disconnected", drop=True, end_reason="disconnected")
+
+    def _check_idle(self) -> None:
+        timeout = self.endpoint.idle_timeout
+        assert timeout is not None
+        remaining = self._last_rx + timeout - time.monotonic()
+        if remaining > 0:
+            self._timer = asyncio.get_running_loop().call_later(remaining, self._check_idle)
+        else:
+            self._timer = None
+            self.close(GOING_AWAY, "idle timeout", drop=True)
+
+    async def finish(self) -> None:
+        """The transport is gone: terminate every channel and forget the session."""
+        if self._close is None:
+            self._close = (GOING_AWAY, "closed")
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._out.clear()
+        writer = self._writer
+        if writer is not None and writer is not asyncio.current_task():
+            writer.cancel()
+            await asyncio.wait((writer,))
+        endpoint = self.endpoint
+        if self.socket_id is not None:
+            await endpoint.pubsub.unsubscribe(self.socket_id, self)
+        channels = list(self.conn.channels.values())
+        self.conn.channels.clear()
+        for channel in channels:
+            await channel.shutdown(self._end_reason)
+        endpoint.session_finished(self)

@@ -1,0 +1,111 @@
+"""The ASGI WebSocket transport at ``<socket path>/websocket``: handshake, then one task per connection."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route, WebSocketRoute
+from starlette.types import Receive, Scope, Send
+
+from relaygate.channels.api import ConnectInfo
+from relaygate.channels.session import Session
+from relaygate.protocol import Frame, parse_subprotocols
+
+if TYPE_CHECKING:
+    from relaygate.channels.endpoint import Endpoint
+    from relaygate.channels.socket import Socket
+
+
+def query_params(scope: Scope) -> dict[str, str]:
+    """Flat query params (the last value of a repeated key wins)."""
+    return dict(parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True))
+
+
+def header_map(scope: Scope) -> dict[str, str]:
+    return {name.decode("latin-1"): value.decode("latin-1") for name, value in scope.get("headers", ())}
+
+
+def peer_of(scope: Scope) -> tuple[str, int] | None:
+    client = scope.get("client")
+    return (client[0], client[1]) if client else None
+
+
+class AsgiTransport:
+    """Writes frames through the ASGI ``send`` callable of one WebSocket."""
+
+    __slots__ = ("_send",)
+
+    def __init__(self, send: Send) -> None:
+        self._send = send
+
+    async def send(self, frame: Frame) -> None:
+        if type(frame) is str:
+            await self._send({"type": "websocket.send", "text": frame})
+        else:
+            await self._send({"type": "websocket.send", "bytes": frame})
+
+    async def close(self, code: int, reason: str) -> None:
+        await self._send({"type": "websocket.close", "code": code, "reason": reason})
+
+
+class WebSocketApp:
+    """ASGI app for one Socket. Refusals (origin, vsn, connect, id) are HTTP 403 before the upgrade."""
+
+    def __init__(self, endpoint: Endpoint, socket: Socket) -> None:
+        self.endpoint = endpoint
+        self.socket = socket
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (await receive())["type"] != "websocket.connect":
+            return
+        headers = header_map(scope)
+        origin = headers.get("origin")
+        endpoint = self.endpoint
+        subprotocols = parse_subprotocols(scope.get("subprotocols", ()))
+        accepted = None
+        if subprotocols.valid and endpoint.origin_check.allows(origin, headers.get("host")):
+            info = ConnectInfo(subprotocols.auth_token, peer_of(scope), headers, origin)
+            accepted = await endpoint.authorize(self.socket, query_params(scope), info)
+        if accepted is None:
+            await send({"type": "websocket.close", "code": 1008})  # before accept: HTTP 403
+            return
+        message: dict[str, Any] = {"type": "websocket.accept"}
+        if subprotocols.accept is not None:
+            message["subprotocol"] = subprotocols.accept
+        await send(message)
+        session = Session(
+            endpoint,
+            self.socket,
+            accepted.serializer,
+            accepted.assigns,
+            accepted.socket_id,
+            peer_of(scope),
+            AsgiTransport(send),
+        )
+        await session.start()
+        try:
+            feed = session.feed
+            while True:
+                event = await receive()
+                if event["type"] != "websocket.receive":
+                    break  # websocket.disconnect
+                text = event.get("text")
+                feed(text if text is not None else event["bytes"])
+        finally:
+            await session.finish()
+
+
+async def _not_an_upgrade(request: Request) -> Response:
+    return Response(status_code=400)
+
+
+def websocket_routes(endpoint: Endpoint, socket: Socket) -> list[BaseRoute]:
+    path = socket.path + "/websocket"
+    methods = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+    return [
+        WebSocketRoute(path, WebSocketApp(endpoint, socket)),
+        Route(path, _not_an_upgrade, methods=methods),
+    ]
