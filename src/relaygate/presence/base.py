@@ -1,0 +1,173 @@
+"""The Presence contract: per-owner bookkeeping and validation shared by every adapter.
+
+An adapter only decides how this node's changes become visible (``_commit``): the memory adapter
+applies them to its table at once, the Redis adapter replicates them through Redis first.
+"""
+
+from __future__ import annotations
+
+import abc
+import itertools
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from relaygate.presence.table import Diffs, Meta, PresenceTable, new_ref
+from relaygate.pubsub import PubSub
+
+
+class PresenceError(Exception):
+    """Base of the errors ``track``/``update`` report to the caller."""
+
+    def __init__(self, message: str, topic: str, key: str) -> None:
+        super().__init__(message)
+        self.topic = topic
+        self.key = key
+
+
+class AlreadyTracked(PresenceError):
+    """The owner already tracks this (topic, key) (Phoenix's ``{:error, {:already_tracked, ...}}``)."""
+
+    def __init__(self, topic: str, key: str) -> None:
+        super().__init__(f"already tracked: topic {topic!r}, key {key!r}", topic, key)
+
+
+class NoPresence(PresenceError):
+    """``update`` of a (topic, key) the owner does not track (Phoenix's ``{:error, :nopresence}``)."""
+
+    def __init__(self, topic: str, key: str) -> None:
+        super().__init__(f"no presence: topic {topic!r}, key {key!r}", topic, key)
+
+
+@dataclass(frozen=True, slots=True)
+class Tracked:
+    """One of this node's own entries as the node wants it to be (meta includes phx_ref)."""
+
+    topic: str
+    key: str
+    meta: Meta
+
+
+Changes = dict[str, Tracked | None]
+"""Entry id -> its new state, or None for a removal; applied in insertion order."""
+
+
+@dataclass(slots=True)
+class _Owner:
+    obj: object  # held so that id(obj) cannot be reused while the owner still tracks something
+    entries: dict[tuple[str, str], str] = field(default_factory=dict)
+
+
+class Presence(abc.ABC):
+    """One per node. Diffs go to this node's subscribers with ``pubsub.local_broadcast``."""
+
+    def __init__(self, pubsub: PubSub) -> None:
+        self.pubsub = pubsub
+        self._table = PresenceTable()
+        self._owners: dict[int, _Owner] = {}
+        self._local: dict[str, Tracked] = {}
+        self._entry_ids = itertools.count(1)
+
+    async def start(self) -> None:
+        """Open what the adapter needs."""
+        return None
+
+    async def stop(self) -> None:
+        """Release what the adapter holds."""
+        return None
+
+    def list(self, topic: str) -> dict[str, dict[str, Any]]:
+        """``{"key": {"metas": [meta, ...]}}``, metas per key in tracking order."""
+        return self._table.list(topic)
+
+    def get_by_key(self, topic: str, key: str) -> dict[str, Any] | None:
+        """``{"metas": [...]}`` for one key, or None when nobody is tracked under it."""
+        return self._table.get_by_key(topic, key)
+
+    @property
+    def local_entries(self) -> int:
+        """How many entries this node tracks itself (for metrics)."""
+        return len(self._local)
+
+    async def track(self, owner: object, topic: str, key: str, meta: dict[str, Any]) -> str:
+        """Add one meta for (owner, topic, key) and return its phx_ref."""
+        key = _checked(topic, key, meta)
+        holder = self._owners.setdefault(id(owner), _Owner(owner))
+        if (topic, key) in holder.entries:
+            raise AlreadyTracked(topic, key)
+        ref = new_ref()
+        entry_id = self._new_entry_id()
+        tracked = Tracked(topic, key, {**meta, "phx_ref": ref})
+        holder.entries[(topic, key)] = entry_id
+        self._local[entry_id] = tracked
+        await self._commit({entry_id: tracked})
+        return ref
+
+    async def update(self, owner: object, topic: str, key: str, meta: dict[str, Any]) -> str:
+        """Replace the meta with a new phx_ref (``phx_ref_prev`` = the old one); returns the new ref."""
+        key = _checked(topic, key, meta)
+        holder = self._owners.get(id(owner))
+        entry_id = None if holder is None else holder.entries.get((topic, key))
+        if entry_id is None:
+            raise NoPresence(topic, key)
+        ref = new_ref()
+        previous = self._local[entry_id].meta["phx_ref"]
+        tracked = Tracked(topic, key, {**meta, "phx_ref": ref, "phx_ref_prev": previous})
+        self._local[entry_id] = tracked
+        await self._commit({entry_id: tracked})
+        return ref
+
+    async def untrack(self, owner: object, topic: str, key: str) -> None:
+        """Remove the owner's meta for (topic, key); untracking something untracked is a no-op."""
+        holder = self._owners.get(id(owner))
+        if holder is None:
+            return
+        entry_id = holder.entries.pop((topic, str(key)), None)
+        if not holder.entries:
+            del self._owners[id(owner)]
+        if entry_id is None:
+            return
+        del self._local[entry_id]
+        await self._commit({entry_id: None})
+
+    async def untrack_all(self, owner: object) -> None:
+        """Remove everything the owner tracks (the runtime calls this when a channel ends)."""
+        holder = self._owners.pop(id(owner), None)
+        if holder is None:
+            return
+        changes: Changes = {}
+        for entry_id in holder.entries.values():
+            del self._local[entry_id]
+            changes[entry_id] = None
+        await self._commit(changes)
+
+    def _new_entry_id(self) -> str:
+        return str(next(self._entry_ids))
+
+    def _forget_local(self) -> None:
+        self._owners.clear()
+        self._local.clear()
+
+    def _emit(self, diffs: Diffs) -> None:
+        for topic, payload in diffs.payloads():
+            self.pubsub.local_broadcast(topic, "presence_diff", payload)
+
+    @abc.abstractmethod
+    async def _commit(self, changes: Changes) -> None:
+        """Make this node's changes visible; when it returns, ``list`` on this node reflects them."""
+
+
+def _checked(topic: str, key: str, meta: dict[str, Any]) -> str:
+    """Validate the arguments and return the key as a string (Phoenix turns keys into strings)."""
+    if not isinstance(topic, str) or not topic:
+        raise TypeError(f"presence topic must be a non-empty string, got {topic!r}")
+    if isinstance(key, bool) or not isinstance(key, str | int):
+        raise TypeError(f"presence key must be a string, got {type(key).__name__}")
+    if not isinstance(meta, dict):
+        raise TypeError(f"presence meta must be a dict, got {type(meta).__name__}")
+    try:
+        orjson.dumps(meta)
+    except TypeError as exc:
+        raise TypeError(f"presence meta must be JSON-serialisable: {exc}") from None
+    return str(key)

@@ -1,0 +1,127 @@
+"""Sans-I/O presence state: entries grouped per topic and key, and the diffs their changes produce.
+
+Both adapters keep one :class:`PresenceTable` (the memory adapter as the only copy, the Redis
+adapter as this node's mirror of the cluster state) so that ``list``, ``get_by_key`` and the
+``presence_diff`` payloads are computed by the same code everywhere.
+"""
+
+from __future__ import annotations
+
+import base64
+import secrets
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+Meta = dict[str, Any]
+
+
+def new_ref() -> str:
+    """A fresh phx_ref: url-safe base64 of 12 random bytes (16 chars), as phoenix_pubsub makes them."""
+    return base64.urlsafe_b64encode(secrets.token_bytes(12)).decode("ascii")
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One tracked (owner, topic, key): ``meta`` carries ``phx_ref``; ``seq`` orders the metas of a key."""
+
+    topic: str
+    key: str
+    meta: Meta
+    seq: int
+
+
+class Diffs:
+    """Joins and leaves per topic, collected while changes are applied, in ``presence_diff`` shape."""
+
+    def __init__(self) -> None:
+        self._topics: dict[str, tuple[dict[str, list[Entry]], dict[str, list[Entry]]]] = {}
+
+    def join(self, entry: Entry) -> None:
+        self._side(entry.topic)[0].setdefault(entry.key, []).append(entry)
+
+    def leave(self, entry: Entry) -> None:
+        self._side(entry.topic)[1].setdefault(entry.key, []).append(entry)
+
+    def _side(self, topic: str) -> tuple[dict[str, list[Entry]], dict[str, list[Entry]]]:
+        sides = self._topics.get(topic)
+        if sides is None:
+            sides = self._topics[topic] = ({}, {})
+        return sides
+
+    def __bool__(self) -> bool:
+        return bool(self._topics)
+
+    def payloads(self) -> Iterator[tuple[str, dict[str, Any]]]:
+        """``(topic, {"joins": {...}, "leaves": {...}})`` per changed topic; both keys always present."""
+        for topic, (joins, leaves) in self._topics.items():
+            yield topic, {"joins": _grouped(joins), "leaves": _grouped(leaves)}
+
+
+def _grouped(by_key: Mapping[str, list[Entry]]) -> dict[str, dict[str, Any]]:
+    return {
+        key: {"metas": [dict(e.meta) for e in sorted(entries, key=_seq)]} for key, entries in by_key.items()
+    }
+
+
+def _seq(entry: Entry) -> int:
+    return entry.seq
+
+
+class PresenceTable:
+    """Entries by id, indexed per topic and key; every change records its joins and leaves in a Diffs."""
+
+    def __init__(self) -> None:
+        self._entries: dict[str, Entry] = {}
+        self._topics: dict[str, dict[str, dict[str, Entry]]] = {}
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, entry_id: str) -> Entry | None:
+        return self._entries.get(entry_id)
+
+    def entries(self) -> Mapping[str, Entry]:
+        return self._entries
+
+    def put(self, entry_id: str, entry: Entry, diffs: Diffs) -> None:
+        """Insert or replace; a replacement is a leave of the old meta plus a join of the new one."""
+        old = self._entries.get(entry_id)
+        if old == entry:
+            return
+        if old is not None:
+            self.remove(entry_id, diffs)
+        self._entries[entry_id] = entry
+        self._topics.setdefault(entry.topic, {}).setdefault(entry.key, {})[entry_id] = entry
+        diffs.join(entry)
+
+    def remove(self, entry_id: str, diffs: Diffs) -> Entry | None:
+        entry = self._entries.pop(entry_id, None)
+        if entry is None:
+            return None
+        keys = self._topics[entry.topic]
+        ids = keys[entry.key]
+        del ids[entry_id]
+        if not ids:
+            del keys[entry.key]
+            if not keys:
+                del self._topics[entry.topic]
+        diffs.leave(entry)
+        return entry
+
+    def replace_all(self, entries: Mapping[str, Entry], diffs: Diffs) -> None:
+        """Make the table equal to ``entries`` (a snapshot), recording only what actually changed."""
+        for entry_id in [i for i in self._entries if i not in entries]:
+            self.remove(entry_id, diffs)
+        for entry_id, entry in entries.items():
+            self.put(entry_id, entry, diffs)
+
+    def list(self, topic: str) -> dict[str, dict[str, Any]]:
+        """``{key: {"metas": [...]}}`` with metas in tracking order (fresh dicts, safe to mutate)."""
+        return _grouped({key: list(ids.values()) for key, ids in self._topics.get(topic, {}).items()})
+
+    def get_by_key(self, topic: str, key: str) -> dict[str, Any] | None:
+        ids = self._topics.get(topic, {}).get(key)
+        if not ids:
+            return None
+        return {"metas": [dict(e.meta) for e in sorted(ids.values(), key=_seq)]}

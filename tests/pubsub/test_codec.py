@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+import pytest
+
+from relaygate.pubsub import codec
+
+
+@pytest.mark.parametrize(
+    "payload", [{"body": "hé", "n": [1, 2.5, None, True]}, {}, b"\x00\x01\xff", b"", bytearray(b"ab")]
+)
+def test_round_trip(payload: object) -> None:
+    frame = codec.encode(b"node-1:ab12", "message:new é", payload)
+    node, event, decoded = codec.decode(frame)
+    assert (node, event) == (b"node-1:ab12", "message:new é")
+    assert decoded == (bytes(payload) if isinstance(payload, bytearray) else payload)
+    assert type(decoded) is (bytes if isinstance(payload, bytes | bytearray) else dict)
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        b"",
+        b"\x01",
+        b"\x02j\x00\x00\x00",  # unknown version
+        b"\x01j\x05ab",  # node shorter than announced
+        b"\x01j\x00\x00\x09ab",  # event shorter than announced
+        b"\x01x\x00\x00\x00",  # unknown kind
+        b"\x01j\x00\x00\x00{nope",  # bad JSON
+        b"\x01j\x00\x00\x02\xff\xfe{}",  # event not UTF-8
+    ],
+)
+def test_malformed_frames_are_frame_errors(frame: bytes) -> None:
+    with pytest.raises(codec.FrameError):
+        codec.decode(frame)
+
+
+def test_unencodable_payload_is_a_type_error() -> None:
+    with pytest.raises(TypeError):
+        codec.encode(b"n", "e", {"x": object()})
+
+
+def test_oversize_names_are_value_errors() -> None:
+    with pytest.raises(ValueError, match="node"):
+        codec.encode(b"n" * 256, "e", {})
+    with pytest.raises(ValueError, match="event"):
+        codec.encode(b"n", "e" * 70_000, {})
