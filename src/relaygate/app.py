@@ -11,15 +11,18 @@ from typing import Any
 import redis.asyncio as aioredis
 from fastapi import FastAPI
 
+from relaygate.channels import Endpoint
 from relaygate.config import Settings, get_settings
 from relaygate.contexts.accounts import Accounts, LoginThrottle, MemoryThrottle, RedisThrottle, TokenCodec
 from relaygate.contexts.chat import Chat, MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from relaygate.db import Database
 from relaygate.mail import Mailer, adapter_from_settings
+from relaygate.presence import MemoryPresence, Presence
 from relaygate.pubsub import MemoryPubSub, PubSub
 from relaygate.web.middleware import RequestContextMiddleware
 from relaygate.web.responses import JSON
 from relaygate.web.routers import ops
+from relaygate.web.socket import app_socket
 
 log = logging.getLogger("relaygate")
 
@@ -44,6 +47,11 @@ class Node:
             throttle,
         )
         self.chat = Chat(self.db, self.pubsub, self._chat_limiter())
+        self.presence: Presence = MemoryPresence(self.pubsub)
+        self.endpoint = Endpoint(
+            self.pubsub, self.presence, check_origin=settings.allowed_origins, longpoll=settings.longpoll
+        )
+        self.endpoint.add_socket(app_socket(self.accounts, self.chat))
         self._tasks: set[asyncio.Task[Any]] = set()
 
     def _chat_limiter(self) -> RateLimiter:
@@ -66,16 +74,19 @@ class Node:
 
     async def start(self) -> None:
         await self.pubsub.start()
+        await self.presence.start()
         self.spawn(self.accounts.purge_forever(), "purge-token-revocations")
 
     async def drain(self) -> None:
         """Called on SIGTERM before the server stops: closes sockets cleanly (1012)."""
+        await self.endpoint.drain()
 
     async def stop(self) -> None:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.mailer.stop()
+        await self.presence.stop()
         await self.pubsub.stop()
         if self.redis is not None:
             await self.redis.aclose()
@@ -104,5 +115,6 @@ def create_app(settings: Settings | None = None, node: Node | None = None) -> Fa
     )
     app.state.relaygate = node
     app.include_router(ops.router)
+    app.router.routes.extend(node.endpoint.routes())
     app.add_middleware(RequestContextMiddleware)
     return app
