@@ -10,6 +10,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 from fastapi import FastAPI
+from starlette.middleware.cors import CORSMiddleware
 
 from relaygate.channels import Endpoint
 from relaygate.config import Settings, get_settings
@@ -19,9 +20,10 @@ from relaygate.db import Database
 from relaygate.mail import Mailer, adapter_from_settings
 from relaygate.presence import MemoryPresence, Presence
 from relaygate.pubsub import MemoryPubSub, PubSub
+from relaygate.web import problem_json
 from relaygate.web.middleware import RequestContextMiddleware
 from relaygate.web.responses import JSON
-from relaygate.web.routers import ops
+from relaygate.web.routers import dev, ops, sessions, users
 from relaygate.web.socket import app_socket
 
 log = logging.getLogger("relaygate")
@@ -116,5 +118,27 @@ def create_app(settings: Settings | None = None, node: Node | None = None) -> Fa
     app.state.relaygate = node
     app.include_router(ops.router)
     app.router.routes.extend(node.endpoint.routes())
+    app.include_router(users.router)
+    app.include_router(sessions.router)
+    if settings.dev_routes:
+        app.include_router(dev.router)
+    problem_json.install(app)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+            allow_headers=["authorization", "content-type", "if-match", "if-none-match", "x-request-id"],
+            expose_headers=[
+                "authorization",
+                "etag",
+                "last-modified",
+                "link",
+                "location",
+                "retry-after",
+                "x-request-id",
+            ],
+            max_age=600,
+        )
     app.add_middleware(RequestContextMiddleware)
     return app

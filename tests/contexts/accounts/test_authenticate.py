@@ -9,8 +9,7 @@ from sqlalchemy import func, select
 from relaygate.contexts.accounts import Accounts, Credentials, NewUser, Principal, UserChanges
 from relaygate.contexts.accounts.models import RevokedToken
 from relaygate.db import Database, utcnow
-
-PASSWORD = "correct horse battery"
+from tests.contexts.accounts.support import PASSWORD
 
 
 async def _user(accounts: Accounts, email: str = "ada@example.com", role: str = "user") -> str:
