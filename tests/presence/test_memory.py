@@ -31,6 +31,7 @@ def test_exports() -> None:
         "NoPresence",
         "Presence",
         "PresenceError",
+        "RedisPresence",
     ]
     for name in presence_pkg.__all__:
         assert hasattr(presence_pkg, name)

@@ -6,7 +6,7 @@ Apps declare a :class:`Socket` with channel routes, register it on an :class:`En
 
 from relaygate.channels.api import Channel, ConnectInfo, Reply, Stop
 from relaygate.channels.channel_socket import ChannelSocket, ReplyRef
-from relaygate.channels.endpoint import Endpoint, PresenceTracker
+from relaygate.channels.endpoint import Endpoint
 from relaygate.channels.session import Session, Transport
 from relaygate.channels.socket import Socket
 
@@ -15,7 +15,6 @@ __all__ = [
     "ChannelSocket",
     "ConnectInfo",
     "Endpoint",
-    "PresenceTracker",
     "Reply",
     "ReplyRef",
     "Session",

@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from relaygate.channels.api import ConnectInfo, logger
+from relaygate.presence import Presence
 from relaygate.protocol import OriginCheck, Serializer, serializer_for
 from relaygate.protocol.connection import DEFAULT_MAX_CHANNELS, DEFAULT_MAX_FRAME_SIZE
 from relaygate.pubsub import PubSub
@@ -17,20 +18,6 @@ if TYPE_CHECKING:
 
     from relaygate.channels.session import Session
     from relaygate.channels.socket import Socket
-
-
-class PresenceTracker(Protocol):
-    """The part of ``relaygate.presence.Presence`` the channel runtime uses (API.md)."""
-
-    async def track(self, owner: object, topic: str, key: str, meta: dict[str, Any]) -> str: ...
-
-    async def update(self, owner: object, topic: str, key: str, meta: dict[str, Any]) -> str: ...
-
-    async def untrack(self, owner: object, topic: str, key: str) -> None: ...
-
-    async def untrack_all(self, owner: object) -> None: ...
-
-    def list(self, topic: str) -> dict[str, dict[str, Any]]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +35,7 @@ class Endpoint:
     def __init__(
         self,
         pubsub: PubSub,
-        presence: PresenceTracker | None = None,
+        presence: Presence | None = None,
         *,
         check_origin: Sequence[str] | bool | None = None,
         longpoll: bool = False,
@@ -79,7 +66,7 @@ class Endpoint:
     def add_socket(self, socket: Socket) -> None:
         self.sockets.append(socket)
 
-    def require_presence(self) -> PresenceTracker:
+    def require_presence(self) -> Presence:
         if self.presence is None:
             raise RuntimeError("this Endpoint was created without a presence tracker")
         return self.presence

@@ -110,7 +110,7 @@ class ChannelClient:
         self.session = session
         self.frames = recorder
         self._refs = itertools.count(1)
-        self._recorders: list[tuple[str, _BroadcastRecorder]] = []
+        self._recorders: dict[str, _BroadcastRecorder] = {}
 
     @classmethod
     async def connect(
@@ -147,9 +147,10 @@ class ChannelClient:
     async def join(self, topic: str, payload: Any = None, *, within: float = 1.0) -> TestChannel:
         """Join and wait for the reply; raises :class:`JoinRefused` on a non-ok status."""
         join_ref = self.next_ref()
-        recorder = _BroadcastRecorder()
-        await self.endpoint.pubsub.subscribe(topic, recorder)
-        self._recorders.append((topic, recorder))
+        recorder = self._recorders.get(topic)
+        if recorder is None:
+            recorder = self._recorders[topic] = _BroadcastRecorder()
+            await self.endpoint.pubsub.subscribe(topic, recorder)
         self.send(Message(join_ref, join_ref, topic, "phx_join", {} if payload is None else payload))
         reply = await self._reply(topic, join_ref, within)
         if reply["status"] != "ok":
@@ -174,7 +175,7 @@ class ChannelClient:
 
     async def close(self) -> None:
         """The client goes away: every channel terminates with reason ``closed``."""
-        for topic, recorder in self._recorders:
+        for topic, recorder in self._recorders.items():
             await self.endpoint.pubsub.unsubscribe(topic, recorder)
         self._recorders.clear()
         await self.session.finish()

@@ -6,5 +6,6 @@ lists the same state and notifies its own subscribers of every change once.
 
 from relaygate.presence.base import AlreadyTracked, NoPresence, Presence, PresenceError
 from relaygate.presence.memory import MemoryPresence
+from relaygate.presence.redis import RedisPresence
 
-__all__ = ["AlreadyTracked", "MemoryPresence", "NoPresence", "Presence", "PresenceError"]
+__all__ = ["AlreadyTracked", "MemoryPresence", "NoPresence", "Presence", "PresenceError", "RedisPresence"]

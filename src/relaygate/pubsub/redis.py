@@ -32,7 +32,7 @@ from relaygate.telemetry.metrics import PUBSUB_BROADCASTS, PUBSUB_PUBLISH_LATENC
 
 log = logging.getLogger(__name__)
 
-_FAILURES = (RedisError, OSError, asyncio.TimeoutError)
+FAILURES = (RedisError, OSError, asyncio.TimeoutError)
 
 
 def connect(redis_url: str) -> Redis:
@@ -120,10 +120,10 @@ class RedisPubSub(PubSub):
                 if not waiter.done():
                     waiter.cancel()
         if self._subscription is not None:
-            with contextlib.suppress(*_FAILURES):
+            with contextlib.suppress(*FAILURES):
                 await self._subscription.aclose()  # type: ignore[no-untyped-call]
         if self._client is not None:
-            with contextlib.suppress(*_FAILURES):
+            with contextlib.suppress(*FAILURES):
                 await self._client.aclose()
         self._reset()
 
@@ -170,7 +170,7 @@ class RedisPubSub(PubSub):
         subscription = self._subscription
         if subscription is None:
             return
-        with contextlib.suppress(*_FAILURES):
+        with contextlib.suppress(*FAILURES):
             if command == "subscribe":
                 await subscription.subscribe(*channels)
             else:
@@ -192,7 +192,7 @@ class RedisPubSub(PubSub):
                 failed = False
                 backoff.reset()
                 await self._receive(subscription)
-            except _FAILURES as exc:
+            except FAILURES as exc:
                 if not failed:
                     log.warning("pubsub lost Redis: %s", exc)
                 failed = True
@@ -201,7 +201,7 @@ class RedisPubSub(PubSub):
                 self._subscription = None
                 assert self._ready is not None
                 self._ready.clear()
-                with contextlib.suppress(*_FAILURES):
+                with contextlib.suppress(*FAILURES):
                     await subscription.aclose()  # type: ignore[no-untyped-call]
             await asyncio.sleep(backoff.next_delay())
 
@@ -277,7 +277,7 @@ class RedisPubSub(PubSub):
                 now = time.perf_counter()
                 for _, _, queued_at in batch:
                     PUBSUB_PUBLISH_LATENCY.observe(now - queued_at)
-            except _FAILURES as exc:
+            except FAILURES as exc:
                 log.warning("pubsub cannot publish to Redis, dropping broadcasts until it is back: %s", exc)
                 self._publishing = False
                 self.dropped += len(batch)
@@ -296,7 +296,7 @@ class RedisPubSub(PubSub):
             await asyncio.sleep(backoff.next_delay())
             try:
                 await client.ping()
-            except _FAILURES:
+            except FAILURES:
                 continue
             self._publishing = True
             backoff.reset()

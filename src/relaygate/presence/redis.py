@@ -1,0 +1,387 @@
+"""Cluster Presence through Redis: one shared store, a versioned diff stream, a mirror per node.
+
+Every node writes only its own entries, through one writer task (so its changes reach Redis in
+the order they were made), with Lua scripts that change the store, bump a version and publish
+the change atomically. Every node keeps a mirror of the whole store, loaded from a snapshot and
+then advanced message by message in version order; a version gap or a new epoch means messages
+were lost, and the mirror reloads. ``list`` reads the mirror; the mirror's changes are this node's
+``presence_diff`` broadcasts. Liveness: heartbeat keys with a TTL, and a reaper on every node
+that drops the entries of replicas whose key expired. The correctness argument is in
+docs/cluster.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import orjson
+from redis.asyncio import Redis
+from redis.asyncio.client import PubSub as RedisSubscription
+
+from relaygate.presence import scripts
+from relaygate.presence.base import Changes, Presence, Tracked
+from relaygate.presence.table import Diffs, Entry
+from relaygate.pubsub import PubSub
+from relaygate.pubsub.backoff import Backoff
+from relaygate.pubsub.redis import FAILURES, connect
+
+log = logging.getLogger(__name__)
+
+Version = tuple[str, int]
+"""(epoch, version) of a change in the store."""
+
+
+@dataclass(slots=True)
+class _Op:
+    kind: Literal["apply", "assert", "retire"]
+    done: asyncio.Future[Version | None]
+    changes: Changes = field(default_factory=dict)
+
+
+class RedisPresence(Presence):
+    def __init__(
+        self,
+        pubsub: PubSub,
+        redis: Redis | str,
+        node_name: str,
+        *,
+        prefix: str = "relaygate:{presence}:",
+        heartbeat_interval: float = 1.0,
+        ttl: float = 5.0,
+        reap_interval: float = 1.0,
+        start_timeout: float = 10.0,
+    ) -> None:
+        """Node death shows as leaves within about ``ttl + reap_interval`` (6 s by default)."""
+        super().__init__(pubsub)
+        if not node_name:
+            raise ValueError("node_name must not be empty")
+        if not ttl > heartbeat_interval > 0 or reap_interval <= 0:
+            raise ValueError("need 0 < heartbeat_interval < ttl and reap_interval > 0")
+        self._redis_arg = redis
+        self.node_name = node_name
+        self._prefix = prefix
+        self._channel = f"{prefix}diff"
+        self._keys = [f"{prefix}entries", f"{prefix}version", f"{prefix}epoch", f"{prefix}replicas"]
+        self._heartbeat = heartbeat_interval
+        self._ttl_ms = str(int(ttl * 1000))
+        self._reap = reap_interval
+        self._start_timeout = start_timeout
+        self.replica = ""
+        self._client: Redis | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._ops: asyncio.Queue[_Op] = asyncio.Queue()
+        self._ready = asyncio.Event()
+        self._fresh = True
+        self._stopping = False
+        self._epoch = ""
+        self._applied = 0
+        self._waiters: list[tuple[Version, asyncio.Future[Version | None]]] = []
+
+    @property
+    def ready(self) -> bool:
+        """True while the mirror follows the store (False before start and while Redis is away)."""
+        return self._ready.is_set()
+
+    async def start(self) -> None:
+        """Register, load the cluster state and follow it; waits up to ``start_timeout`` for that."""
+        if self._tasks:
+            return
+        self._client = connect(self._redis_arg) if isinstance(self._redis_arg, str) else self._redis_arg
+        self._apply_script = self._client.register_script(scripts.APPLY)
+        self._assert_script = self._client.register_script(scripts.ASSERT)
+        self._drop_script = self._client.register_script(scripts.DROP)
+        self._heartbeat_script = self._client.register_script(scripts.HEARTBEAT)
+        self.replica = f"{self.node_name}:{secrets.token_hex(6)}"
+        self._stopping = False
+        self._fresh = True
+        self._tasks = [
+            asyncio.create_task(self._write_loop(), name="relaygate-presence-writer"),
+            asyncio.create_task(self._read_loop(), name="relaygate-presence-reader"),
+            asyncio.create_task(self._heartbeat_loop(), name="relaygate-presence-heartbeat"),
+            asyncio.create_task(self._reap_loop(), name="relaygate-presence-reaper"),
+        ]
+        try:
+            async with asyncio.timeout(self._start_timeout):
+                await self._ready.wait()
+        except TimeoutError:
+            log.warning("presence could not sync with Redis yet; it keeps trying in the background")
+
+    async def stop(self) -> None:
+        """Untrack everything at once (peers see the leaves now, not after the TTL), then disconnect."""
+        if not self._tasks:
+            return
+        self._stopping = True
+        self._forget_local()
+        retired = self._submit("retire")
+        with contextlib.suppress(TimeoutError, *FAILURES):
+            async with asyncio.timeout(5.0):
+                await retired
+        await self._halt()
+
+    async def _halt(self) -> None:
+        """Stop every task without telling anyone (what a crash looks like to the other nodes)."""
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        for _, waiter in self._waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+        self._waiters.clear()
+        while not self._ops.empty():
+            op = self._ops.get_nowait()
+            if not op.done.done():
+                op.done.set_result(None)
+        self._ready.clear()
+        self._forget_local()
+        self._table.replace_all({}, Diffs())
+        self._epoch, self._applied = "", 0
+        if isinstance(self._redis_arg, str) and self._client is not None:
+            with contextlib.suppress(*FAILURES):
+                await self._client.aclose()
+        self._client = None
+
+    def _new_entry_id(self) -> str:
+        return f"{self.replica}:{super()._new_entry_id()}"
+
+    async def _commit(self, changes: Changes) -> None:
+        if not self._tasks:
+            raise RuntimeError("RedisPresence is not started")
+        version = await self._submit("apply", changes)
+        if version is None:
+            return  # stopping
+        waiter: asyncio.Future[Version | None] = asyncio.get_running_loop().create_future()
+        self._waiters.append((version, waiter))
+        self._release_waiters()
+        await waiter
+
+    def _submit(self, kind: Literal["apply", "assert", "retire"], changes: Changes | None = None) -> Any:
+        op = _Op(kind, asyncio.get_running_loop().create_future(), changes or {})
+        self._ops.put_nowait(op)
+        return op.done
+
+    # -- writer: this node's changes, in order --------------------------------------------------
+
+    async def _write_loop(self) -> None:
+        while True:
+            ops = [await self._ops.get()]
+            while len(ops) < 256 and not self._ops.empty():
+                ops.append(self._ops.get_nowait())
+            try:
+                results: Sequence[Version | None] = await self._run(ops)
+            except FAILURES as exc:
+                log.warning("presence write failed, re-asserting this node's entries: %s", exc)
+                results = [None] * len(ops)
+            if any(r is None for r, op in zip(results, ops, strict=True) if op.kind != "retire"):
+                recovered = await self._assert_until_done()
+                results = [
+                    recovered if r is None and op.kind != "retire" else r
+                    for r, op in zip(results, ops, strict=True)
+                ]
+            for op, result in zip(ops, results, strict=True):
+                if not op.done.done():
+                    op.done.set_result(result)
+
+    async def _run(self, ops: list[_Op]) -> list[Version | None]:
+        """One pipeline for the whole batch; None marks an op whose replica was not registered."""
+        assert self._client is not None
+        pipe = self._client.pipeline(transaction=False)
+        for op in ops:
+            if op.kind == "apply":
+                puts = [(i, t) for i, t in op.changes.items() if t is not None]
+                deletes = [i for i, t in op.changes.items() if t is None]
+                args = [self.replica, self._ttl_ms, len(puts), *_pairs(puts), *deletes]
+                await self._apply_script(self._keys, [*self._common_args(), *args], client=pipe)
+            elif op.kind == "assert":
+                await self._assert_script(self._keys, self._assert_args(), client=pipe)
+            else:
+                await self._drop_script(self._keys, [*self._common_args(), "self", self.replica], client=pipe)
+        replies = await pipe.execute()
+        results: list[Version | None] = []
+        for op, (epoch, version) in zip(ops, replies, strict=True):
+            if op.kind == "assert":
+                self._fresh = False
+            results.append(
+                None
+                if version < 0 or (op.kind != "retire" and self._stopping)
+                else (_text(epoch), int(version))
+            )
+        return results
+
+    async def _assert_until_done(self) -> Version | None:
+        backoff = Backoff()
+        while not self._stopping:
+            try:
+                assert self._client is not None
+                epoch, version = await self._assert_script(self._keys, self._assert_args())
+            except FAILURES:
+                await asyncio.sleep(backoff.next_delay())
+                continue
+            self._fresh = False
+            return _text(epoch), int(version)
+        return None
+
+    def _common_args(self) -> list[str]:
+        return [self._prefix, self._channel, secrets.token_hex(8)]
+
+    def _assert_args(self) -> list[Any]:
+        entries = list(self._local.items())
+        return [
+            *self._common_args(),
+            self.replica,
+            self._ttl_ms,
+            self.node_name,
+            "1" if self._fresh else "0",
+            len(entries),
+            *_pairs(entries),
+        ]
+
+    # -- reader: the mirror ------------------------------------------------------------------------
+
+    async def _read_loop(self) -> None:
+        backoff = Backoff()
+        failed = False
+        while True:
+            assert self._client is not None
+            subscription = self._client.pubsub()
+            try:
+                await subscription.subscribe(self._channel)
+                await _confirmed(subscription)
+                await self._submit("assert")  # our entries are in the store (again: Redis may have restarted)
+                await self._load_snapshot()
+                self._ready.set()
+                if failed:
+                    log.info("presence resynced with Redis")
+                failed = False
+                backoff.reset()
+                while True:
+                    message = await subscription.get_message(timeout=None)
+                    if (
+                        message is not None
+                        and message["type"] == "message"
+                        and not self._follow(message["data"])
+                    ):
+                        await self._load_snapshot()
+            except FAILURES as exc:
+                if not failed:
+                    log.warning("presence lost Redis: %s", exc)
+                failed = True
+            finally:
+                self._ready.clear()
+                with contextlib.suppress(*FAILURES):
+                    await subscription.aclose()  # type: ignore[no-untyped-call]
+            await asyncio.sleep(backoff.next_delay())
+
+    async def _load_snapshot(self) -> None:
+        assert self._client is not None
+        pipe = self._client.pipeline(transaction=True)
+        pipe.get(self._keys[2])
+        pipe.get(self._keys[1])
+        pipe.hgetall(self._keys[0])
+        epoch, version, raw = await pipe.execute()
+        entries = {_text(entry_id): _entry(value) for entry_id, value in raw.items()}
+        diffs = Diffs()
+        self._table.replace_all(entries, diffs)
+        new_epoch = _text(epoch) if epoch is not None else ""
+        if new_epoch != self._epoch:
+            # changes acknowledged in an older epoch were re-asserted before this snapshot
+            for (waiter_epoch, _), waiter in self._waiters:
+                if waiter_epoch != new_epoch and not waiter.done():
+                    waiter.set_result(None)
+        self._epoch, self._applied = new_epoch, int(version or 0)
+        self._emit(diffs)
+        self._release_waiters()
+
+    def _follow(self, data: bytes) -> bool:
+        """Apply one change message; False when the mirror must reload (lost messages, new epoch)."""
+        try:
+            message = orjson.loads(data)
+            epoch, version = str(message["e"]), int(message["v"])
+            if epoch != self._epoch or version > self._applied + 1:
+                return False
+            if version <= self._applied:
+                return True  # already in the snapshot
+            diffs = Diffs()
+            for entry_id in message["del"] or ():
+                self._table.remove(entry_id, diffs)
+            for entry_id, value in message["put"] or ():
+                self._table.put(entry_id, _entry(value), diffs)
+        except (ValueError, KeyError, TypeError) as exc:
+            log.warning("presence got a malformed change message, reloading: %s", exc)
+            return False
+        self._applied = version
+        self._emit(diffs)
+        self._release_waiters()
+        return True
+
+    def _release_waiters(self) -> None:
+        pending = []
+        for (epoch, version), waiter in self._waiters:
+            if waiter.done():
+                continue
+            if epoch == self._epoch and version <= self._applied:
+                waiter.set_result(None)
+            else:
+                pending.append(((epoch, version), waiter))
+        self._waiters = pending
+
+    # -- liveness ----------------------------------------------------------------------------------
+
+    async def _heartbeat_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self._heartbeat)
+            if not self._ready.is_set():
+                continue  # the reader re-asserts when it reconnects
+            try:
+                assert self._client is not None
+                alive = await self._heartbeat_script(
+                    [self._keys[3], f"{self._prefix}alive:{self.replica}"], [self.replica, self._ttl_ms]
+                )
+            except FAILURES:
+                continue
+            if not alive and not self._stopping:
+                log.warning("presence replica %s was reaped while alive; re-asserting", self.replica)
+                self._submit("assert")
+
+    async def _reap_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self._reap * random.uniform(0.5, 1.0))
+            with contextlib.suppress(*FAILURES):
+                assert self._client is not None
+                await self._drop_script(self._keys, [*self._common_args(), "dead", ""])
+
+
+async def _confirmed(subscription: RedisSubscription) -> None:
+    """Wait for Redis to confirm the SUBSCRIBE, so no change published afterwards is missed."""
+    while True:
+        message = await subscription.get_message(timeout=None)
+        if message is not None and message["type"] == "subscribe":
+            return
+
+
+def _pairs(entries: Sequence[tuple[str, Tracked | None]]) -> list[Any]:
+    flat: list[Any] = []
+    for entry_id, tracked in entries:
+        assert tracked is not None
+        flat += [entry_id, orjson.dumps([tracked.topic, tracked.key, tracked.meta])]
+    return flat
+
+
+def _entry(value: bytes | str) -> Entry:
+    raw = value.encode() if isinstance(value, str) else value
+    seq, _, body = raw.partition(b"|")
+    topic, key, meta = orjson.loads(body)
+    return Entry(topic, key, meta, int(seq))
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
