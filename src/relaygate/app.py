@@ -23,7 +23,7 @@ from relaygate.pubsub import MemoryPubSub, PubSub
 from relaygate.web import problem_json
 from relaygate.web.middleware import RequestContextMiddleware
 from relaygate.web.responses import JSON
-from relaygate.web.routers import dev, ops, sessions, users
+from relaygate.web.routers import conversations, dev, ops, sessions, users
 from relaygate.web.socket import app_socket
 
 log = logging.getLogger("relaygate")
@@ -120,6 +120,7 @@ def create_app(settings: Settings | None = None, node: Node | None = None) -> Fa
     app.router.routes.extend(node.endpoint.routes())
     app.include_router(users.router)
     app.include_router(sessions.router)
+    app.include_router(conversations.router)
     if settings.dev_routes:
         app.include_router(dev.router)
     problem_json.install(app)

@@ -9,9 +9,9 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from relaygate.channels import Channel, ChannelSocket, ConnectInfo, Endpoint, Reply, Socket, Stop
 from starlette.applications import Starlette
 
+from relaygate.channels import Channel, ChannelSocket, ConnectInfo, Endpoint, Reply, Socket, Stop
 from relaygate.pubsub import MemoryPubSub
 
 LOG: list[tuple[Any, ...]] = []

@@ -137,6 +137,22 @@ async def test_the_longest_content_and_any_unicode_are_kept_exactly(chat: Chat, 
     assert [m.content for m in reversed(stored)] == ["é" * 4000, "🙂 مرحبا\n\t'\"; DROP TABLE messages;--"]
 
 
+async def test_one_message_is_read_by_participants_only(chat: Chat, users: list[int]) -> None:
+    alice, bob, carol = users[:3]
+    conversation, _ = await chat.start_conversation(alice, bob)
+    other, _ = await chat.start_conversation(alice, carol)
+    message = await chat.send_message(alice, conversation.id, "hi")
+    assert await chat.get_message(bob, conversation.id, message.id) == message
+    for reader, conversation_id, message_id in [
+        (carol, conversation.id, message.id),
+        (alice, other.id, message.id),
+        (alice, conversation.id, message.id + 1),
+        (alice, conversation.id, 2**40),
+    ]:
+        with pytest.raises(ConversationNotFound):
+            await chat.get_message(reader, conversation_id, message_id)
+
+
 async def test_a_non_participant_can_neither_send_nor_read(chat: Chat, users: list[int]) -> None:
     alice, bob, carol = users[:3]
     conversation, _ = await chat.start_conversation(alice, bob)

@@ -178,6 +178,19 @@ class Chat:
         items = [MessageRecord.of(row) for row in rows[:limit]]
         return Page(items, (items[-1].id,) if len(rows) > limit else None)
 
+    async def get_message(self, user_id: int, conversation_id: object, message_id: object) -> MessageRecord:
+        """One message of a conversation ``user_id`` takes part in, else :class:`ConversationNotFound`."""
+        conversation = await self.get_conversation(user_id, conversation_id)
+        if not _is_id(message_id):
+            raise ConversationNotFound(conversation_id)
+        async with self.db.session() as session:
+            row = await session.scalar(
+                select(Message).where(Message.id == message_id, Message.conversation_id == conversation.id)
+            )
+        if row is None:
+            raise ConversationNotFound(conversation_id)
+        return MessageRecord.of(row)
+
     async def check_rate(self, user_id: int) -> None:
         """Count one message of ``user_id`` against the limit, or raise :class:`RateLimited`."""
         retry_after = await self.limiter.hit(str(user_id))
