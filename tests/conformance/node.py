@@ -52,7 +52,7 @@ async def run_driver(
         pytest.fail(f"driver exit {proc.returncode}: {stderr.decode()[-2000:]}\n{observations[-5:]}")
     unmet = [o for o in observations if o["type"] in ("until_timeout", "bad_step")]
     if unmet:
-        pytest.fail(f"scenario step not satisfied: {unmet}\nobservations: {observations}")
+        pytest.fail(f"scenario step not satisfied: {unmet}\nlast observations: {observations[-40:]}")
     return observations
 
 

@@ -55,7 +55,7 @@ class HeartbeatDropProxy:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-        rcvd = downstream.close_rcvd
+        rcvd = downstream.protocol.close_rcvd
         self.client_closes.append((rcvd.code, rcvd.reason) if rcvd else (None, None))
 
     @staticmethod

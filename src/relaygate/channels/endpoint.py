@@ -78,6 +78,10 @@ class Endpoint:
         routes: list[BaseRoute] = []
         for socket in self.sockets:
             routes.extend(websocket_routes(self, socket))
+            if self.longpoll:
+                from relaygate.channels.longpoll import longpoll_routes
+
+                routes.extend(longpoll_routes(self, socket))
         return routes
 
     async def authorize(self, socket: Socket, params: dict[str, str], info: ConnectInfo) -> Accepted | None:
