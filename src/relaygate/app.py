@@ -10,7 +10,6 @@ from typing import Any
 
 import redis.asyncio as aioredis
 from fastapi import FastAPI
-from starlette.middleware.cors import CORSMiddleware
 
 from relaygate.channels import Endpoint
 from relaygate.config import Settings, get_settings
@@ -22,8 +21,10 @@ from relaygate.presence import MemoryPresence, Presence
 from relaygate.pubsub import MemoryPubSub, PubSub
 from relaygate.web import problem_json
 from relaygate.web.middleware import RequestContextMiddleware
+from relaygate.web.problems import install_problem_handlers
+from relaygate.web.resources import install_resources
 from relaygate.web.responses import JSON
-from relaygate.web.routers import conversations, dev, ops, sessions, users
+from relaygate.web.routers import conversations, dev, ops, products, sessions, users
 from relaygate.web.socket import app_socket
 
 log = logging.getLogger("relaygate")
@@ -114,32 +115,18 @@ def create_app(settings: Settings | None = None, node: Node | None = None) -> Fa
         default_response_class=JSON,
         docs_url=None,
         redoc_url=None,
+        openapi_url=None,
     )
     app.state.relaygate = node
-    app.include_router(ops.router)
-    app.router.routes.extend(node.endpoint.routes())
     app.include_router(users.router)
     app.include_router(sessions.router)
-    app.include_router(conversations.router)
     if settings.dev_routes:
         app.include_router(dev.router)
-    problem_json.install(app)
-    if settings.cors_origins:
-        app.add_middleware(
-            CORSMiddleware,
-            allow_origins=settings.cors_origins,
-            allow_methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
-            allow_headers=["authorization", "content-type", "if-match", "if-none-match", "x-request-id"],
-            expose_headers=[
-                "authorization",
-                "etag",
-                "last-modified",
-                "link",
-                "location",
-                "retry-after",
-                "x-request-id",
-            ],
-            max_age=600,
-        )
+    install_problem_handlers(app)
+    problem_json.install(app)  # the accounts routers' validation errors (400 for malformed JSON)
+    app.router.routes.extend(node.endpoint.routes())
+    install_resources(
+        app, [ops.group, products.group, conversations.group], cors_origins=settings.cors_origins
+    )
     app.add_middleware(RequestContextMiddleware)
     return app

@@ -220,3 +220,15 @@ async def test_the_rate_limit_answers_429_with_retry_after(
     assert response.status_code == 429
     assert 1 <= int(response.headers["retry-after"]) <= 10
     assert len((await http.get(path, headers=auth(token))).json()["data"]) == 2
+
+
+async def test_a_conversation_supports_conditional_get(http: httpx.AsyncClient, users: Users) -> None:
+    (_, token), (bob, _) = await _pair(users)
+    conversation_id = await _conversation(http, token, bob)
+    path = f"/api/v1/conversations/{conversation_id}"
+    first = await http.get(path, headers=auth(token))
+    unchanged = await http.get(path, headers={**auth(token), "If-None-Match": first.headers["etag"]})
+    assert unchanged.status_code == 304 and unchanged.content == b""
+    await http.post(f"{path}/messages", json={"content": "activity"}, headers=auth(token))
+    changed = await http.get(path, headers={**auth(token), "If-None-Match": first.headers["etag"]})
+    assert changed.status_code == 200 and changed.headers["etag"] != first.headers["etag"]

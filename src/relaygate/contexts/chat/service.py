@@ -198,15 +198,24 @@ class Chat:
             raise RateLimited(retry_after)
 
     async def send_message(
-        self, user_id: int, conversation_id: object, content: object, *, origin: object | None = None
+        self,
+        user_id: int,
+        conversation_id: object,
+        content: object,
+        *,
+        origin: object | None = None,
+        rate_checked: bool = False,
     ) -> MessageRecord:
         """Rate-limit, store and commit a message, then push ``receive_msg`` to both participants.
 
-        Checks run in the order of the HTTP decision table: rate limit, then participation, then
-        content. The push goes to the other participant's ``user:<id>`` topic and to the sender's,
-        skipping ``origin`` (the sending socket's subscriber, which gets the message in its reply).
+        Checks run in the order of the HTTP decision table: rate limit (skipped with
+        ``rate_checked`` when the caller already counted this message with :meth:`check_rate`),
+        then participation, then content. The push goes to the other participant's ``user:<id>``
+        topic and to the sender's, skipping ``origin`` (the sending socket's subscriber, which gets
+        the message in its reply).
         """
-        await self.check_rate(user_id)
+        if not rate_checked:
+            await self.check_rate(user_id)
         if not _is_id(conversation_id):
             raise ConversationNotFound(conversation_id)
         now = utcnow()
