@@ -17,8 +17,9 @@ from relaygate.contexts.accounts import Accounts, LoginThrottle, MemoryThrottle,
 from relaygate.contexts.chat import Chat, MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from relaygate.db import Database
 from relaygate.mail import Mailer, adapter_from_settings
-from relaygate.presence import MemoryPresence, Presence
+from relaygate.presence import MemoryPresence, Presence, RedisPresence
 from relaygate.pubsub import MemoryPubSub, PubSub
+from relaygate.pubsub.redis import RedisPubSub
 from relaygate.web import problem_json
 from relaygate.web.middleware import RequestContextMiddleware
 from relaygate.web.problems import install_problem_handlers
@@ -39,7 +40,14 @@ class Node:
         self.redis: aioredis.Redis | None = (
             aioredis.Redis.from_url(settings.redis_url) if settings.redis_url else None
         )
-        self.pubsub: PubSub = MemoryPubSub()
+        self.pubsub: PubSub
+        self.presence: Presence
+        if settings.redis_url is not None and self.redis is not None:
+            self.pubsub = RedisPubSub(settings.redis_url, settings.node)
+            self.presence = RedisPresence(self.pubsub, self.redis, settings.node)
+        else:
+            self.pubsub = MemoryPubSub()
+            self.presence = MemoryPresence(self.pubsub)
         self.mailer = Mailer(adapter_from_settings(settings), settings.mail_from)
         throttle: LoginThrottle = RedisThrottle(self.redis) if self.redis is not None else MemoryThrottle()
         self.accounts = Accounts(
@@ -50,7 +58,6 @@ class Node:
             throttle,
         )
         self.chat = Chat(self.db, self.pubsub, self._chat_limiter())
-        self.presence: Presence = MemoryPresence(self.pubsub)
         self.endpoint = Endpoint(
             self.pubsub, self.presence, check_origin=settings.allowed_origins, longpoll=settings.longpoll
         )
