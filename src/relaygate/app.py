@@ -21,6 +21,7 @@ from relaygate.presence import MemoryPresence, Presence, RedisPresence
 from relaygate.pubsub import MemoryPubSub, PubSub
 from relaygate.pubsub.redis import RedisPubSub
 from relaygate.web import problem_json
+from relaygate.web.cors import CORSMiddleware
 from relaygate.web.middleware import RequestContextMiddleware
 from relaygate.web.problems import install_problem_handlers
 from relaygate.web.resources import install_resources
@@ -125,15 +126,15 @@ def create_app(settings: Settings | None = None, node: Node | None = None) -> Fa
         openapi_url=None,
     )
     app.state.relaygate = node
+    problem_json.install(app)
+    install_problem_handlers(app)
+    install_resources(app, [ops.group, products.group, conversations.group])
     app.include_router(users.router)
     app.include_router(sessions.router)
     if settings.dev_routes:
         app.include_router(dev.router)
-    install_problem_handlers(app)
-    problem_json.install(app)  # the accounts routers' validation errors (400 for malformed JSON)
     app.router.routes.extend(node.endpoint.routes())
-    install_resources(
-        app, [ops.group, products.group, conversations.group], cors_origins=settings.cors_origins
-    )
+    if settings.cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins)
     app.add_middleware(RequestContextMiddleware)
     return app

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,25 +11,12 @@ import pytest
 from pydantic import BaseModel, ConfigDict, Field
 
 from relaygate.app import create_app
-from relaygate.config import load_settings
+from relaygate.config import Settings
+from relaygate.db import Database
 from relaygate.web.conditional import Validators, http_date
 from relaygate.web.problems import Problem
 from relaygate.web.resources import Call, Page, Representation, ResourceGroup, install_resources
-
-ADMIN, USER = "admin-token", "user-token"
-
-
-@dataclass(frozen=True)
-class FakePrincipal:
-    user_id: int
-    role: str
-
-
-class Tokens:
-    """Stands in for the accounts context (branch ``accounts``) in these layer-only tests."""
-
-    async def authenticate_token(self, token: str) -> FakePrincipal | None:
-        return {ADMIN: FakePrincipal(1, "admin"), USER: FakePrincipal(2, "user")}.get(token)
+from tests.web.support import Tokens, make_tokens
 
 
 class WidgetIn(BaseModel):
@@ -123,18 +109,21 @@ async def broken_get(_call: Call) -> None:
 
 
 @pytest.fixture
-async def client(tmp_path: Any) -> AsyncIterator[httpx.AsyncClient]:
-    settings = load_settings(
-        env="test", database_url=f"sqlite+aiosqlite:///{tmp_path}/t.db", cors_origins="https://ok.example"
-    )
-    app = create_app(settings)
-    app.state.relaygate.accounts = Tokens()
-    install_resources(app, [group], cors_origins=settings.cors_origins)
+async def client(settings: Settings, db: Database) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(settings.model_copy(update={"cors_origins": ["https://ok.example"]}))
+    install_resources(app, [group])
     widgets.clear()
     widgets[1] = {"id": 1, "rev": 1, "name": "one", "weight": 2.5, "count": 3}
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
-        yield http
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+            http.app = app  # type: ignore[attr-defined]
+            yield http
+
+
+@pytest.fixture
+async def tokens(client: httpx.AsyncClient) -> Tokens:
+    return await make_tokens(client.app)  # type: ignore[attr-defined]
 
 
 def problem(response: httpx.Response, status: int) -> dict[str, Any]:
@@ -171,17 +160,17 @@ async def test_413_before_authentication(client: httpx.AsyncClient) -> None:
     problem(response, 413)
 
 
-async def test_401_then_403(client: httpx.AsyncClient) -> None:
+async def test_401_then_403(client: httpx.AsyncClient, tokens: Tokens) -> None:
     response = await client.put("/t/widgets/abc", json={"name": "x"})
     problem(response, 401)
     assert response.headers["www-authenticate"] == "Bearer"
     response = await client.put("/t/widgets/1", json={"name": "x"}, headers={"authorization": "Bearer nope"})
     problem(response, 401)
     response = await client.put(
-        "/t/widgets/1", json={"name": "x"}, headers={"authorization": f"Bearer {USER}"}
+        "/t/widgets/1", json={"name": "x"}, headers={"authorization": f"Bearer {tokens.user}"}
     )
     problem(response, 403)
-    response = await client.delete("/t/widgets/1", headers={"authorization": f"Bearer {USER}"})
+    response = await client.delete("/t/widgets/1", headers={"authorization": f"Bearer {tokens.user}"})
     problem(response, 403)
 
 
@@ -209,7 +198,10 @@ async def test_options_and_cors_preflight(client: httpx.AsyncClient) -> None:
     assert response.status_code == 204
     assert response.headers["accept-patch"] == "application/merge-patch+json, application/json"
     assert response.headers["access-control-allow-origin"] == "https://ok.example"
-    assert "PUT" in response.headers["access-control-allow-methods"]
+    assert response.headers["access-control-allow-methods"] == response.headers["allow"]
+    simple = await client.get("/t/widgets/1", headers={"origin": "https://ok.example"})
+    assert simple.headers["access-control-allow-origin"] == "https://ok.example"
+    assert "etag" in simple.headers["access-control-expose-headers"].lower()
     response = await client.options(
         "/t/widgets/1", headers={"origin": "https://evil.example", "access-control-request-method": "PUT"}
     )
@@ -219,11 +211,13 @@ async def test_options_and_cors_preflight(client: httpx.AsyncClient) -> None:
 @pytest.mark.parametrize(
     "path", ["/t/widgets/2", "/t/widgets/abc", "/t/widgets/%C2%B9", "/t/widgets/-1", "/t/widgets/99999999999"]
 )
-async def test_404_for_missing_and_non_integer_ids(client: httpx.AsyncClient, path: str) -> None:
+async def test_404_for_missing_and_non_integer_ids(
+    client: httpx.AsyncClient, tokens: Tokens, path: str
+) -> None:
     problem(await client.get(path), 404)
     problem(
         await client.put(
-            path, json={"name": "x"}, headers={"authorization": f"Bearer {ADMIN}", "if-match": '"zzz"'}
+            path, json={"name": "x"}, headers={"authorization": f"Bearer {tokens.admin}", "if-match": '"zzz"'}
         ),
         404,
     )
@@ -268,8 +262,8 @@ async def test_head_is_get_without_body(client: httpx.AsyncClient) -> None:
     assert problem_head.status_code == 404 and problem_head.content == b""
 
 
-async def test_preconditions_on_writes(client: httpx.AsyncClient) -> None:
-    auth = {"authorization": f"Bearer {ADMIN}"}
+async def test_preconditions_on_writes(client: httpx.AsyncClient, tokens: Tokens) -> None:
+    auth = {"authorization": f"Bearer {tokens.admin}"}
     problem(
         await client.put("/t/widgets/1", json={"name": "x"}, headers={**auth, "if-match": 'W/"w1-1"'}), 412
     )
@@ -289,8 +283,8 @@ async def test_preconditions_on_writes(client: httpx.AsyncClient) -> None:
     assert ok.headers["etag"] == '"w1-2"'
 
 
-async def test_415_400_422(client: httpx.AsyncClient) -> None:
-    auth = {"authorization": f"Bearer {ADMIN}"}
+async def test_415_400_422(client: httpx.AsyncClient, tokens: Tokens) -> None:
+    auth = {"authorization": f"Bearer {tokens.admin}"}
     response = await client.post(
         "/t/widgets", content=b'{"name": "x"}', headers={**auth, "content-type": "text/plain"}
     )
@@ -325,8 +319,8 @@ async def test_415_400_422(client: httpx.AsyncClient) -> None:
         assert list(errors) == [field], body
 
 
-async def test_created_updated_deleted(client: httpx.AsyncClient) -> None:
-    auth = {"authorization": f"Bearer {ADMIN}"}
+async def test_created_updated_deleted(client: httpx.AsyncClient, tokens: Tokens) -> None:
+    auth = {"authorization": f"Bearer {tokens.admin}"}
     created = await client.post("/t/widgets", json={"name": "two", "weight": 3}, headers=auth)
     assert created.status_code == 201
     assert created.headers["location"] == "/t/widgets/2"

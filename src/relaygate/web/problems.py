@@ -114,6 +114,8 @@ async def _http_exception(request: Request, exc: Exception) -> Response:
 
 async def _validation_error(_request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
+    if any(error.get("type") == "json_invalid" for error in exc.errors()):
+        return Problem(400, "The body is not well-formed UTF-8 JSON.").response()
     return validation_problem(_fastapi_error_map(exc)).response()
 
 

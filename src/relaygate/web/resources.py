@@ -23,7 +23,7 @@ import logging
 import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 from urllib.parse import parse_qsl
 
 import orjson
@@ -32,6 +32,7 @@ from starlette._utils import get_route_path
 from starlette.routing import BaseRoute, Match, NoMatchFound, compile_path
 from starlette.types import Receive, Scope, Send
 
+from relaygate.contexts.accounts import Principal
 from relaygate.telemetry.logging import user_id_var
 from relaygate.web.conditional import Validators, evaluate_preconditions, media_type_of, negotiate
 from relaygate.web.problems import KNOWN_METHODS, PROBLEM_JSON, Problem, error_map
@@ -47,15 +48,6 @@ MAX_ID = 2**31 - 1
 _ID = re.compile(r"[0-9]{1,10}")
 _METHOD_ORDER = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE", "QUERY"})
-
-
-class Principal(Protocol):
-    """Who is calling (``relaygate.contexts.accounts.Principal`` satisfies it)."""
-
-    @property
-    def user_id(self) -> int: ...
-    @property
-    def role(self) -> str: ...
 
 
 Auth = Literal["user", "admin"] | None
@@ -301,7 +293,7 @@ def merge_patch(target: Any, patch: Any) -> Any:
 class ResourceRoute(BaseRoute):
     """All operations declared for one path, dispatched by the decision table."""
 
-    def __init__(self, resources: Sequence[Resource], cors_origins: Iterable[str] = ()) -> None:
+    def __init__(self, resources: Sequence[Resource]) -> None:
         first = resources[0]
         for other in resources[1:]:
             if (other.ids, other.load, other.representation) != (first.ids, first.load, first.representation):
@@ -324,7 +316,6 @@ class ResourceRoute(BaseRoute):
         self.methods = set(self.operations) | {"OPTIONS"}
         self.allow = ", ".join(method for method in _METHOD_ORDER if method in self.methods)
         self.path_regex, self.path_format, _ = compile_path(self.path)
-        self.cors_origins = frozenset(cors_origins)
         options: list[tuple[bytes, bytes]] = [_header("allow", self.allow)]
         if "PATCH" in self.operations:
             options.append(_header("accept-patch", ", ".join(self.operations["PATCH"].accepts)))
@@ -350,7 +341,6 @@ class ResourceRoute(BaseRoute):
             name = raw_name.decode("latin-1")
             value = raw_value.decode("latin-1")
             headers[name] = f"{headers[name]}, {value}" if name in headers else value
-        extra = self._cors_headers(headers)
         try:
             status, response_headers, body = await self._decide(scope, receive, method, headers)
         except _Answer as answer:
@@ -364,22 +354,10 @@ class ResourceRoute(BaseRoute):
             status, response_headers, body = failure.status, failure.headers, failure.body
         if status == 499:  # the client went away before sending its body
             return
-        if extra:
-            response_headers.extend(extra)
         if (status != 304 and status != 204) or body:
             response_headers.append((b"content-length", str(len(body)).encode()))
         await send({"type": "http.response.start", "status": status, "headers": response_headers})
         await send({"type": "http.response.body", "body": b"" if method == "HEAD" else body})
-
-    def _cors_headers(self, headers: dict[str, str]) -> list[tuple[bytes, bytes]]:
-        origin = headers.get("origin")
-        if origin is None or origin not in self.cors_origins:
-            return []
-        return [
-            _header("access-control-allow-origin", origin),
-            _header("access-control-expose-headers", "ETag, Last-Modified, Location, Link, Retry-After"),
-            (b"vary", b"Origin"),
-        ]
 
     async def _decide(
         self, scope: Scope, receive: Receive, method: str, headers: dict[str, str]
@@ -423,7 +401,7 @@ class ResourceRoute(BaseRoute):
             raise _problem(Problem(406, f"This resource is only available as {', '.join(provides)}."))
         # 8: OPTIONS
         if operation is None:
-            return 204, [*self.options_headers, *self._preflight(headers)], b""
+            return 204, list(self.options_headers), b""
         # 9: existence (ids that are not integers name nothing)
         path_params: dict[str, str] = scope.get("path_params", {})
         for name in self.ids:
@@ -466,23 +444,6 @@ class ResourceRoute(BaseRoute):
         user_id_var.set(principal.user_id)
         if operation.auth == "admin" and principal.role != "admin":
             raise _problem(Problem(403, "Only administrators may do this."))
-
-    def _preflight(self, headers: dict[str, str]) -> list[tuple[bytes, bytes]]:
-        origin = headers.get("origin")
-        if (
-            origin is None
-            or origin not in self.cors_origins
-            or "access-control-request-method" not in headers
-        ):
-            return []
-        return [
-            _header("access-control-allow-methods", self.allow),
-            _header(
-                "access-control-allow-headers",
-                "Authorization, Content-Type, If-Match, If-None-Match, If-Modified-Since, If-Unmodified-Since",
-            ),
-            (b"access-control-max-age", b"600"),
-        ]
 
     def _check_preconditions(
         self,
@@ -627,16 +588,15 @@ def _validator_headers(
     return headers
 
 
-def install_resources(app: Any, groups: Iterable[ResourceGroup], cors_origins: Iterable[str] = ()) -> None:
+def install_resources(app: Any, groups: Iterable[ResourceGroup]) -> None:
     """Add the groups' routes to a FastAPI/Starlette app (after its own routes)."""
-    app.router.routes.extend(build_routes(groups, cors_origins))
+    app.router.routes.extend(build_routes(groups))
 
 
-def build_routes(groups: Iterable[ResourceGroup], cors_origins: Iterable[str] = ()) -> list[ResourceRoute]:
+def build_routes(groups: Iterable[ResourceGroup]) -> list[ResourceRoute]:
     """One route per path; resources sharing a path are merged so ``Allow`` is their union."""
     by_path: dict[str, list[Resource]] = {}
     for group in groups:
         for resource in group.resources:
             by_path.setdefault(resource.path, []).append(resource)
-    origins = list(cors_origins)
-    return [ResourceRoute(resources, origins) for resources in by_path.values()]
+    return [ResourceRoute(resources) for resources in by_path.values()]
