@@ -27,6 +27,8 @@ class RoomChannel(Channel):
             raise RuntimeError("join exploded")
         if topic.startswith("room:slow"):
             await asyncio.sleep(payload.get("sleep", 0.5))
+        if topic == "room:badjoin":
+            return "oops"  # type: ignore[return-value]
         if topic == "room:hello":
             return Reply.ok({"hello": "x"})
         if topic == "room:p":

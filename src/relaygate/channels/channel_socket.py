@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Final
 from relaygate.channels.api import Channel, Reply, Stop, logger
 from relaygate.protocol import ChannelEntry, EncodeError, Frame, Message
 from relaygate.pubsub import Broadcast
+from relaygate.telemetry.metrics import CHANNELS_JOINED
 
 if TYPE_CHECKING:
     from relaygate.channels.endpoint import Endpoint
@@ -238,6 +239,7 @@ class ChannelSocket(ChannelEntry):
         if frame is None:  # replaced by a duplicate join meanwhile; that join stops us
             return
         self._state = _JOINED
+        CHANNELS_JOINED.labels(self.topic.partition(":")[0]).inc()
         session.send(frame)
         for queued in pending:
             session.send(queued)
@@ -284,6 +286,7 @@ class ChannelSocket(ChannelEntry):
         endpoint = self.session.endpoint
         await endpoint.pubsub.unsubscribe(self.topic, self)
         if was_joined:
+            CHANNELS_JOINED.labels(self.topic.partition(":")[0]).dec()
             try:
                 await self.handler.terminate(reason, self)
             except Exception:

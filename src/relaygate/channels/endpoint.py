@@ -113,7 +113,7 @@ class Endpoint:
         await self.pubsub.broadcast(socket_id, "disconnect", {})
 
     def session_finished(self, session: Session) -> None:
-        self.sessions.discard(session)
+        """A session's channels have terminated: drain() may be waiting for the last one."""
         if not self.sessions and self._all_finished is not None:
             self._all_finished.set()
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
+from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any, Protocol
 
 from relaygate.channels.api import Channel, logger
@@ -30,6 +31,33 @@ from relaygate.protocol import (
     Serializer,
 )
 from relaygate.pubsub import Broadcast
+from relaygate.telemetry.metrics import CHANNEL_MESSAGES, SLOW_CONSUMERS, SOCKETS_OPEN
+
+_FRAMES_IN = CHANNEL_MESSAGES.labels("in")
+
+
+async def _resume(coroutine: Coroutine[Any, Any, None], blocker: Any) -> None:
+    """Drive a coroutine that suspended on ``blocker`` (a future, or None for a bare yield)
+    to completion from the current task, as a Task would have."""
+    while True:
+        if blocker is None:
+            await asyncio.sleep(0)
+        else:
+            blocker._asyncio_future_blocking = False  # what a Task does with a yielded future
+            try:
+                await blocker
+            except asyncio.CancelledError:
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    coroutine.close()
+                    raise
+            except Exception:  # noqa: S110 - the coroutine receives it from the future's result()
+                pass
+        try:
+            blocker = coroutine.send(None)
+        except StopIteration:
+            return
+
 
 if TYPE_CHECKING:
     from relaygate.channels.endpoint import Endpoint
@@ -86,7 +114,7 @@ class Session:
             max_channels=endpoint.max_channels,
             max_frame_size=endpoint.max_frame_size,
         )
-        self._out: deque[Frame] = deque()
+        self._out: deque[Frame] | None = None  # allocated while frames wait, to keep idle sockets small
         self._out_bytes = 0
         self._writer: asyncio.Task[None] | None = None
         self._close: tuple[int, str] | None = None
@@ -104,6 +132,7 @@ class Session:
     async def start(self) -> None:
         """Register with the endpoint, subscribe to the socket id topic, arm the idle timer."""
         self.endpoint.sessions.add(self)
+        SOCKETS_OPEN.inc()
         if self.socket_id is not None:
             await self.endpoint.pubsub.subscribe(self.socket_id, self)
         timeout = self.endpoint.idle_timeout
@@ -115,6 +144,7 @@ class Session:
         if self._close is not None:
             return
         self._last_rx = time.monotonic()
+        _FRAMES_IN.inc()
         action = self.conn.receive(data)
         if action is None:
             return
@@ -139,19 +169,43 @@ class Session:
         action.channel.enqueue_join(action.message)
 
     def send(self, frame: Frame) -> None:
-        """Queue a frame; over the queue bounds the connection is closed as a slow consumer."""
+        """Write now if nothing is queued, else queue; over the bounds close as a slow consumer."""
         if self._close is not None:
             return
+        if self._writer is None and self._out is None:
+            self._send_eagerly(frame)
+            return
         out = self._out
+        if out is None:
+            out = self._out = deque()
         out.append(frame)
         self._out_bytes += len(frame)
         endpoint = self.endpoint
         if len(out) > endpoint.max_queue_frames or self._out_bytes > endpoint.max_queue_bytes:
             endpoint.slow_consumers += 1
+            SLOW_CONSUMERS.inc()
             logger.warning("closing slow consumer %s (%d frames queued)", self.peer, len(out))
             self.close(POLICY_VIOLATION, "slow consumer", drop=True)
         elif self._writer is None:
             self._writer = asyncio.get_running_loop().create_task(self._write())
+
+    def _send_eagerly(self, frame: Frame) -> None:
+        """Run the transport's send until its first suspension, without a task.
+
+        A WebSocket send normally completes without suspending (the frame goes straight to the
+        socket buffer), so a fanout to N sockets costs N writes instead of N task switches. Only
+        when the transport must wait (a full buffer) is a writer task started to finish the send
+        and drain what gets queued meanwhile.
+        """
+        send = self.transport.send(frame)
+        try:
+            blocker = send.send(None)
+        except StopIteration:
+            return
+        except Exception:  # the client went away; finish() will follow from the transport
+            self._close = (GOING_AWAY, "gone")
+            return
+        self._writer = asyncio.get_running_loop().create_task(self._write(send, blocker))
 
     def close(self, code: int, reason: str, *, drop: bool = False, end_reason: str | None = None) -> None:
         """Close the connection with ``code`` after the queued frames (or dropping them)."""
@@ -161,7 +215,7 @@ class Session:
         if end_reason is not None:
             self._end_reason = end_reason
         if drop:
-            self._out.clear()
+            self._out = None
             self._out_bytes = 0
         if self._writer is None:
             self._writer = asyncio.get_running_loop().create_task(self._write())
@@ -169,18 +223,21 @@ class Session:
     def drain(self) -> None:
         self.close(SERVICE_RESTART, "server restart", end_reason="shutdown")
 
-    async def _write(self) -> None:
-        out = self._out
+    async def _write(self, started: Coroutine[Any, Any, None] | None = None, blocker: Any = None) -> None:
         transport = self.transport
         try:
-            while out:
+            if started is not None:
+                await _resume(started, blocker)
+            while out := self._out:  # re-read: a slow-consumer close drops the queue meanwhile
                 frame = out.popleft()
                 self._out_bytes -= len(frame)
+                if not out:
+                    self._out = None
                 await transport.send(frame)
             if self._close is not None:
                 await transport.close(*self._close)
         except Exception:  # the client went away; finish() will follow from the transport
-            out.clear()
+            self._out = None
             self._out_bytes = 0
         finally:
             self._writer = None
@@ -202,21 +259,25 @@ class Session:
 
     async def finish(self) -> None:
         """The transport is gone: terminate every channel and forget the session."""
+        endpoint = self.endpoint
+        if self not in endpoint.sessions:
+            return  # already finished
+        endpoint.sessions.discard(self)
         if self._close is None:
             self._close = (GOING_AWAY, "closed")
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        self._out.clear()
+        self._out = None
         writer = self._writer
         if writer is not None and writer is not asyncio.current_task():
             writer.cancel()
             await asyncio.wait((writer,))
-        endpoint = self.endpoint
         if self.socket_id is not None:
             await endpoint.pubsub.unsubscribe(self.socket_id, self)
         channels = list(self.conn.channels.values())
         self.conn.channels.clear()
         for channel in channels:
             await channel.shutdown(self._end_reason)
+        SOCKETS_OPEN.dec()
         endpoint.session_finished(self)
