@@ -130,9 +130,9 @@ class RedisPresence(Presence):
         tasks, self._tasks = self._tasks, []
         for task in tasks:
             task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        _, stuck = await asyncio.wait(tasks, timeout=5.0)
+        if stuck:
+            log.warning("presence tasks did not stop: %s", sorted(t.get_name() for t in stuck))
         for _, waiter in self._waiters:
             if not waiter.done():
                 waiter.set_result(None)
@@ -146,8 +146,9 @@ class RedisPresence(Presence):
         self._table.replace_all({}, Diffs())
         self._epoch, self._applied = "", 0
         if isinstance(self._redis_arg, str) and self._client is not None:
-            with contextlib.suppress(*FAILURES):
-                await self._client.aclose()
+            with contextlib.suppress(TimeoutError, *FAILURES):
+                async with asyncio.timeout(5.0):
+                    await self._client.aclose()
         self._client = None
 
     def _new_entry_id(self) -> str:

@@ -112,9 +112,9 @@ class RedisPubSub(PubSub):
                     await self._queue.join()  # let queued publishes go out
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        _, stuck = await asyncio.wait(self._tasks, timeout=5.0)
+        if stuck:
+            log.warning("pubsub tasks did not stop: %s", sorted(t.get_name() for t in stuck))
         for waiters in self._pending.values():
             for waiter in waiters:
                 if not waiter.done():
