@@ -277,3 +277,14 @@ async def test_base_class_defaults() -> None:
     await chan.push("ping")  # the default handle_in crashes, like a missing Phoenix clause
     await chan.assert_error()
     await client.close()
+
+
+async def test_leave_queued_behind_a_replaced_join_is_answered(make_endpoint: EndpointFactory) -> None:
+    """Join timeout then rejoin (scenario 47 as phoenix.js does it): the leave still gets its reply."""
+    client = await connect(make_endpoint)
+    client.send(Message("11", "11", "room:slow", "phx_join", {"sleep": 0.5}))
+    client.send(Message("11", "12", "room:slow", "phx_leave", {}))
+    client.send(Message("13", "13", "room:slow", "phx_join", {"sleep": 0}))
+    assert await client._reply("room:slow", "12", 1.0) == {"status": "ok", "response": {}}
+    assert (await client._reply("room:slow", "13", 1.0))["status"] == "ok"
+    await client.close()

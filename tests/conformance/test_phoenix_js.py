@@ -459,11 +459,6 @@ async def test_46_refused_join_is_retried_with_new_join_refs(server_url: str) ->
     }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="channels runtime: a phx_leave that arrives while the join is still running gets no reply "
-    "(the next join then closes the pending one as a duplicate); spec 47 requires the ok reply",
-)
 async def test_47_join_timeout_recovery(server_url: str) -> None:
     steps = [
         {"op": "channel", "chan": "c", "topic": "room:slow", "params": {"hold": "t47", "ms": 600}},
