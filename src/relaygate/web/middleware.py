@@ -6,6 +6,7 @@ import logging
 import re
 import time
 import uuid
+from email.utils import formatdate
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -32,6 +33,12 @@ def route_name(scope: Scope) -> str:
     route: Any = scope.get("route")
     path = getattr(route, "path", None) or getattr(route, "path_format", None)
     return str(path) if path else "unmatched"
+
+
+def _http_date() -> bytes:
+    """``Date`` is set here rather than by uvicorn (``date_header=False``), per response: uvicorn's
+    is refreshed once a second, so it could be older than a ``Last-Modified`` written just now."""
+    return formatdate(usegmt=True).encode()
 
 
 class RequestContextMiddleware:
@@ -68,7 +75,7 @@ class RequestContextMiddleware:
             if message["type"] == "http.response.start":
                 status = message["status"]
                 started_response = True
-                message["headers"] = [*message.get("headers", []), header]
+                message["headers"] = [*message.get("headers", []), header, (b"date", _http_date())]
             await send(message)
 
         try:

@@ -191,7 +191,7 @@ class Resource:
         return self.operation("PATCH", merge_patch=True, **options)
 
     def delete(self, **options: Any) -> Callable[[Handler], Handler]:
-        return self.operation("DELETE", status=204, **options)
+        return self.operation("DELETE", status=204, representation=None, **options)
 
 
 class ResourceGroup:
@@ -272,6 +272,17 @@ async def _read_body(receive: Receive, declared: int | None) -> bytes:
         chunks.append(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks)
+
+
+def _integral(value: Any) -> Any:
+    """JSON has one number type: ``3.0`` is the integer 3 (as JSON Schema says); ``"3"`` stays a string."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {key: _integral(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_integral(item) for item in value]
+    return value
 
 
 def merge_patch(target: Any, patch: Any) -> Any:
@@ -412,7 +423,7 @@ class ResourceRoute(BaseRoute):
         for name, value in path_params.items():
             call.params.setdefault(name, value)
         validators: Validators | None = None
-        representation = operation.representation
+        representation = self.representation
         if self.load is not None:
             call.entity = await self.load(call)
             if call.entity is None:
@@ -488,7 +499,7 @@ class ResourceRoute(BaseRoute):
             advertise = {"Accept-Patch": accepts} if operation.method == "PATCH" else {"Accept-Post": accepts}
             raise _problem(Problem(415, f"Send the body as {accepts}.", headers=advertise))
         try:
-            document = orjson.loads(raw)
+            document = _integral(orjson.loads(raw))
         except orjson.JSONDecodeError:
             raise _problem(Problem(400, "The body is not well-formed UTF-8 JSON.")) from None
         if not isinstance(document, dict):
