@@ -21,6 +21,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
 from relaygate.app import create_app
 from relaygate.config import load_settings
@@ -84,18 +85,31 @@ def _wait_healthy(url: str, process: subprocess.Popen[bytes], log: Path) -> None
     raise AssertionError(f"relaygate serve did not become healthy: {log.read_text()[-3000:]}")
 
 
-async def _new_admin(database_url: str) -> str:
+async def _new_admin(database_url: str, *, seed_chat: bool = False) -> str:
     """A token of a new administrator, written straight to the served node's database."""
     database = Database(database_url)
     await upgrade(database)
     await database.dispose()
     app = create_app(load_settings(env="test", database_url=database_url, secret_key=TEST_SECRET))
     async with app.router.lifespan_context(app):
-        return await issue_token(app, "admin")
+        token = await issue_token(app, "admin")
+        if seed_chat:
+            await _seed_chat(app, token)
+        return token
 
 
 def _admin_token(database_url: str) -> str:
-    return asyncio.run(_new_admin(database_url))
+    return asyncio.run(_new_admin(database_url, seed_chat=True))
+
+
+async def _seed_chat(app: FastAPI, admin_token: str) -> None:
+    """Conversation 1 between the administrator and a user, with message 1 (schemathesis.toml names them)."""
+    node = app.state.relaygate
+    admin = await node.accounts.authenticate_token(admin_token)
+    other = await node.accounts.authenticate_token(await issue_token(app, "user"))
+    conversation, _ = await node.chat.start_conversation(admin.user_id, other.user_id)
+    message = await node.chat.send_message(admin.user_id, conversation.id, "seeded for schemathesis")
+    assert (conversation.id, message.id) == (1, 1)
 
 
 def test_schemathesis_finds_no_failure(server: Server) -> None:
