@@ -10,7 +10,6 @@ from typing import Any
 
 import redis.asyncio as aioredis
 from fastapi import FastAPI
-from starlette.middleware.cors import CORSMiddleware
 
 from relaygate.config import Settings, get_settings
 from relaygate.contexts.accounts import Accounts, LoginThrottle, MemoryThrottle, RedisThrottle, TokenCodec
@@ -20,9 +19,12 @@ from relaygate.presence import MemoryPresence, Presence, RedisPresence
 from relaygate.pubsub import MemoryPubSub, PubSub
 from relaygate.pubsub.redis import RedisPubSub
 from relaygate.web import problem_json
+from relaygate.web.cors import CORSMiddleware
 from relaygate.web.middleware import RequestContextMiddleware
+from relaygate.web.problems import install_problem_handlers
+from relaygate.web.resources import install_resources
 from relaygate.web.responses import JSON
-from relaygate.web.routers import dev, ops, sessions, users
+from relaygate.web.routers import dev, docs, ops, products, sessions, users
 
 log = logging.getLogger("relaygate")
 
@@ -106,30 +108,17 @@ def create_app(settings: Settings | None = None, node: Node | None = None) -> Fa
         default_response_class=JSON,
         docs_url=None,
         redoc_url=None,
+        openapi_url=None,
     )
     app.state.relaygate = node
-    app.include_router(ops.router)
+    problem_json.install(app)
+    install_problem_handlers(app)
+    install_resources(app, [ops.group, docs.group, products.group])
     app.include_router(users.router)
     app.include_router(sessions.router)
     if settings.dev_routes:
         app.include_router(dev.router)
-    problem_json.install(app)
     if settings.cors_origins:
-        app.add_middleware(
-            CORSMiddleware,
-            allow_origins=settings.cors_origins,
-            allow_methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
-            allow_headers=["authorization", "content-type", "if-match", "if-none-match", "x-request-id"],
-            expose_headers=[
-                "authorization",
-                "etag",
-                "last-modified",
-                "link",
-                "location",
-                "retry-after",
-                "x-request-id",
-            ],
-            max_age=600,
-        )
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins)
     app.add_middleware(RequestContextMiddleware)
     return app

@@ -81,6 +81,7 @@ def serve(
         host=settings.host,
         port=settings.port,
         log_config=None,
+        date_header=False,
         ws_max_size=16 * 1024 * 1024,
         ws_ping_interval=None,
         timeout_graceful_shutdown=10,

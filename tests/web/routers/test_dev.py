@@ -54,7 +54,7 @@ async def test_cors_allows_only_the_configured_origins(settings: Settings, db: o
         allowed = await http.options(
             "/api/v1/sessions", headers={"Origin": "https://app.example.com", **preflight}
         )
-        assert allowed.status_code == 200
+        assert allowed.status_code == 204
         assert allowed.headers["access-control-allow-origin"] == "https://app.example.com"
         refused = await http.options(
             "/api/v1/sessions", headers={"Origin": "https://evil.example.com", **preflight}
