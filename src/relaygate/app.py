@@ -11,8 +11,10 @@ from typing import Any
 import redis.asyncio as aioredis
 from fastapi import FastAPI
 
+from relaygate.channels import Endpoint
 from relaygate.config import Settings, get_settings
 from relaygate.contexts.accounts import Accounts, LoginThrottle, MemoryThrottle, RedisThrottle, TokenCodec
+from relaygate.contexts.chat import Chat, MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from relaygate.db import Database
 from relaygate.mail import Mailer, adapter_from_settings
 from relaygate.presence import MemoryPresence, Presence, RedisPresence
@@ -24,7 +26,8 @@ from relaygate.web.middleware import RequestContextMiddleware
 from relaygate.web.problems import install_problem_handlers
 from relaygate.web.resources import install_resources
 from relaygate.web.responses import JSON
-from relaygate.web.routers import dev, docs, ops, products, sessions, users
+from relaygate.web.routers import conversations, dev, docs, ops, products, sessions, users
+from relaygate.web.socket import app_socket
 
 log = logging.getLogger("relaygate")
 
@@ -55,7 +58,18 @@ class Node:
             self.mailer,
             throttle,
         )
+        self.chat = Chat(self.db, self.pubsub, self._chat_limiter())
+        self.endpoint = Endpoint(
+            self.pubsub, self.presence, check_origin=settings.allowed_origins, longpoll=settings.longpoll
+        )
+        self.endpoint.add_socket(app_socket(self.accounts, self.chat))
         self._tasks: set[asyncio.Task[Any]] = set()
+
+    def _chat_limiter(self) -> RateLimiter:
+        limit, window = self.settings.chat_rate_limit, self.settings.chat_rate_window
+        if self.redis is not None:
+            return RedisRateLimiter(self.redis, limit, window)
+        return MemoryRateLimiter(limit, window)
 
     def spawn(self, coroutine: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
         """Run a background task for the node's lifetime; its failure is logged, never lost."""
@@ -76,6 +90,7 @@ class Node:
 
     async def drain(self) -> None:
         """Called on SIGTERM before the server stops: closes sockets cleanly (1012)."""
+        await self.endpoint.drain()
 
     async def stop(self) -> None:
         for task in list(self._tasks):
@@ -113,11 +128,12 @@ def create_app(settings: Settings | None = None, node: Node | None = None) -> Fa
     app.state.relaygate = node
     problem_json.install(app)
     install_problem_handlers(app)
-    install_resources(app, [ops.group, docs.group, products.group])
+    install_resources(app, [ops.group, docs.group, products.group, conversations.group])
     app.include_router(users.router)
     app.include_router(sessions.router)
     if settings.dev_routes:
         app.include_router(dev.router)
+    app.router.routes.extend(node.endpoint.routes())
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins)
     app.add_middleware(RequestContextMiddleware)
