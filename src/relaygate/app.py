@@ -31,7 +31,7 @@ from relaygate.web.middleware import RequestContextMiddleware
 from relaygate.web.problems import install_problem_handlers
 from relaygate.web.resources import install_resources
 from relaygate.web.responses import JSON
-from relaygate.web.routers import conversations, dev, docs, ops, products, sessions, users
+from relaygate.web.routers import conversations, dev, docs, gateway, ops, products, sessions, users
 from relaygate.web.socket import app_socket
 
 log = logging.getLogger("relaygate")
@@ -171,7 +171,7 @@ def create_app(settings: Settings | None = None, node: Node | None = None) -> Fa
     app.state.relaygate = node
     problem_json.install(app)
     install_problem_handlers(app)
-    install_resources(app, [ops.group, docs.group, products.group, conversations.group])
+    install_resources(app, [ops.group, docs.group, products.group, conversations.group, gateway.group])
     app.include_router(users.router)
     app.include_router(sessions.router)
     if settings.dev_routes:
