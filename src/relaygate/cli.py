@@ -84,6 +84,7 @@ def serve(
         date_header=False,
         ws_max_size=16 * 1024 * 1024,
         ws_ping_interval=None,
+        ws_per_message_deflate=False,
         timeout_graceful_shutdown=10,
     )
     server = _Server(config)

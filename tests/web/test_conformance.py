@@ -7,11 +7,13 @@ credentials) fail the run. REDbot lints the products resources from a HAR export
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +28,7 @@ from relaygate.db.migrate import upgrade
 from relaygate.web.introspect import flatten_routes
 from relaygate.web.resources import ResourceRoute
 from tests.conftest import TEST_SECRET
-from tests.servers import free_port, wait_for_port
+from tests.servers import free_port
 from tests.web.support import issue_token
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -52,19 +54,35 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     env.pop("RELAYGATE_REDIS_URL", None)
     token = _admin_token(env["RELAYGATE_DATABASE_URL"])
     port = free_port()
+    log = (workdir / "server.log").open("w")
     process = subprocess.Popen(
         [sys.executable, "-m", "relaygate", "serve", "--port", str(port)],
         cwd=workdir,
         env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     try:
-        wait_for_port(port)
-        yield Server(f"http://127.0.0.1:{port}", token, env)
+        url = f"http://127.0.0.1:{port}"
+        _wait_healthy(url, process, workdir / "server.log")
+        yield Server(url, token, env)
     finally:
         process.terminate()
         process.wait(20)
+        log.close()
+
+
+def _wait_healthy(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
+    """Until this very process answers /healthz (a free port can be taken by someone else meanwhile)."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"relaygate serve exited: {log.read_text()[-3000:]}")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
+                return
+        time.sleep(0.1)
+    raise AssertionError(f"relaygate serve did not become healthy: {log.read_text()[-3000:]}")
 
 
 def _admin_token(database_url: str) -> str:
@@ -105,6 +123,8 @@ def test_schemathesis_finds_no_failure(server: Server) -> None:
         "25",
         "--seed",
         "20261122",
+        "--wait-for-schema",
+        "20",
         "-H",
         f"Authorization: Bearer {server.admin_token}",
     ]

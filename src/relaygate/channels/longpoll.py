@@ -127,7 +127,7 @@ class LongPollApp:
             endpoint, self.socket, accepted.serializer, accepted.assigns, accepted.socket_id, peer, transport
         )
         transport.session = session
-        await session.start()
+        await session.start(watch_idle=False)
         self.sessions[token] = transport
         asyncio.get_running_loop().call_later(self._expiry(), self._check_expiry, transport)
         return _answer({"status": 410, "token": token, "messages": []})

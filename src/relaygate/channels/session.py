@@ -129,14 +129,15 @@ class Session:
     def closing(self) -> bool:
         return self._close is not None
 
-    async def start(self) -> None:
-        """Register with the endpoint, subscribe to the socket id topic, arm the idle timer."""
+    async def start(self, *, watch_idle: bool = True) -> None:
+        """Register with the endpoint, subscribe to the socket id topic, arm the idle timer
+        (not for long-poll, whose clients send no heartbeats: poll expiry is their liveness)."""
         self.endpoint.sessions.add(self)
         SOCKETS_OPEN.inc()
         if self.socket_id is not None:
             await self.endpoint.pubsub.subscribe(self.socket_id, self)
         timeout = self.endpoint.idle_timeout
-        if timeout is not None:
+        if timeout is not None and watch_idle:
             self._timer = asyncio.get_running_loop().call_later(timeout, self._check_idle)
 
     def feed(self, data: str | bytes) -> None:
