@@ -31,7 +31,7 @@ from relaygate.web.middleware import RequestContextMiddleware
 from relaygate.web.problems import install_problem_handlers
 from relaygate.web.resources import install_resources
 from relaygate.web.responses import JSON
-from relaygate.web.routers import conversations, dev, docs, gateway, ops, products, sessions, users
+from relaygate.web.routers import conversations, demo, dev, docs, gateway, ops, products, sessions, users
 from relaygate.web.socket import app_socket
 
 log = logging.getLogger("relaygate")
@@ -176,6 +176,7 @@ def create_app(settings: Settings | None = None, node: Node | None = None) -> Fa
     app.include_router(sessions.router)
     if settings.dev_routes:
         app.include_router(dev.router)
+        app.include_router(demo.router)
     app.router.routes.extend(node.endpoint.routes())
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins)
