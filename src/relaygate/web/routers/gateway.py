@@ -57,7 +57,10 @@ class FunctionsView(RootModel[dict[str, dict[str, list[FunctionVersionView]]]]):
 class RateLimitIn(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    key: str = Field(description="user_id, device_id, ip_address or arg:<name>")
+    key: str = Field(
+        description="user_id, device_id, ip_address or arg:<name>",
+        pattern=r"^(user_id|device_id|ip_address|arg:[A-Za-z_][A-Za-z0-9_]*)$",
+    )
     max_requests: int = Field(ge=1, le=10_000_000)
     window_ms: int = Field(ge=1, le=86_400_000)
 
