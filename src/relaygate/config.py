@@ -81,6 +81,8 @@ class Settings(BaseSettings):
     @field_validator("redis_url")
     @classmethod
     def _redis_url(cls, value: str | None) -> str | None:
+        if not value:  # RELAYGATE_REDIS_URL= (empty) means one-node mode, like unset
+            return None
         if value is not None and not value.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("use redis://host:port/db")
         return value or None
