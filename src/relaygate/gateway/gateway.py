@@ -55,6 +55,20 @@ class _Call:
     emit: Emit
     call_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     cancelled_by_client: bool = False
+    node: str | None = None
+    """Where it ran: ``local`` or the service node of the last attempt (telemetry)."""
+
+    def record(self, code: str | None, started: float) -> None:
+        spec = self.config.spec
+        metrics.record_call(
+            spec.service,
+            spec.request_type,
+            code,
+            started,
+            version=spec.version,
+            response_type=spec.response_type,
+            node=self.node,
+        )
 
 
 class Gateway:
@@ -126,7 +140,7 @@ class Gateway:
         response_type = call.config.spec.response_type
         if response_type == "sync":
             response = await self.lanes.run(caller.connection, lane, lambda: self._respond(call))
-            metrics.record_call(request.service, request.request_type, response["code"], started)
+            call.record(response["code"], started)
             return response
         if response_type == "none":
             asyncio.create_task(self._in_background(call, lane, started))  # noqa: RUF006 - tracked via lanes
@@ -201,7 +215,7 @@ class Gateway:
         finally:
             if self._running.get(key, (None,))[0] is asyncio.current_task():
                 del self._running[key]
-        metrics.record_call(call.request.service, call.request.request_type, response["code"], started)
+        call.record(response["code"], started)
         if call.config.spec.response_type == "none":
             if not response["success"]:
                 log.info("gateway call %s ended with %s", rid, response["code"])
@@ -239,6 +253,7 @@ class Gateway:
     async def _execute(self, call: _Call) -> Any:
         spec = call.config.spec
         if call.config.function is not None:
+            call.node = "local"
             ctx = self._context(call, spec.timeout_ms)
             try:
                 async with asyncio.timeout(spec.timeout_ms / 1000):
@@ -289,6 +304,7 @@ class Gateway:
     async def _local_chunks(self, call: _Call) -> AsyncGenerator[Any, None]:
         spec = call.config.spec
         assert call.config.function is not None
+        call.node = "local"
         ctx = self._context(call, spec.max_duration_ms)
         generator = call.config.function(**call.values, ctx=ctx)
         try:
@@ -379,6 +395,7 @@ class Gateway:
             "ctx": self._context(call, budget_ms).to_wire(),
             "credits": self.stream_credits if stream else 0,
         }
+        call.node = node
         remote = await self.transport.call(node, message)
         try:
             async with asyncio.timeout(max(0.0, remaining)):
