@@ -22,17 +22,24 @@ function call(service, request_type, args, version = null){
   const request_id = `req-${++counter}`
   return new Promise((resolve, reject) => {
     const chunks = []
+    let streaming = false
     const settle = (response) => {
       if(!response.success){ pending.delete(request_id); reject(response); return }
-      if(!response.async){ pending.delete(request_id); resolve(response.result); return }
-      if(response.has_more){ if(response.seq !== null){ chunks.push(response.result) }; return }
+      if(streaming){
+        if(response.result !== null){ chunks.push(response.result) }
+        if(!response.has_more){ pending.delete(request_id); resolve(chunks) }  // the terminal response
+        return
+      }
       pending.delete(request_id)
-      if(response.result !== null){ chunks.push(response.result) }
-      resolve(chunks)                                     // the stream's terminal response
+      resolve(response.result)
     }
     pending.set(request_id, settle)
     channel.push("phoenix_gen_api", {request_id, service, request_type, version, args})
-      .receive("ok", (response) => { if(response.async && !response.has_more){ return } settle(response) })
+      .receive("ok", (response) => {
+        if(response.has_more){ streaming = true; return }  // stream ack: result "init", chunks follow
+        if(response.async){ return }                        // async ack: the result follows as an event
+        settle(response)                                    // sync: the result is in the reply
+      })
       .receive("error", settle)
       .receive("timeout", () => { pending.delete(request_id); reject({code: "timeout", error: "no reply"}) })
   })

@@ -197,7 +197,7 @@ async def test_stream_acks_init_then_chunks_then_one_terminal_response(client: C
         (2, 3, True),
         (None, None, False),
     ]
-    assert chunks[-1]["success"] is True
+    assert (chunks[-1]["success"], chunks[-1]["async"]) == (True, True)
     await chan.refute_push("phoenix_gen_api")
 
 

@@ -31,6 +31,7 @@ from relaygate.gateway.response import (
     ok,
     stream_ack,
     stream_chunk,
+    stream_end,
 )
 from relaygate.gateway.selection import NodeSelector
 from relaygate.gateway.transport import NodeLost, RemoteCall, Transport
@@ -235,7 +236,7 @@ class Gateway:
         try:
             if call.config.spec.response_type == "stream":
                 await self._stream(call)
-                return ok(rid, None)
+                return stream_end(rid)
             return ok(rid, await self._execute(call))
         except GatewayError as exc:
             return exc.to_response(rid)
