@@ -65,12 +65,12 @@ def test_serve_answers_health_and_stops_cleanly_on_sigterm(tmp_path: Path) -> No
         text=True,
     )
     try:
-        wait_for_port(port, timeout=30)
+        wait_for_port(port, timeout=90)
         assert httpx.get(f"http://127.0.0.1:{port}/healthz").json() == {"status": "ok"}
         ready = httpx.get(f"http://127.0.0.1:{port}/readyz")
         assert ready.status_code == 200 and ready.json()["checks"]["database"] == "ok"
     finally:
         process.send_signal(signal.SIGTERM)
-        output, _ = process.communicate(timeout=30)
+        output, _ = process.communicate(timeout=90)
     assert process.returncode == 0, output
     assert (tmp_path / "var" / "relaygate.db").exists()

@@ -20,9 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
-async def service_node(redis_url: str, tmp_path: Path) -> AsyncIterator[subprocess.Popen[str]]:
-    redis = Redis.from_url(redis_url)
-    await redis.flushdb()
+async def service_node(redis: Redis, redis_url: str) -> AsyncIterator[subprocess.Popen[str]]:
     process = subprocess.Popen(
         [
             *(sys.executable, "-m", "relaygate", "service", "run", "examples.inventory_service:svc"),
@@ -44,7 +42,6 @@ async def service_node(redis_url: str, tmp_path: Path) -> AsyncIterator[subproce
         if process.poll() is None:
             process.kill()
             process.communicate(timeout=10)
-        await redis.aclose()
 
 
 def gateway_cli(*args: str, redis_url: str) -> subprocess.CompletedProcess[str]:

@@ -103,3 +103,20 @@ async def test_longpoll_is_off_by_default(make_endpoint: EndpointFactory) -> Non
     async with serve(make_endpoint()) as url, httpx.AsyncClient() as http:
         response = await http.get(url.replace("ws://", "http://") + "/socket/longpoll")
     assert response.status_code == 404
+
+
+async def test_a_session_nobody_polls_is_closed_as_a_slow_consumer(make_endpoint: EndpointFactory) -> None:
+    """The server-side buffer is bounded like a WebSocket's outbound queue."""
+    endpoint = make_endpoint(longpoll=True, longpoll_window=5.0, max_queue_frames=5)
+    async with serve(endpoint) as url:
+        async with httpx.AsyncClient(base_url=url.replace("ws://", "http://"), timeout=10) as http:
+            token = await open_session(http)
+            await http.post(f"/socket/longpoll?token={token}", content=b'["1","1","room:slow","phx_join",{}]')
+            assert (await http.get(f"/socket/longpoll?token={token}")).json()[
+                "status"
+            ] == 200  # the join reply
+            for i in range(20):  # nobody polls meanwhile
+                await endpoint.broadcast("room:slow", "e", {"i": i})
+            assert endpoint.slow_consumers == 1
+            again = (await http.get(f"/socket/longpoll?token={token}")).json()
+            assert again["status"] == 410 and again["token"] != token  # the session is gone

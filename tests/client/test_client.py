@@ -394,3 +394,19 @@ async def test_malformed_server_frames_are_dropped(
     await conn.send([join[0], None, "room:1", "after", {}])
     assert await chan.next_event("after", timeout=WAIT) == {}
     assert client.is_connected
+
+
+async def test_connect_raises_when_the_auth_token_callable_fails(make_client: Callable[..., Client]) -> None:
+    def token() -> str:
+        raise LookupError("no token stored")
+
+    with pytest.raises(ConnectError) as info:
+        await asyncio.wait_for(make_client(auth_token=token).connect(), WAIT)
+    assert isinstance(info.value.__cause__, LookupError)
+
+
+async def test_connect_raises_on_an_unusable_url() -> None:
+    client = Client("http://127.0.0.1:1/socket")  # not a ws:// URL
+    with pytest.raises(ConnectError):
+        await asyncio.wait_for(client.connect(), WAIT)
+    await client.close()

@@ -1,18 +1,26 @@
 """The conformance test app (phoenix-protocol.md section 11 setup), built with the Channel API.
 
 `room:*` behaves by topic and event; every callback is recorded in `LOG` so tests can check what
-the server saw (join payloads, handle_in calls, terminate reasons).
+the server saw (join payloads, handle_in calls, terminate reasons). Built with a Presence, every
+successful join is followed by `presence_state` (after tracking `{"track": key, "meta": {...}}`
+from the join payload when given), as a Phoenix app does in `handle_info(:after_join)`.
+`cluster_app` is one node of a Redis cluster, for uvicorn in its own process.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from starlette.applications import Starlette
 
 from relaygate.channels import Channel, ChannelSocket, ConnectInfo, Endpoint, Reply, Socket, Stop
-from relaygate.pubsub import MemoryPubSub
+from relaygate.presence import Presence, RedisPresence
+from relaygate.pubsub import MemoryPubSub, PubSub
+from relaygate.pubsub.redis import RedisPubSub
 
 LOG: list[tuple[Any, ...]] = []
 _HELD: set[str] = set()
@@ -49,6 +57,8 @@ class RoomChannel(Channel):
             await asyncio.sleep(payload.get("ms", 800) / 1000)
         if name == "pushy":
             socket.send_info("after_join")
+        if socket.endpoint.presence is not None:
+            socket.send_info(("after_join_presence", payload))
         return Reply.ok()
 
     async def handle_in(self, event: str, payload: Any, socket: ChannelSocket) -> Reply | Stop | None:
@@ -94,16 +104,50 @@ class RoomChannel(Channel):
     async def handle_info(self, message: Any, socket: ChannelSocket) -> Stop | None:
         if message == "after_join":
             await socket.push("joined", {"topic": socket.topic})
+        elif isinstance(message, tuple) and message[0] == "after_join_presence":
+            payload = message[1]
+            if isinstance(payload, dict) and "track" in payload:
+                await socket.track(payload["track"], payload.get("meta", {}))
+            await socket.push("presence_state", socket.presence_list())
         return None
 
     async def terminate(self, reason: str, socket: ChannelSocket) -> None:
         LOG.append(("terminate", socket.topic, socket.join_ref, reason))
 
 
-def build_app(longpoll_window: float = 1.0) -> Starlette:
-    """The Starlette app serving `/socket/websocket` and `/socket/longpoll`."""
+def build_app(
+    longpoll_window: float = 1.0, pubsub: PubSub | None = None, presence: Presence | None = None
+) -> Starlette:
+    """The Starlette app serving `/socket/websocket` and `/socket/longpoll`.
+
+    With `pubsub`/`presence`, the app's lifespan starts and stops them.
+    """
     socket = Socket("/socket", connect=authenticate, id=socket_id)
     socket.channel("room:*", RoomChannel)
-    endpoint = Endpoint(pubsub=MemoryPubSub(), longpoll=True, longpoll_window=longpoll_window)
+    pubsub = pubsub or MemoryPubSub()
+    endpoint = Endpoint(pubsub=pubsub, presence=presence, longpoll=True, longpoll_window=longpoll_window)
     endpoint.add_socket(socket)
-    return Starlette(routes=endpoint.routes())
+
+    @asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        await pubsub.start()
+        if presence is not None:
+            await presence.start()
+        try:
+            yield
+        finally:
+            if presence is not None:
+                await presence.stop()
+            await pubsub.stop()
+
+    return Starlette(routes=endpoint.routes(), lifespan=lifespan)
+
+
+def cluster_app() -> Starlette:
+    """One cluster node: RedisPubSub + RedisPresence on `RELAYGATE_REDIS_URL` as `RELAYGATE_NODE_NAME`.
+
+    `uvicorn --factory tests.conformance.app:cluster_app` (tests/cluster starts two of them).
+    """
+    redis_url, node = os.environ["RELAYGATE_REDIS_URL"], os.environ["RELAYGATE_NODE_NAME"]
+    pubsub = RedisPubSub(redis_url, node)
+    return build_app(pubsub=pubsub, presence=RedisPresence(pubsub, redis_url, node))

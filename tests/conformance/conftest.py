@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 
 import pytest
 import uvicorn
+from starlette.applications import Starlette
 
 
-@pytest.fixture(scope="module")
-async def server_url() -> AsyncIterator[str]:
-    from tests.conformance import app  # needs relaygate.channels, which the test module checks first
-
-    config = uvicorn.Config(app.build_app(), host="127.0.0.1", port=0, log_level="warning", lifespan="off")
+@asynccontextmanager
+async def serve(application: Starlette) -> AsyncIterator[str]:
+    """Run `application` (lifespan included) under uvicorn; yields its `ws://.../socket` URL."""
+    config = uvicorn.Config(application, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     for _ in range(500):
@@ -23,9 +24,31 @@ async def server_url() -> AsyncIterator[str]:
     if not server.started:
         pytest.fail("uvicorn did not start")
     port = server.servers[0].sockets[0].getsockname()[1]
-    yield f"ws://127.0.0.1:{port}/socket"
-    server.should_exit = True
-    await asyncio.wait_for(task, 10)
+    try:
+        yield f"ws://127.0.0.1:{port}/socket"
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 10)
+
+
+@pytest.fixture(scope="module")
+async def server_url() -> AsyncIterator[str]:
+    from tests.conformance import app  # needs relaygate.channels, which the test module checks first
+
+    async with serve(app.build_app()) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+async def presence_server_url() -> AsyncIterator[str]:
+    """The conformance app with a MemoryPresence: joins are followed by `presence_state`."""
+    from relaygate.presence import MemoryPresence
+    from relaygate.pubsub import MemoryPubSub
+    from tests.conformance import app
+
+    pubsub = MemoryPubSub()
+    async with serve(app.build_app(pubsub=pubsub, presence=MemoryPresence(pubsub))) as url:
+        yield url
 
 
 @pytest.fixture

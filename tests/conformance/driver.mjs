@@ -7,7 +7,7 @@
 // Socket-level steps and observations name their socket ("main" unless "socket" is given).
 //
 // Steps:
-//   {"op":"socket", "socket":"b", "opts":{...}}  a second Socket (same URL)
+//   {"op":"socket", "socket":"b", "opts":{...}, "url"?}  a second Socket (same URL unless given)
 //   {"op":"connect"} | {"op":"disconnect", "code"?, "reason"?}
 //   {"op":"raw", "message":{"topic","event","payload","ref","join_ref"}}  socket.push of a raw message
 //   {"op":"channel", "chan":"c1", "topic":"room:1", "params":{}, "presence":true?}
@@ -105,7 +105,7 @@ const deadline = setTimeout(() => {
 
 const sockets = {}
 
-function makeSocket(name, options){
+function makeSocket(name, options, url){
   const opts = {...(options || {})}
   opts.transport = opts.transport === "longpoll" ? LongPoll : WebSocket
   opts.reconnectAfterMs = backoff(opts.reconnectAfterMs)
@@ -114,7 +114,7 @@ function makeSocket(name, options){
     emit({type: "sent", socket: name, join_ref: msg.join_ref, ref: msg.ref, topic: msg.topic, event: msg.event, payload: msg.payload})
     return Serializer.encode(msg, callback)
   }
-  const socket = new Socket(input.url, opts)
+  const socket = new Socket(url || input.url, opts)
   socket.onOpen(() => emit({type: "open", socket: name}))
   socket.onClose((event) => emit({type: "close", socket: name, code: event.code, reason: event.reason || ""}))
   socket.onError((error) => emit({type: "error", socket: name, message: String((error && error.message) || error)}))
@@ -130,7 +130,7 @@ const presences = {}
 for(const step of input.steps || []){
   const socket = sockets[step.socket || "main"]
   switch(step.op){
-    case "socket": makeSocket(step.socket, step.opts); break
+    case "socket": makeSocket(step.socket, step.opts, step.url); break
     case "connect": socket.connect(); break
     case "disconnect": socket.disconnect(undefined, step.code, step.reason); break
     case "raw": socket.push({...step.message, payload: fromJSON(step.message.payload || {})}); break

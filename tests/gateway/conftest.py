@@ -21,14 +21,6 @@ HEARTBEAT = 0.3  # service nodes in these tests beat faster so liveness tests st
 
 
 @pytest.fixture
-async def redis(redis_url: str) -> AsyncIterator[Redis]:
-    client = Redis.from_url(redis_url)
-    await client.flushdb()
-    yield client
-    await client.aclose()
-
-
-@pytest.fixture
 async def make_cluster(redis: Redis) -> AsyncIterator[Callable[[str], asyncio.Future[RedisCluster]]]:
     clusters: list[RedisCluster] = []
 

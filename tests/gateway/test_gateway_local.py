@@ -378,3 +378,47 @@ def test_config_validation() -> None:
 def test_listing(gw: Gateway) -> None:
     rows = gw.registry.listing()["svc"]["v"]
     assert {"version": "1.2.0", "enabled": True, "response_type": "sync", "nodes": "local"} in rows
+
+
+async def test_stop_cancels_fire_and_forget_calls() -> None:
+    gateway = Gateway()
+    started, cancelled = asyncio.Event(), asyncio.Event()
+
+    async def hang(ctx: CallContext) -> None:
+        started.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+
+    gateway.register_local("svc", "hang", hang, response_type="none")
+    assert (await call(gateway, req("f1", "hang")))["success"]
+    async with asyncio.timeout(5):
+        await started.wait()
+    await gateway.stop()
+    assert cancelled.is_set()
+
+
+async def test_close_connection_can_itself_be_cancelled() -> None:
+    gateway = Gateway()
+    started, cleanup_done = asyncio.Event(), asyncio.Event()
+
+    async def slow_cleanup(ctx: CallContext) -> None:
+        started.set()
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await cleanup_done.wait()
+
+    gateway.register_local("svc", "slow_cleanup", slow_cleanup, response_type="async")
+    await call(gateway, req("k1", "slow_cleanup"))
+    async with asyncio.timeout(5):
+        await started.wait()
+    closer = asyncio.create_task(gateway.close_connection("sock1"))
+    await asyncio.sleep(0.01)  # the closer now waits for the call's cleanup
+    closer.cancel()
+    await asyncio.wait([closer], timeout=5)
+    assert closer.cancelled()  # the caller's own cancellation is not swallowed
+    cleanup_done.set()
+    await gateway.stop()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
@@ -12,14 +11,6 @@ from redis.asyncio import Redis
 
 from relaygate.protocol.gateway import wire
 from relaygate.service import CallContext, ConfigError, Service, ServiceNode
-
-
-@pytest.fixture
-async def redis(redis_url: str) -> AsyncIterator[Redis]:
-    client = Redis.from_url(redis_url)
-    await client.flushdb()
-    yield client
-    await client.aclose()
 
 
 def test_declarations_are_validated() -> None:

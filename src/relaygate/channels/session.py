@@ -183,12 +183,16 @@ class Session:
         self._out_bytes += len(frame)
         endpoint = self.endpoint
         if len(out) > endpoint.max_queue_frames or self._out_bytes > endpoint.max_queue_bytes:
-            endpoint.slow_consumers += 1
-            SLOW_CONSUMERS.inc()
-            logger.warning("closing slow consumer %s (%d frames queued)", self.peer, len(out))
-            self.close(POLICY_VIOLATION, "slow consumer", drop=True)
+            self.slow_consumer(len(out))
         elif self._writer is None:
             self._writer = asyncio.get_running_loop().create_task(self._write())
+
+    def slow_consumer(self, queued: int) -> None:
+        """Close a client that does not keep up (1008), dropping the ``queued`` frames it left."""
+        self.endpoint.slow_consumers += 1
+        SLOW_CONSUMERS.inc()
+        logger.warning("closing slow consumer %s (%d frames queued)", self.peer, queued)
+        self.close(POLICY_VIOLATION, "slow consumer", drop=True)
 
     def _send_eagerly(self, frame: Frame) -> None:
         """Run the transport's send until its first suspension, without a task.

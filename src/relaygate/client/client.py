@@ -209,11 +209,13 @@ class Client:
     # -- connection loop ---------------------------------------------------------------------------
 
     async def _open(self) -> ClientConnection:
+        """One connection attempt; every failure becomes ConnectError, so the supervisor survives
+        it and a first ``connect()`` raises instead of waiting forever."""
         subprotocols = None
-        if self._auth_token is not None:
-            token = self._auth_token() if callable(self._auth_token) else self._auth_token
-            subprotocols = [Subprotocol("phoenix"), Subprotocol(auth_token_protocol(token))]
         try:
+            if self._auth_token is not None:
+                token = self._auth_token() if callable(self._auth_token) else self._auth_token
+                subprotocols = [Subprotocol("phoenix"), Subprotocol(auth_token_protocol(token))]
             ws = await connect(
                 self.endpoint_url(),
                 subprotocols=subprotocols,
@@ -228,6 +230,9 @@ class Client:
             ) from None
         except (OSError, InvalidHandshake, TimeoutError) as exc:
             raise ConnectError(f"connection failed: {exc}") from exc
+        except Exception as exc:  # a bad URL, or a params/auth_token callable that raised
+            # Only the type: the message of a URL error repeats the URL, whose params may hold a token.
+            raise ConnectError(f"cannot connect: {type(exc).__name__}") from exc
         if subprotocols is not None and ws.subprotocol != "phoenix":
             await ws.close(1002, "no subprotocol")
             raise ConnectError("server sent no phoenix subprotocol for the auth token")

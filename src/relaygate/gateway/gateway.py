@@ -98,6 +98,7 @@ class Gateway:
         self.stream_credits = max(2, stream_credits)
         self.debug_errors = debug_errors
         self._running: dict[tuple[Hashable, str], tuple[asyncio.Task[None], _Call]] = {}
+        self._detached: set[asyncio.Task[None]] = set()  # response_type "none": no request id to track
 
     # -- registration and admin ----------------------------------------------------------
     def register_local(
@@ -144,7 +145,9 @@ class Gateway:
             call.record(response["code"], started)
             return response
         if response_type == "none":
-            asyncio.create_task(self._in_background(call, lane, started))  # noqa: RUF006 - tracked via lanes
+            detached = asyncio.create_task(self._in_background(call, lane, started))
+            self._detached.add(detached)
+            detached.add_done_callback(self._detached.discard)
             return ok(rid, None)
         task = asyncio.create_task(self._in_background(call, lane, started))
         self._running[(caller.connection, rid)] = (task, call)
@@ -166,15 +169,15 @@ class Gateway:
         for _, (task, call) in entries:
             call.emit = _discard
             task.cancel()
-        for _, (task, _call) in entries:
-            with contextlib.suppress(BaseException):
-                await task
+        if entries:  # wait() neither raises the calls' errors nor swallows our own cancellation
+            await asyncio.wait([task for _, (task, _call) in entries])
 
     async def stop(self) -> None:
         """Cancel every background call (shutdown after the grace period)."""
-        for task, _ in list(self._running.values()):
+        tasks = [task for task, _ in self._running.values()] + list(self._detached)
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*(t for t, _ in list(self._running.values())), return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     # -- checks ---------------------------------------------------------------------------
     async def _admit(self, request: GatewayRequest, caller: CallerContext, emit: Emit) -> tuple[_Call, Lane]:

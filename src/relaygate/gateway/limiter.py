@@ -14,7 +14,7 @@ import hashlib
 import logging
 import time
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -76,14 +76,26 @@ class WindowStore(abc.ABC):
 
 
 class MemoryWindowStore(WindowStore):
-    """Sliding logs of monotonic timestamps, one per window key (single-node mode)."""
+    """Sliding logs of monotonic timestamps, one per window key (single-node mode).
 
-    def __init__(self) -> None:
+    Keys may come from request arguments (``arg:<name>`` limits), so a log is dropped once its
+    newest hit is older than its own window: memory follows the keys active within their window.
+    """
+
+    SWEEP_EVERY: Final = 10_000
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
         self._logs: dict[str, deque[float]] = {}
+        self._spans: dict[str, int] = {}  # key -> its window_ms
         self._hits_since_sweep = 0
 
+    def __len__(self) -> int:
+        """How many window keys are kept."""
+        return len(self._logs)
+
     async def hit(self, windows: Sequence[Window], *, count: bool = True) -> int:
-        now = time.monotonic() * 1000
+        now = self._clock() * 1000
         wait = 0.0
         for window in windows:
             log_ = self._logs.get(window.key)
@@ -99,18 +111,19 @@ class MemoryWindowStore(WindowStore):
             return 0
         for window in windows:
             self._logs.setdefault(window.key, deque()).append(now)
-        self._sweep(now, windows)
+            self._spans[window.key] = window.window_ms
+        self._sweep(now)
         return 0
 
-    def _sweep(self, now: float, windows: Sequence[Window]) -> None:
-        """Drop idle logs now and then so that memory follows active keys, not all keys ever seen."""
+    def _sweep(self, now: float) -> None:
+        """Every SWEEP_EVERY hits, drop the logs whose window has passed since their last hit."""
         self._hits_since_sweep += 1
-        if self._hits_since_sweep < 10_000:
+        if self._hits_since_sweep < self.SWEEP_EVERY:
             return
         self._hits_since_sweep = 0
-        longest = max((w.window_ms for w in windows), default=0)
-        horizon = max(longest, 86_400_000)
-        self._logs = {k: v for k, v in self._logs.items() if v and v[-1] > now - horizon}
+        spans = self._spans
+        self._logs = {k: v for k, v in self._logs.items() if v and v[-1] > now - spans[k]}
+        self._spans = {k: spans[k] for k in self._logs}
 
 
 def _key_value(

@@ -176,10 +176,8 @@ async def until(check: Callable[[], Awaitable[bool] | bool], what: str) -> None:
 
 @pytest.fixture
 async def cluster_apps(
-    settings: Settings, db: Database, redis_url: str
+    settings: Settings, db: Database, redis: Redis, redis_url: str
 ) -> AsyncIterator[tuple[FastAPI, FastAPI, ServiceNode]]:
-    redis = Redis.from_url(redis_url)
-    await redis.flushdb()
     async with AsyncExitStack() as stack:
         apps = []
         for name in ("gw1", "gw2"):
@@ -195,7 +193,6 @@ async def cluster_apps(
             cluster = app.state.relaygate.gateway_cluster
             await until(lambda c=cluster: "inventory-1" in c.live_nodes(key), "the node is seen")
         yield apps[0], apps[1], node
-    await redis.aclose()
 
 
 async def test_cluster_admin_changes_reach_every_gateway(

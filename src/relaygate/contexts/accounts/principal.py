@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 ROLES = ("user", "admin")
@@ -47,5 +47,5 @@ class Session:
     """A successful login: the user, the access token and its expiry (unix seconds)."""
 
     user: Account
-    token: str
+    token: str = field(repr=False)  # a bearer credential: never in a log line
     expire: int

@@ -13,6 +13,7 @@ from pydantic import (
     AfterValidator,
     BaseModel,
     ConfigDict,
+    Field,
     StringConstraints,
     ValidationError,
     field_validator,
@@ -31,7 +32,10 @@ def _email(value: str) -> str:
 
 Text = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 Email = Annotated[str, StringConstraints(min_length=1, max_length=200), AfterValidator(_email)]
+Hidden = Field(repr=False)
+"""Kept out of ``repr``/``str``, so a model that reaches a log line never shows a password."""
 Password = Annotated[str, StringConstraints(min_length=PASSWORD_MIN, max_length=PASSWORD_MAX)]
+CurrentPassword = Annotated[str, StringConstraints(max_length=PASSWORD_MAX)]
 Role = Literal["user", "admin"]
 
 
@@ -44,7 +48,7 @@ class NewUser(Strict):
     subname: Text
     email: Email
     job: Text
-    password: Password | None = None
+    password: Annotated[Password | None, Hidden] = None
 
 
 class UserChanges(Strict):
@@ -54,8 +58,8 @@ class UserChanges(Strict):
     subname: Text | None = None
     email: Email | None = None
     job: Text | None = None
-    password: Password | None = None
-    current_password: Annotated[str, StringConstraints(max_length=PASSWORD_MAX)] | None = None
+    password: Annotated[Password | None, Hidden] = None
+    current_password: Annotated[CurrentPassword | None, Hidden] = None
     role: Role | None = None
 
     @field_validator("*")
@@ -68,7 +72,7 @@ class UserChanges(Strict):
 
 class Credentials(Strict):
     email: Annotated[str, StringConstraints(min_length=1, max_length=320)]
-    password: Annotated[str, StringConstraints(min_length=1, max_length=PASSWORD_MAX)]
+    password: Annotated[str, StringConstraints(min_length=1, max_length=PASSWORD_MAX), Hidden]
 
 
 def field_errors(exc: ValidationError) -> dict[str, list[str]]:

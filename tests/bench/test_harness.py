@@ -1,0 +1,67 @@
+"""The benchmark harness itself: one tiny run per scenario against the bare websockets peer."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from bench.__main__ import main
+from bench.scenarios import SCENARIOS, load, split
+
+pytest.importorskip("matplotlib")
+pytestmark = pytest.mark.bench
+
+
+def test_split_covers_every_index_once() -> None:
+    parts = split(10, 3)
+    assert [list(r) for r in parts] == [[0, 1, 2], [3, 4, 5], [6, 7, 8, 9]]
+
+
+@pytest.mark.parametrize("name", sorted(SCENARIOS))
+def test_every_scenario_has_a_quick_and_a_full_size(name: str) -> None:
+    module = load(name)
+    quick, full = module.size(True), module.size(False)
+    assert quick.keys() == full.keys()
+    keys = {m.key for m in module.METRICS}
+    assert all(t.metric in keys for t in module.TARGETS)
+
+
+def test_tiny_fanout_against_bare_websockets_writes_results(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    module = load("fanout")
+    monkeypatch.setattr(
+        module, "size", lambda quick: {"subscribers": 6, "messages": 5, "workers": 2, "window": 2}
+    )
+    assert (
+        main(["--quick", "--scenario", "fanout", "--system", "bare-websockets", "--out", str(tmp_path)]) == 0
+    )
+
+    record = json.loads((tmp_path / "fanout.json").read_text())
+    metrics = record["systems"]["bare-websockets"]["metrics"]
+    assert metrics["subscribers"] == 6
+    assert metrics["delivered"] == 30
+    assert metrics["lost"] == 0
+    assert metrics["p99_ms"] >= metrics["p50_ms"] > 0
+    assert metrics["server_cpu_us_per_msg"] >= 0  # CPU clock ticks are 10 ms: 30 messages may cost 0
+    report = (tmp_path / "RESULTS.md").read_text()
+    assert "| bare-websockets | 6 | 30 | 0 |" in report
+    assert (tmp_path / "fanout.png").stat().st_size > 0
+
+
+def test_tiny_presence_churn_on_two_nodes_through_redis(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    module = load("presence-churn")
+    monkeypatch.setattr(module, "size", lambda quick: {"rate": 10, "seconds": 1.0, "hold": 0.3, "workers": 2})
+    argv = ["--quick", "--scenario", "presence-churn", "--system", "relaygate-redis", "--out", str(tmp_path)]
+    assert main(argv) == 0
+
+    entry = json.loads((tmp_path / "presence-churn.json").read_text())["systems"]["relaygate-redis"]
+    assert "error" not in entry, entry.get("traceback")
+    metrics = entry["metrics"]
+    assert metrics["joins"] + metrics["skipped"] == 10
+    assert metrics["joins"] > 0
+    assert metrics["missed_diffs"] == 0  # every join and leave reached the observer on each node
+    assert metrics["diff_p99_ms"] >= metrics["diff_p50_ms"] > 0
