@@ -50,8 +50,16 @@ class LiveServer:
         return f"ws://127.0.0.1:{self.port}/socket"
 
     async def start(self) -> None:
+        """Start and wait until ready; a port taken meanwhile by another process means a new port."""
+        for _ in range(3):
+            if await self._try_start():
+                return
+            self.port = free_port()
+        raise RuntimeError(f"no free port for the server: {self.log()[-2000:]}")
+
+    async def _try_start(self) -> bool:
         log = (self.workdir / "server.log").open("ab")
-        self.process = subprocess.Popen(
+        process = subprocess.Popen(
             [sys.executable, "-m", "relaygate", "serve", "--port", str(self.port), "--migrate"],
             cwd=self.workdir,
             env=self.env,
@@ -59,13 +67,17 @@ class LiveServer:
             stderr=subprocess.STDOUT,
         )
         log.close()
+        self.process = process
         async with httpx.AsyncClient() as client:
             for _ in range(600):
-                if self.process.poll() is not None:
-                    raise RuntimeError(f"server exited {self.process.returncode}: {self.log()[-2000:]}")
+                if process.poll() is not None:
+                    self.process = None
+                    if "address already in use" in self.log()[-2000:]:
+                        return False
+                    raise RuntimeError(f"server exited {process.returncode}: {self.log()[-2000:]}")
                 try:
                     if (await client.get(f"{self.http_url}/readyz", timeout=1)).status_code == 200:
-                        return
+                        return True
                 except httpx.TransportError:
                     pass
                 await asyncio.sleep(0.05)

@@ -169,6 +169,13 @@ class _Builder:
                 "content": content,
                 "headers": {name: _header(name) for name in headers},
             }
+            for status, description in operation.other_statuses.items():
+                other_headers = [name for name in headers if name != "Location"]
+                responses[str(status)] = {
+                    "description": description,
+                    "content": content,
+                    "headers": {name: _header(name) for name in other_headers},
+                }
         elif operation.status == 204 or (operation.response_schema is None and operation.method != "GET"):
             responses["204"] = {"description": "No Content"}
         else:

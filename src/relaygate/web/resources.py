@@ -139,6 +139,8 @@ class Operation:
     """Extra error statuses the handler itself raises, with why (for OpenAPI)."""
     response_schema: type[BaseModel] | None = None
     """For handlers returning a :class:`Reply` with JSON: its schema (for OpenAPI)."""
+    other_statuses: dict[int, str] = field(default_factory=dict)
+    """Further success statuses answered with the same representation, with when (for OpenAPI)."""
 
     @property
     def accepts(self) -> tuple[str, ...]:

@@ -185,15 +185,16 @@ async def test_messages_are_created_and_read_back_newest_first(
 @pytest.mark.parametrize(
     ("body", "errors"),
     [
-        ({"content": ""}, {"content": ["can't be blank"]}),
-        ({"content": "x" * 4001}, {"content": ["should be at most 4000 character(s)"]}),
-        ({"content": 5}, None),
-        ({}, None),
-        ({"content": "hi", "extra": 1}, None),
+        ({"content": ""}, ["content"]),
+        ({"content": "x" * 4001}, ["content"]),
+        ({"content": "a\x00b"}, ["content"]),
+        ({"content": 5}, ["content"]),
+        ({}, ["content"]),
+        ({"content": "hi", "extra": 1}, ["extra"]),
     ],
 )
 async def test_bad_messages_are_422(
-    http: httpx.AsyncClient, users: Users, body: object, errors: dict[str, list[str]] | None
+    http: httpx.AsyncClient, users: Users, body: object, errors: list[str]
 ) -> None:
     (_, token), (bob, _) = await _pair(users)
     conversation_id = await _conversation(http, token, bob)
@@ -201,8 +202,7 @@ async def test_bad_messages_are_422(
         f"/api/v1/conversations/{conversation_id}/messages", json=body, headers=auth(token)
     )
     assert response.status_code == 422
-    if errors is not None:
-        assert response.json()["errors"] == errors
+    assert list(response.json()["errors"]) == errors
     listed = await http.get(f"/api/v1/conversations/{conversation_id}/messages", headers=auth(token))
     assert listed.json()["data"] == []
 

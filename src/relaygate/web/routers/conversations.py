@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from relaygate.contexts.chat import (
+    MAX_CONTENT,
     Chat,
     ConversationNotFound,
     ConversationRecord,
@@ -24,7 +25,7 @@ from relaygate.contexts.chat.records import to_micros
 from relaygate.web.conditional import Validators
 from relaygate.web.cursors import decode_cursor, encode_cursor
 from relaygate.web.problems import Problem
-from relaygate.web.resources import Call, Page, Reply, Representation, ResourceGroup
+from relaygate.web.resources import MAX_ID, Call, Page, Reply, Representation, ResourceGroup
 
 PREFIX = "/api/v1"
 
@@ -49,19 +50,21 @@ class MessageView(BaseModel):
 
 class NewConversation(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
-    recipient_id: int = Field(description="The other participant")
+    recipient_id: int = Field(ge=1, le=MAX_ID, description="The other participant's user id")
 
 
 class NewMessage(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
-    content: str = Field(description="1..4000 characters")
+    content: str = Field(min_length=1, max_length=MAX_CONTENT, pattern=r"^[^\x00]*$", description="The text")
 
 
 class PageQuery(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     limit: int = Field(default=50, ge=1, le=200, description="Page size")
-    after: str | None = Field(default=None, description="Cursor from `meta.next` or the `Link` header")
+    after: str | None = Field(
+        default=None, min_length=1, max_length=200, description="Cursor from `meta.next` or the `Link` header"
+    )
 
 
 def _conversation_validators(conversation: ConversationRecord) -> Validators:
@@ -148,8 +151,10 @@ message = group.resource(
 @conversations.post(
     auth="user",
     body=NewConversation,
+    representation=CONVERSATION,
     status=201,
-    response_schema=ConversationView,
+    location=lambda conversation: f"{PREFIX}/conversations/{conversation.id}",
+    other_statuses={200: "The conversation of this pair existed already"},
     summary="Start (or find) the conversation with a user",
     description="One conversation per pair of users: `201` when created, `200` with the same one later.",
 )
@@ -163,6 +168,8 @@ async def start_conversation(call: Call) -> Reply:
         raise Problem(422, "The conversation cannot be started.", errors=exc.errors) from None
     validators = _conversation_validators(found)
     headers = {"ETag": validators.etag_header, "Cache-Control": CONVERSATION.cache_control}
+    if validators.last_modified_header is not None:
+        headers["Last-Modified"] = validators.last_modified_header
     if created:
         headers["Location"] = f"{PREFIX}/conversations/{found.id}"
     return Reply(status=201 if created else 200, json={"data": found.to_json()}, headers=headers)
