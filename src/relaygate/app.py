@@ -25,12 +25,10 @@ from relaygate.protocol.gateway.options import ConfigError as GatewayConfigError
 from relaygate.pubsub import MemoryPubSub, PubSub
 from relaygate.pubsub.backoff import Backoff
 from relaygate.pubsub.redis import RedisPubSub
-from relaygate.web import problem_json
 from relaygate.web.cors import CORSMiddleware
 from relaygate.web.middleware import RequestContextMiddleware
 from relaygate.web.problems import install_problem_handlers
 from relaygate.web.resources import install_resources
-from relaygate.web.responses import JSON
 from relaygate.web.routers import conversations, demo, dev, docs, gateway, ops, products, sessions, users
 from relaygate.web.socket import app_socket
 
@@ -163,20 +161,25 @@ def create_app(settings: Settings | None = None, node: Node | None = None) -> Fa
         title="Relaygate",
         version="1.0.0",
         lifespan=lifespan,
-        default_response_class=JSON,
         docs_url=None,
         redoc_url=None,
         openapi_url=None,
     )
     app.state.relaygate = node
-    problem_json.install(app)
     install_problem_handlers(app)
-    install_resources(app, [ops.group, docs.group, products.group, conversations.group, gateway.group])
-    app.include_router(users.router)
-    app.include_router(sessions.router)
+    groups = [
+        ops.group,
+        docs.group,
+        products.group,
+        users.group,
+        sessions.group,
+        conversations.group,
+        gateway.group,
+    ]
     if settings.dev_routes:
-        app.include_router(dev.router)
+        groups.append(dev.group)
         app.include_router(demo.router)
+    install_resources(app, groups)
     app.router.routes.extend(node.endpoint.routes())
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins)

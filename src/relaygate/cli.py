@@ -278,6 +278,8 @@ async def _create_user(settings: Settings, fields: dict[str, Any], role: str) ->
     from relaygate.app import Node
     from relaygate.contexts.accounts import NewUser
 
+    if settings.is_sqlite:  # the embedded default is migrated on use, as `serve` does
+        await _migrate(settings)
     node = Node(settings)
     try:
         account = await node.accounts.register(NewUser(**fields), role=role)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
+from typing import Any
 
+import httpx
 from fastapi import FastAPI
 
 from relaygate.contexts.accounts import NewUser
@@ -36,3 +38,12 @@ async def issue_token(app: FastAPI, role: str) -> str:
 
 async def make_tokens(app: FastAPI) -> Tokens:
     return Tokens(admin=await issue_token(app, "admin"), user=await issue_token(app, "user"))
+
+
+def problem(response: httpx.Response, status: int) -> dict[str, Any]:
+    """The problem+json body of ``response``, which must have ``status``."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    body: dict[str, Any] = response.json()
+    assert body["status"] == status and body["title"] and body["detail"] and body["type"]
+    return body

@@ -16,7 +16,7 @@ from relaygate.db import Database
 from relaygate.web.conditional import Validators, http_date
 from relaygate.web.problems import Problem
 from relaygate.web.resources import Call, Page, Representation, ResourceGroup, install_resources
-from tests.web.support import Tokens, make_tokens
+from tests.web.support import Tokens, make_tokens, problem
 
 
 class WidgetIn(BaseModel):
@@ -124,14 +124,6 @@ async def client(settings: Settings, db: Database) -> AsyncIterator[httpx.AsyncC
 @pytest.fixture
 async def tokens(client: httpx.AsyncClient) -> Tokens:
     return await make_tokens(client.app)  # type: ignore[attr-defined]
-
-
-def problem(response: httpx.Response, status: int) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == "application/problem+json"
-    body: dict[str, Any] = response.json()
-    assert body["status"] == status and body["title"] and body["detail"] and body["type"]
-    return body
 
 
 async def test_unknown_method_is_501_everywhere(client: httpx.AsyncClient) -> None:

@@ -45,6 +45,9 @@ _HEADER_SCHEMAS = {
     "Allow": "Methods of this path",
 }
 
+_ERROR_HEADERS = {401: ("WWW-Authenticate",), 429: ("Retry-After",)}
+"""Headers that go with an error status a handler raises itself."""
+
 
 def _header(name: str) -> dict[str, Any]:
     return {"description": _HEADER_SCHEMAS[name], "schema": {"type": "string"}}
@@ -219,7 +222,7 @@ class _Builder:
         if operation.rate_limit is not None:
             responses["429"] = _problem("Rate limited", "Retry-After")
         for status, description in operation.errors.items():
-            responses.setdefault(str(status), _problem(description))
+            responses.setdefault(str(status), _problem(description, *_ERROR_HEADERS.get(status, ())))
         responses["500"] = _problem("Unexpected server fault (no internals)")
         return dict(sorted(responses.items()))
 

@@ -124,6 +124,7 @@ class Operation:
     handler: Handler
     auth: Auth = None
     authorize: Callable[[Call], Awaitable[bool]] | None = None
+    """Step 5 (``403``): sees the principal and ``call.params`` (an id that does not parse is absent)."""
     rate_limit: Callable[[Call], Awaitable[float | None]] | None = None
     body: type[BaseModel] | None = None
     merge_patch: bool = False
@@ -390,6 +391,7 @@ class ResourceRoute(BaseRoute):
         elif length is not None and length > MAX_BODY:
             raise _problem(Problem(413, "The request body is larger than 1 MiB."))
         call = Call(scope, method, headers)
+        ids_name_something = self._path_params(call, scope)
         if operation is not None:
             # 4, 5, 6: authentication, authorization, rate limit
             if operation.auth is not None:
@@ -416,14 +418,8 @@ class ResourceRoute(BaseRoute):
         if operation is None:
             return 204, list(self.options_headers), b""
         # 9: existence (ids that are not integers name nothing)
-        path_params: dict[str, str] = scope.get("path_params", {})
-        for name in self.ids:
-            value = path_params.get(name, "")
-            if _ID.fullmatch(value) is None or int(value) > MAX_ID:
-                raise _problem(Problem(404, "No resource at this address."))
-            call.params[name] = int(value)
-        for name, value in path_params.items():
-            call.params.setdefault(name, value)
+        if not ids_name_something:
+            raise _problem(Problem(404, "No resource at this address."))
         validators: Validators | None = None
         representation = self.representation
         if self.load is not None:
@@ -442,6 +438,20 @@ class ResourceRoute(BaseRoute):
             call.body = self._parse_body(operation, call, headers, raw)
         result = await operation.handler(call)
         return self._respond(call, operation, result, headers)
+
+    def _path_params(self, call: Call, scope: Scope) -> bool:
+        """Fill ``call.params`` before authorization (so ``authorize`` can compare ids); an id that does
+        not parse as an integer is left out, and ``False`` says the request ends ``404`` at step 9."""
+        path_params: dict[str, str] = scope.get("path_params", {})
+        valid = True
+        for name, value in path_params.items():
+            if name not in self.ids:
+                call.params[name] = value
+            elif _ID.fullmatch(value) is not None and int(value) <= MAX_ID:
+                call.params[name] = int(value)
+            else:
+                valid = False
+        return valid and all(name in call.params for name in self.ids)
 
     async def _authenticate(self, call: Call, operation: Operation) -> None:
         authorization = call.headers.get("authorization", "")

@@ -33,6 +33,13 @@ async def test_mailbox_lists_newest_first_and_empties(http: httpx.AsyncClient, a
     messages = (await http.get("/dev/mailbox")).json()["data"]
     assert [m["subject"] for m in messages] == ["2", "1"]
     assert set(messages[0]) == {"to", "from", "subject", "text_body", "html_body", "sent_at"}
+    listed = await http.get("/dev/mailbox")
+    assert listed.headers["cache-control"] == "no-store"
+    head = await http.head("/dev/mailbox")
+    assert head.status_code == 200 and head.content == b""
+    assert head.headers["content-length"] == listed.headers["content-length"]
+    wrong = await http.post("/dev/mailbox", json={})
+    assert wrong.status_code == 405 and wrong.headers["allow"] == "GET, HEAD, DELETE, OPTIONS"
     assert (await http.delete("/dev/mailbox")).status_code == 204
     assert (await http.get("/dev/mailbox")).json() == {"data": []}
 
@@ -42,6 +49,7 @@ async def test_mailbox_is_404_in_prod(database_url: str, db: object) -> None:
     async with client(settings) as http:
         assert (await http.get("/dev/mailbox")).status_code == 404
         assert (await http.delete("/dev/mailbox")).status_code == 404
+        assert "/dev/mailbox" not in (await http.get("/openapi.json")).json()["paths"]
 
 
 async def test_cors_allows_only_the_configured_origins(settings: Settings, db: object) -> None:

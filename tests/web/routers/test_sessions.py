@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from tests.conftest import TEST_SECRET
 from tests.contexts.accounts.support import PASSWORD, bearer
 from tests.web.routers.support import Users, mailbox
+from tests.web.support import problem
 
 
 async def test_login_returns_user_token_expiry_and_header(
@@ -155,3 +156,55 @@ async def test_no_password_or_token_reaches_the_logs(
     text = "\n".join(f"{record.getMessage()} {record.__dict__} {record.exc_text or ''}" for record in records)
     for secret in (generated, token, "a wrong guess", token.split(".")[2]):
         assert secret not in text
+
+
+async def test_sessions_semantics_table(http: httpx.AsyncClient, users: Users) -> None:
+    user, token = await users.create()
+    login = {"email": user["email"], "password": PASSWORD}
+    for method in ("GET", "PUT", "PATCH"):
+        response = await http.request(method, "/api/v1/sessions", headers=bearer(token))
+        problem(response, 405)
+        assert response.headers["allow"] == "POST, DELETE, OPTIONS"
+    for headers in ({}, bearer("not-a-token"), {"authorization": "Basic abc"}):
+        response = await http.delete("/api/v1/sessions", headers=headers)
+        problem(response, 401)
+        assert response.headers["www-authenticate"] == "Bearer"
+    for accept in ("text/xml", "application/json;q=0"):
+        problem(await http.post("/api/v1/sessions", json=login, headers={"accept": accept}), 406)
+        problem(await http.delete("/api/v1/sessions", headers={**bearer(token), "accept": accept}), 406)
+    options = await http.options("/api/v1/sessions")
+    assert options.status_code == 204 and options.headers["allow"] == "POST, DELETE, OPTIONS"
+    assert options.headers["accept-post"] == "application/json"
+    for content_type in ("text/plain", "application/merge-patch+json", "application/json; charset=latin-1"):
+        response = await http.post(
+            "/api/v1/sessions", content=json.dumps(login), headers={"content-type": content_type}
+        )
+        problem(response, 415)
+        assert response.headers["accept-post"] == "application/json"
+    plain = {"content-type": "application/json"}
+    for malformed in (b'{"email": ', b'{"email": "\xff"}', b""):
+        problem(await http.post("/api/v1/sessions", content=malformed, headers=plain), 400)
+    for body, field in (
+        ({**login, "password": 12345678901234}, "password"),
+        ({**login, "remember": True}, "remember"),
+        ({**login, "email": ""}, "email"),
+    ):
+        assert list(problem(await http.post("/api/v1/sessions", json=body), 422)["errors"]) == [field]
+    head = await http.head("/api/v1/sessions")
+    assert (
+        head.status_code == 405 and head.content == b"" and head.headers["allow"] == "POST, DELETE, OPTIONS"
+    )
+    response = await http.post("/api/v1/sessions", json=login)
+    assert response.status_code == 200 and response.headers["cache-control"] == "no-store"
+
+
+async def test_openapi_documents_login_errors(http: httpx.AsyncClient) -> None:
+    document = (await http.get("/openapi.json")).json()
+    login = document["paths"]["/api/v1/sessions"]["post"]
+    assert "WWW-Authenticate" in login["responses"]["401"]["headers"]
+    assert "Retry-After" in login["responses"]["429"]["headers"]
+    assert login["responses"]["200"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/SessionView"
+    }
+    assert document["paths"]["/api/v1/sessions"]["delete"]["security"] == [{"bearer": []}]
+    assert "/dev/mailbox" in document["paths"]

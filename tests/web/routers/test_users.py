@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import re
 
 import httpx
@@ -9,6 +10,7 @@ import pytest
 
 from tests.contexts.accounts.support import PASSWORD, bearer
 from tests.web.routers.support import Users, mailbox
+from tests.web.support import problem
 
 
 async def test_register_returns_the_user_without_password(http: httpx.AsyncClient, users: Users) -> None:
@@ -103,8 +105,17 @@ async def test_get_user_and_me(http: httpx.AsyncClient, users: Users) -> None:
     response = await http.get(f"/api/v1/users/{bob['id']}", headers=bearer(token))
     assert response.status_code == 200 and response.json()["data"] == bob
     assert response.headers["cache-control"] == "private, no-cache"
+    assert response.headers["vary"] == "Accept, Authorization"
+    assert response.headers["etag"].startswith('"') and response.headers["last-modified"].endswith("GMT")
     me = await http.get("/api/v1/me", headers=bearer(token))
     assert me.json()["data"] == ada
+    assert me.headers["cache-control"] == "private, no-cache"
+    assert me.headers["etag"] != response.headers["etag"] and me.headers["last-modified"]
+    for path, shown in ((f"/api/v1/users/{bob['id']}", response), ("/api/v1/me", me)):
+        head = await http.head(path, headers=bearer(token))
+        assert head.status_code == 200 and head.content == b""
+        for name in ("etag", "last-modified", "cache-control", "content-length", "content-type"):
+            assert head.headers[name] == shown.headers[name], name
 
 
 @pytest.mark.parametrize("user_id", ["999999", "abc", "1.5", "99999999999999999999999", "%C2%B9"])
@@ -147,9 +158,111 @@ async def test_tampered_cursor_is_400(http: httpx.AsyncClient, users: Users) -> 
     await users.create()
     cursor = (await http.get("/api/v1/users?limit=1", headers=bearer(token))).json()["meta"]["next"]
     assert cursor
-    for bad in ("garbage", "OTk." + cursor.split(".")[1], cursor[:-2] + "xx", "!!!.x"):
+    raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+    # another position under the original tag (swapped or longer), changed trailing bytes, not base64
+    other = b"8" if raw.endswith(b"9") else b"9"
+    moved = base64.urlsafe_b64encode(raw[:-1] + other).decode().rstrip("=")
+    forged = base64.urlsafe_b64encode(raw + b"9").decode().rstrip("=")
+    flipped = cursor[:-2] + ("xx" if not cursor.endswith("xx") else "yy")
+    for bad in ("garbage", moved, forged, flipped, "!!!.x"):
         response = await http.get("/api/v1/users", params={"after": bad}, headers=bearer(token))
         assert response.status_code == 400, bad
+
+
+async def test_conditional_get_and_write(http: httpx.AsyncClient, users: Users) -> None:
+    user, token = await users.create()
+    path = f"/api/v1/users/{user['id']}"
+    shown = await http.get(path, headers=bearer(token))
+    etag, last_modified = shown.headers["etag"], shown.headers["last-modified"]
+    for conditions in (
+        {"if-none-match": etag},
+        {"if-none-match": f"W/{etag}"},
+        {"if-modified-since": last_modified},
+    ):
+        for method in ("GET", "HEAD"):
+            response = await http.request(method, path, headers={**bearer(token), **conditions})
+            assert response.status_code == 304, (method, conditions)
+            assert response.content == b"" and "content-type" not in response.headers
+            for name in ("etag", "last-modified", "cache-control", "vary"):
+                assert response.headers[name] == shown.headers[name], name
+    changed = await http.get(path, headers={**bearer(token), "if-none-match": '"other"'})
+    assert changed.status_code == 200
+    for stale in ({"if-match": '"other"'}, {"if-match": f"W/{etag}"}, {"if-none-match": "*"}):
+        response = await http.patch(path, json={"job": "Poet"}, headers={**bearer(token), **stale})
+        problem(response, 412)
+    ok = await http.patch(path, json={"job": "Poet"}, headers={**bearer(token), "if-match": etag})
+    assert ok.status_code == 200 and ok.json()["data"]["job"] == "Poet"
+    assert ok.headers["etag"] != etag
+    assert (await http.get(path, headers={**bearer(token), "if-none-match": etag})).status_code == 200
+    problem(await http.delete(path, headers={**bearer(token), "if-match": etag}), 412)
+    assert (
+        await http.delete(path, headers={**bearer(token), "if-match": ok.headers["etag"]})
+    ).status_code == 204
+
+
+async def test_users_semantics_table(http: httpx.AsyncClient, users: Users) -> None:
+    ada, token = await users.create()
+    bob, _ = await users.create()
+    _, admin = await users.create(admin=True)
+    path = f"/api/v1/users/{ada['id']}"
+    # 405 lists every method of the path
+    for method, target, allow in (
+        ("POST", path, "GET, HEAD, PATCH, DELETE, OPTIONS"),
+        ("PUT", "/api/v1/users", "GET, HEAD, POST, OPTIONS"),
+        ("DELETE", "/api/v1/me", "GET, HEAD, OPTIONS"),
+    ):
+        response = await http.request(method, target, json={}, headers=bearer(token))
+        problem(response, 405)
+        assert response.headers["allow"] == allow
+    # 401 before the existence check, so ids cannot be probed
+    for target in (path, "/api/v1/users/999999", "/api/v1/users/abc"):
+        for method in ("GET", "PATCH", "DELETE"):
+            response = await http.request(method, target, json={"name": "x"})
+            problem(response, 401)
+            assert response.headers["www-authenticate"] == "Bearer"
+    # 403 for another user, before the existence check; an admin then gets 404
+    for target in (f"/api/v1/users/{bob['id']}", "/api/v1/users/999999", "/api/v1/users/abc"):
+        problem(await http.patch(target, json={"name": "x"}, headers=bearer(token)), 403)
+        problem(await http.delete(target, headers=bearer(token)), 403)
+    for target in ("/api/v1/users/999999", "/api/v1/users/abc", "/api/v1/users/%C2%B9"):
+        problem(
+            await http.patch(target, json={"name": "x"}, headers={**bearer(admin), "if-match": '"x"'}), 404
+        )
+        problem(await http.delete(target, headers={**bearer(admin), "if-match": '"x"'}), 404)
+    # 406 when Accept excludes JSON
+    for accept in ("text/xml", "application/json;q=0, */*"):
+        problem(await http.get(path, headers={**bearer(token), "accept": accept}), 406)
+        problem(await http.get("/api/v1/me", headers={**bearer(token), "accept": accept}), 406)
+    # OPTIONS needs no token
+    options = await http.options("/api/v1/users")
+    assert options.status_code == 204 and options.headers["allow"] == "GET, HEAD, POST, OPTIONS"
+    assert options.headers["accept-post"] == "application/json"
+    options = await http.options(path)
+    assert options.status_code == 204 and options.headers["allow"] == "GET, HEAD, PATCH, DELETE, OPTIONS"
+    assert options.headers["accept-patch"] == "application/merge-patch+json, application/json"
+    # 415, 400, 422
+    response = await http.post("/api/v1/users", content=b"{}", headers={"content-type": "text/plain"})
+    problem(response, 415)
+    assert response.headers["accept-post"] == "application/json"
+    response = await http.patch(path, content=b"{}", headers={**bearer(token), "content-type": "text/plain"})
+    problem(response, 415)
+    assert response.headers["accept-patch"] == "application/merge-patch+json, application/json"
+    json = {**bearer(token), "content-type": "application/json"}
+    for malformed in (b'{"name": ', b'{"name": "\xff"}', b""):
+        problem(await http.patch(path, content=malformed, headers=json), 400)
+    assert problem(await http.patch(path, content=b"[1]", headers=json), 422)["errors"] == {
+        "body": ["must be a JSON object"]
+    }
+    for body, field in (({"name": 5}, "name"), ({"job": True}, "job"), ({"role": "root"}, "role")):
+        assert list(problem(await http.patch(path, json=body, headers=bearer(token)), 422)["errors"]) == [
+            field
+        ]
+    merged = await http.patch(
+        path,
+        content=b'{"subname": "King"}',
+        headers={**bearer(token), "content-type": "application/merge-patch+json"},
+    )
+    assert merged.status_code == 200 and merged.json()["data"]["subname"] == "King"
 
 
 async def test_patch_own_profile(http: httpx.AsyncClient, users: Users) -> None:

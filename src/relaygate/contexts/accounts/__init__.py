@@ -9,7 +9,7 @@ from relaygate.contexts.accounts.errors import (
     UserNotFound,
 )
 from relaygate.contexts.accounts.principal import Account, Principal, Session
-from relaygate.contexts.accounts.schemas import Credentials, NewUser, UserChanges
+from relaygate.contexts.accounts.schemas import Credentials, NewUser, UserChanges, UserPatch
 from relaygate.contexts.accounts.service import Accounts
 from relaygate.contexts.accounts.sockets import (
     socket_authenticator,
@@ -39,6 +39,7 @@ __all__ = [
     "TokenCodec",
     "UserChanges",
     "UserNotFound",
+    "UserPatch",
     "socket_authenticator",
     "socket_id",
     "socket_topics",

@@ -16,9 +16,12 @@ from pydantic import (
     Field,
     StringConstraints,
     ValidationError,
+    WithJsonSchema,
     field_validator,
 )
 from pydantic_core import PydanticCustomError
+
+from relaygate.contexts.accounts.principal import Account
 
 PASSWORD_MIN, PASSWORD_MAX = 12, 128
 
@@ -31,7 +34,12 @@ def _email(value: str) -> str:
 
 
 Text = Annotated[str, StringConstraints(min_length=1, max_length=200)]
-Email = Annotated[str, StringConstraints(min_length=1, max_length=200), AfterValidator(_email)]
+Email = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=200),
+    AfterValidator(_email),
+    WithJsonSchema({"type": "string", "format": "email", "minLength": 1, "maxLength": 200}),
+]
 Hidden = Field(repr=False)
 """Kept out of ``repr``/``str``, so a model that reaches a log line never shows a password."""
 Password = Annotated[str, StringConstraints(min_length=PASSWORD_MIN, max_length=PASSWORD_MAX)]
@@ -68,6 +76,33 @@ class UserChanges(Strict):
         if value is None:
             raise PydanticCustomError("null", "may not be null")
         return value
+
+
+class UserPatch(Strict):
+    """A user with a JSON merge patch (RFC 7396) applied: the whole editable document, so a patch that
+    removes a required field (``{"name": null}``) fails here. :meth:`changes` keeps what differs."""
+
+    name: Text
+    subname: Text
+    email: Email
+    job: Text
+    role: Role
+    password: Annotated[Password | None, Hidden] = None
+    current_password: Annotated[CurrentPassword | None, Hidden] = None
+
+    def changes(self, current: Account) -> UserChanges:
+        """The fields that differ from ``current`` (unchanged ones, ``role`` included, are not changes)."""
+        given: dict[str, str] = {
+            name: getattr(self, name) for name in _PROFILE if getattr(self, name) != getattr(current, name)
+        }
+        for name in ("password", "current_password"):
+            value = getattr(self, name)
+            if value is not None:
+                given[name] = value
+        return UserChanges.model_validate(given)
+
+
+_PROFILE = ("name", "subname", "email", "job", "role")
 
 
 class Credentials(Strict):

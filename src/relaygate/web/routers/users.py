@@ -1,12 +1,12 @@
-"""``/api/v1/users`` and ``/api/v1/me``."""
+"""``/api/v1/users`` and ``/api/v1/me``: user data, so ``Cache-Control: private, no-cache``."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Any, Literal
 
-from fastapi import APIRouter, Query, Request
-from starlette.responses import Response
+import orjson
+from pydantic import BaseModel, ConfigDict, Field
 
 from relaygate.contexts.accounts import (
     Account,
@@ -14,18 +14,37 @@ from relaygate.contexts.accounts import (
     InvalidInput,
     NewUser,
     NotAllowed,
-    Principal,
-    UserChanges,
     UserNotFound,
+    UserPatch,
 )
-from relaygate.web.auth import AccountsDep, Caller
-from relaygate.web.pagination import CursorCodec, next_link
-from relaygate.web.problem_json import Problem
-from relaygate.web.responses import JSON
+from relaygate.web.conditional import Validators
+from relaygate.web.cursors import decode_cursor, encode_cursor
+from relaygate.web.problems import Problem
+from relaygate.web.resources import Call, Page, Representation, ResourceGroup, content_etag
 
-router = APIRouter(prefix="/api/v1", tags=["users"])
-PRIVATE = {"Cache-Control": "private, no-cache"}
-MAX_DB_ID = 2**31 - 1
+PREFIX = "/api/v1"
+
+
+class UserView(BaseModel):
+    """A user as the API shows it (never with a password or its hash)."""
+
+    id: int
+    name: str
+    subname: str
+    email: str
+    job: str
+    role: Literal["user", "admin"]
+    inserted_at: datetime
+    updated_at: datetime
+
+
+class UserQuery(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    limit: int = Field(default=50, ge=1, le=200, description="Page size")
+    after: str | None = Field(
+        default=None, max_length=200, description="Cursor from `meta.next` or the `Link` header"
+    )
 
 
 def iso(moment: datetime) -> str:
@@ -45,85 +64,123 @@ def user_json(account: Account) -> dict[str, Any]:
     }
 
 
-def _cursors(request: Request) -> CursorCodec:
-    return CursorCodec(request.app.state.relaygate.settings.signing_key(), "users")
+def validators(account: Account) -> Validators:
+    """A digest of the representation: it changes exactly when the user's JSON does."""
+    return Validators(content_etag(orjson.dumps(user_json(account))), account.updated_at)
 
 
-async def _get(accounts: Accounts, user_id: int) -> Account:
-    if user_id > MAX_DB_ID:
-        raise Problem(404, "No such user.")
+USER = Representation(schema=UserView, render=user_json, validators=validators, cache="private")
+
+
+def accounts_of(call: Call) -> Accounts:
+    accounts: Accounts = call.node.accounts
+    return accounts
+
+
+async def _user(call: Call, user_id: int) -> Account | None:
     try:
-        return await accounts.get_user(user_id)
+        return await accounts_of(call).get_user(user_id)
     except UserNotFound:
-        raise Problem(404, "No such user.") from None
+        return None
 
 
-@router.post("/users", status_code=201)
-async def create_user(body: NewUser, accounts: AccountsDep) -> JSON:
-    """Register; without a password one is generated and emailed (never returned)."""
+async def load_user(call: Call) -> Account | None:
+    return await _user(call, call.params["id"])
+
+
+async def load_me(call: Call) -> Account | None:
+    return await _user(call, call.require_principal().user_id)
+
+
+async def self_or_admin(call: Call) -> bool:
+    principal = call.require_principal()
+    return principal.is_admin or call.params.get("id") == principal.user_id
+
+
+def location(account: Account) -> str:
+    return f"{PREFIX}/users/{account.id}"
+
+
+group = ResourceGroup(prefix=PREFIX, tag="users")
+collection = group.resource("/users")
+item = group.resource("/users/{id}", ids=("id",), load=load_user, representation=USER)
+me = group.resource("/me", load=load_me, representation=USER)
+
+
+@collection.post(
+    body=NewUser,
+    representation=USER,
+    status=201,
+    location=location,
+    summary="Register a user",
+    description="Without `password` one is generated and emailed to the user (never returned).",
+)
+async def create_user(call: Call) -> Account:
     try:
-        account = await accounts.register(body)
+        return await accounts_of(call).register(call.body)
     except InvalidInput as exc:
         raise Problem(422, "The user cannot be created.", errors=exc.errors) from None
-    return JSON(
-        {"data": user_json(account)}, status_code=201, headers={"Location": f"/api/v1/users/{account.id}"}
-    )
 
 
-@router.get("/users")
-async def list_users(
-    request: Request,
-    caller: Caller,
-    accounts: AccountsDep,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    after: Annotated[str | None, Query(max_length=200)] = None,
-) -> JSON:
-    cursors = _cursors(request)
-    position = cursors.decode(after) if after is not None else None
-    users, more = await accounts.list_users(after=position, limit=limit)
-    cursor = cursors.encode(users[-1].id) if more and users else None
-    headers = dict(PRIVATE)
-    if cursor is not None:
-        headers["Link"] = next_link(request.url, cursor, limit)
-    return JSON({"data": [user_json(user) for user in users], "meta": {"next": cursor}}, headers=headers)
+@collection.get(
+    auth="user", query=UserQuery, page=USER, summary="List users", errors={400: "Tampered cursor"}
+)
+async def list_users(call: Call) -> Page:
+    query: UserQuery = call.query
+    secret = call.node.settings.signing_key()
+    after = decode_cursor(query.after, secret) if query.after is not None else None
+    if after is not None and type(after) is not int:
+        raise Problem(400, "The cursor is not valid.")
+    users, more = await accounts_of(call).list_users(after=after, limit=query.limit)
+    cursor = encode_cursor(users[-1].id, secret) if more and users else None
+    return Page(users, cursor)
 
 
-@router.get("/me")
-async def me(caller: Caller, accounts: AccountsDep) -> JSON:
-    return JSON({"data": user_json(await _get(accounts, caller.user_id))}, headers=PRIVATE)
+@item.get(auth="user", summary="Show a user")
+async def show_user(call: Call) -> Account:
+    entity: Account = call.entity
+    return entity
 
 
-@router.get("/users/{user_id:int}")
-async def get_user(user_id: int, caller: Caller, accounts: AccountsDep) -> JSON:
-    return JSON({"data": user_json(await _get(accounts, user_id))}, headers=PRIVATE)
+@me.get(auth="user", summary="The caller")
+async def show_me(call: Call) -> Account:
+    entity: Account = call.entity
+    return entity
 
 
-def _check_allowed(caller: Principal, user_id: int) -> None:
-    if caller.user_id != user_id and not caller.is_admin:
-        raise Problem(403, "Only the user or an admin may do this.")
-
-
-@router.patch("/users/{user_id:int}")
-async def update_user(user_id: int, body: UserChanges, caller: Caller, accounts: AccountsDep) -> JSON:
-    _check_allowed(caller, user_id)
-    await _get(accounts, user_id)
+@item.patch(
+    auth="user",
+    authorize=self_or_admin,
+    body=UserPatch,
+    summary="Change a user (JSON merge patch)",
+    description=(
+        "Self or admin. `password` needs `current_password` (admins changing others don't); "
+        "`role` only by an admin."
+    ),
+    errors={403: "Only an admin may change a role"},
+)
+async def update_user(call: Call) -> Account:
+    patch: UserPatch = call.body
     try:
-        account = await accounts.update_user(caller, user_id, body)
+        return await accounts_of(call).update_user(
+            call.require_principal(), call.params["id"], patch.changes(call.entity)
+        )
     except NotAllowed as exc:
         raise Problem(403, str(exc)) from None
     except UserNotFound:
-        raise Problem(404, "No such user.") from None
+        raise Problem(404, "No resource at this address.") from None
     except InvalidInput as exc:
         raise Problem(422, "The user cannot be changed.", errors=exc.errors) from None
-    return JSON({"data": user_json(account)})
 
 
-@router.delete("/users/{user_id:int}", status_code=204)
-async def delete_user(user_id: int, caller: Caller, accounts: AccountsDep) -> Response:
-    _check_allowed(caller, user_id)
-    await _get(accounts, user_id)
+@item.delete(
+    auth="user",
+    authorize=self_or_admin,
+    summary="Delete a user",
+    description="Self or admin; their tokens stop working and their sockets are disconnected.",
+)
+async def delete_user(call: Call) -> None:
     try:
-        await accounts.delete_user(caller, user_id)
+        await accounts_of(call).delete_user(call.require_principal(), call.params["id"])
     except UserNotFound:
-        raise Problem(404, "No such user.") from None
-    return Response(status_code=204)
+        raise Problem(404, "No resource at this address.") from None
