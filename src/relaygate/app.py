@@ -10,21 +10,26 @@ from typing import Any
 
 import redis.asyncio as aioredis
 from fastapi import FastAPI
+from redis.exceptions import RedisError
 
 from relaygate.channels import Endpoint
-from relaygate.config import Settings, get_settings
+from relaygate.config import ConfigError, Settings, get_settings
 from relaygate.contexts.accounts import Accounts, LoginThrottle, MemoryThrottle, RedisThrottle, TokenCodec
 from relaygate.contexts.chat import Chat, MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from relaygate.db import Database
+from relaygate.gateway import Gateway, GatewayAdmin, LocalAdmin, RedisCluster
+from relaygate.gateway import local as gateway_local
 from relaygate.mail import Mailer, adapter_from_settings
 from relaygate.presence import MemoryPresence, Presence, RedisPresence
+from relaygate.protocol.gateway.options import ConfigError as GatewayConfigError
 from relaygate.pubsub import MemoryPubSub, PubSub
+from relaygate.pubsub.backoff import Backoff
 from relaygate.pubsub.redis import RedisPubSub
 from relaygate.web.cors import CORSMiddleware
 from relaygate.web.middleware import RequestContextMiddleware
 from relaygate.web.problems import install_problem_handlers
 from relaygate.web.resources import install_resources
-from relaygate.web.routers import conversations, demo, dev, docs, ops, products, sessions, users
+from relaygate.web.routers import conversations, demo, dev, docs, gateway, ops, products, sessions, users
 from relaygate.web.socket import app_socket
 
 log = logging.getLogger("relaygate")
@@ -60,7 +65,22 @@ class Node:
         self.endpoint = Endpoint(
             self.pubsub, self.presence, check_origin=settings.allowed_origins, longpoll=settings.longpoll
         )
-        self.endpoint.add_socket(app_socket(self.accounts, self.chat))
+        self.gateway_cluster: RedisCluster | None = None
+        self.gateway: Gateway
+        self.gateway_admin: GatewayAdmin
+        if self.redis is not None:
+            self.gateway_cluster = RedisCluster(self.redis, node_name=settings.node)
+            self.gateway = self.gateway_cluster.gateway(debug_errors=settings.gateway_debug_errors)
+            self.gateway_admin = self.gateway_cluster.admin
+        else:
+            self.gateway = Gateway(debug_errors=settings.gateway_debug_errors)
+            self.gateway_admin = LocalAdmin(self.gateway.registry, self.gateway.limiter)
+        if settings.gateway_module:
+            try:
+                gateway_local.install(self.gateway, settings.gateway_module)
+            except GatewayConfigError as exc:
+                raise ConfigError(f"RELAYGATE_GATEWAY_MODULE: {exc}") from None
+        self.endpoint.add_socket(app_socket(self.accounts, self.chat, self.gateway))
         self._tasks: set[asyncio.Task[Any]] = set()
 
     def _chat_limiter(self) -> RateLimiter:
@@ -84,7 +104,27 @@ class Node:
     async def start(self) -> None:
         await self.pubsub.start()
         await self.presence.start()
+        if self.gateway_cluster is not None and not await self._start_gateway_cluster():
+            self.spawn(self._start_gateway_cluster_later(), "gateway-cluster-start")
         self.spawn(self.accounts.purge_forever(), "purge-token-revocations")
+
+    async def _start_gateway_cluster(self) -> bool:
+        """Join the gateway cluster; False when Redis does not answer (``/readyz`` says so meanwhile)."""
+        assert self.gateway_cluster is not None
+        try:
+            await self.gateway_cluster.start()
+            return True
+        except (RedisError, OSError) as exc:
+            log.warning("gateway cannot reach Redis yet (%s); retrying in the background", type(exc).__name__)
+            await self.gateway_cluster.stop()
+            return False
+
+    async def _start_gateway_cluster_later(self) -> None:
+        backoff = Backoff(first=0.2, cap=5.0)
+        while True:
+            await asyncio.sleep(backoff.next_delay())
+            if await self._start_gateway_cluster():
+                return
 
     async def drain(self) -> None:
         """Called on SIGTERM before the server stops: closes sockets cleanly (1012)."""
@@ -94,6 +134,9 @@ class Node:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.gateway.stop()
+        if self.gateway_cluster is not None:
+            await self.gateway_cluster.stop()
         await self.mailer.stop()
         await self.presence.stop()
         await self.pubsub.stop()
@@ -124,7 +167,15 @@ def create_app(settings: Settings | None = None, node: Node | None = None) -> Fa
     )
     app.state.relaygate = node
     install_problem_handlers(app)
-    groups = [ops.group, docs.group, products.group, users.group, sessions.group, conversations.group]
+    groups = [
+        ops.group,
+        docs.group,
+        products.group,
+        users.group,
+        sessions.group,
+        conversations.group,
+        gateway.group,
+    ]
     if settings.dev_routes:
         groups.append(dev.group)
         app.include_router(demo.router)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import secrets
 import signal
 import sys
@@ -17,6 +18,17 @@ from relaygate.config import ConfigError, Settings, load_settings
 cli = typer.Typer(no_args_is_help=True, add_completion=False, help="Relaygate realtime API node.")
 users_cli = typer.Typer(no_args_is_help=True, help="Manage users.")
 cli.add_typer(users_cli, name="users")
+service_cli = typer.Typer(no_args_is_help=True, help="Run gateway service nodes.")
+cli.add_typer(service_cli, name="service")
+gateway_cli = typer.Typer(
+    no_args_is_help=True,
+    help="Inspect and change the gateway registry of a cluster (through Redis). "
+    "Write an unversioned function's VERSION as '_'.",
+)
+cli.add_typer(gateway_cli, name="gateway")
+RedisOption = Annotated[
+    str | None, typer.Option("--redis", help="Redis URL of the cluster (default: RELAYGATE_REDIS_URL)")
+]
 
 
 def settings_or_exit(**overrides: Any) -> Settings:
@@ -75,6 +87,7 @@ def serve(
     configure_logging(json=settings.env == "prod", level=settings.log_level)
     if settings.is_sqlite or migrate:
         asyncio.run(_migrate(settings))
+    _import_from_cwd()
     app = create_app(settings)
     config = uvicorn.Config(
         app,
@@ -105,10 +118,160 @@ def routes() -> None:
     """List HTTP routes, socket endpoints with their channel topics, and gateway functions."""
     settings = settings_or_exit()
     from relaygate.app import create_app
-    from relaygate.web.introspect import describe_routes
+    from relaygate.web.introspect import describe_gateway, describe_routes, describe_sockets
 
-    for line in describe_routes(create_app(settings).routes):
+    _import_from_cwd()
+    app = create_app(settings)
+    node = app.state.relaygate
+    for line in describe_routes(app.routes):
         typer.echo(line)
+    for line in describe_sockets(node.endpoint):
+        typer.echo(line)
+    if node.gateway_cluster is not None:  # the cluster's functions too
+        asyncio.run(_pull_registry(node))
+    for line in describe_gateway(node.gateway.registry.listing()):
+        typer.echo(line)
+
+
+def _import_from_cwd() -> None:
+    """Like uvicorn: MODULE:ATTR targets (and RELAYGATE_GATEWAY_MODULE) import from the current folder."""
+    if "" not in sys.path and "." not in sys.path:
+        sys.path.insert(0, "")
+
+
+async def _pull_registry(node: Any) -> None:
+    from redis.exceptions import RedisError
+
+    try:
+        await node.gateway_cluster.pull()
+    except (RedisError, OSError) as exc:
+        typer.echo(f"relaygate: cluster functions not listed, Redis failed: {type(exc).__name__}", err=True)
+    finally:
+        await node.redis.aclose()
+
+
+async def _with_cluster(redis_url: str, work: Any) -> Any:
+    """Read the cluster's registry and liveness once (no subscription) and run ``work(admin)``."""
+    from redis.asyncio import Redis
+    from redis.exceptions import RedisError
+
+    from relaygate.gateway import RedisCluster
+
+    redis = Redis.from_url(redis_url)
+    try:
+        cluster = RedisCluster(redis, node_name=f"cli:{os.getpid()}")
+        await cluster.pull()
+        await cluster.check_liveness()
+        return await work(cluster.admin)
+    except (RedisError, OSError) as exc:
+        typer.echo(f"relaygate: cannot reach Redis at the given URL: {type(exc).__name__}", err=True)
+        raise typer.Exit(1) from None
+    finally:
+        await redis.aclose()
+
+
+def _redis_url_or_exit(redis: str | None) -> str:
+    url = redis or settings_or_exit().redis_url
+    if not url:
+        typer.echo(
+            "relaygate: give --redis URL or set RELAYGATE_REDIS_URL (a single node's registry "
+            "is managed through its admin API, /api/v1/gateway)",
+            err=True,
+        )
+        raise typer.Exit(2)
+    if not url.startswith(("redis://", "rediss://", "unix://")):
+        typer.echo("relaygate: --redis must be a redis:// URL", err=True)
+        raise typer.Exit(2)
+    return url
+
+
+@service_cli.command("run")
+def service_run(
+    target: Annotated[str, typer.Argument(metavar="MODULE:ATTR", help="A relaygate.service.Service object")],
+    redis: RedisOption = None,
+    node_name: Annotated[
+        str | None, typer.Option(help="This node's name (default: service@host:pid:random)")
+    ] = None,
+) -> None:
+    """Run a service node that registers the functions of a Service with the gateway."""
+    from relaygate.gateway.local import import_target
+    from relaygate.protocol.gateway.options import ConfigError as GatewayConfigError
+    from relaygate.service import Service, run
+    from relaygate.telemetry.logging import configure_logging
+
+    url = _redis_url_or_exit(redis)
+    _import_from_cwd()
+    try:
+        service = import_target(target)
+    except GatewayConfigError as exc:
+        typer.echo(f"relaygate: {exc}", err=True)
+        raise typer.Exit(2) from None
+    if not isinstance(service, Service):
+        typer.echo(f"relaygate: {target} is not a relaygate.service.Service", err=True)
+        raise typer.Exit(2)
+    configure_logging(json=False, level="info")
+    run(service, url, node_name=node_name)
+
+
+@gateway_cli.command("services")
+def gateway_services(redis: RedisOption = None) -> None:
+    """Each service with its config_version and nodes (liveness, last heartbeat)."""
+    services = asyncio.run(_with_cluster(_redis_url_or_exit(redis), _services))
+    if not services:
+        typer.echo("no services")
+    for entry in services:
+        typer.echo(f"{entry['service']}  config_version={entry['config_version']}")
+        for node in entry["nodes"]:
+            state = "alive" if node["alive"] else "dead"
+            if node["draining"]:
+                state += ",draining"
+            typer.echo(f"  {node['name']}  {state}  last_heartbeat={node['last_heartbeat']}")
+
+
+async def _services(admin: Any) -> Any:
+    return await admin.services()
+
+
+@gateway_cli.command("functions")
+def gateway_functions(redis: RedisOption = None) -> None:
+    """Every function version with its response type, nodes and whether it is enabled."""
+    from relaygate.web.introspect import describe_gateway
+
+    async def read(admin: Any) -> Any:
+        return admin.functions()
+
+    listing = asyncio.run(_with_cluster(_redis_url_or_exit(redis), read))
+    lines = list(describe_gateway(listing))
+    for line in lines or ["no functions"]:
+        typer.echo(line.removeprefix("GATEWAY").strip())
+
+
+def _change(kind: str, service: str, request_type: str, version: str, redis: str | None) -> None:
+    from relaygate.gateway import GatewayError
+
+    key = (service, request_type, None if version == "_" else version)
+
+    async def change(admin: Any) -> None:
+        try:
+            await getattr(admin, kind)(key)
+        except GatewayError:
+            typer.echo(f"relaygate: no function {service} {request_type} {version}", err=True)
+            raise typer.Exit(1) from None
+
+    asyncio.run(_with_cluster(_redis_url_or_exit(redis), change))
+    typer.echo(f"{kind}d {service} {request_type} {version}")
+
+
+@gateway_cli.command("disable")
+def gateway_disable(service: str, request_type: str, version: str, redis: RedisOption = None) -> None:
+    """Disable one function version on every gateway node."""
+    _change("disable", service, request_type, version, redis)
+
+
+@gateway_cli.command("enable")
+def gateway_enable(service: str, request_type: str, version: str, redis: RedisOption = None) -> None:
+    """Enable one function version again."""
+    _change("enable", service, request_type, version, redis)
 
 
 async def _create_user(settings: Settings, fields: dict[str, Any], role: str) -> str:

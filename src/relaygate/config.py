@@ -57,6 +57,10 @@ class Settings(BaseSettings):
     chat_rate_limit: int = Field(default=20, ge=1)
     chat_rate_window: float = Field(default=10.0, gt=0)
     log_level: str = "info"
+    gateway_module: str | None = None
+    """``package.module:attr``: a ``Service`` or ``register(gateway)`` giving local gateway functions."""
+    gateway_debug_errors: bool = False
+    """Show the exception of a failing gateway function to the caller instead of a generic text."""
 
     @field_validator("check_origin", "cors_origins", mode="before")
     @classmethod
@@ -77,6 +81,8 @@ class Settings(BaseSettings):
     @field_validator("redis_url")
     @classmethod
     def _redis_url(cls, value: str | None) -> str | None:
+        if not value:  # RELAYGATE_REDIS_URL= (empty) means one-node mode, like unset
+            return None
         if value is not None and not value.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("use redis://host:port/db")
         return value or None

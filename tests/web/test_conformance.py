@@ -52,6 +52,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         "RELAYGATE_DATABASE_URL": f"sqlite+aiosqlite:///{workdir / 'relaygate.db'}",
         # fuzzing posts messages far faster than people do; the limit itself is tested in tests/web/routers
         "RELAYGATE_CHAT_RATE_LIMIT": "1000000",
+        "RELAYGATE_GATEWAY_MODULE": "examples.inventory_service:svc",
+        "PYTHONPATH": str(ROOT),
     }
     env.pop("RELAYGATE_REDIS_URL", None)
     token = _admin_token(env["RELAYGATE_DATABASE_URL"])

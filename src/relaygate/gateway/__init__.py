@@ -5,7 +5,9 @@ layer with a :class:`CallerContext` built from the authenticated socket. In clus
 :class:`RedisCluster` keeps the registry, node liveness and rate limits shared through Redis.
 """
 
-from relaygate.gateway.cluster import RedisCluster
+from relaygate.gateway.admin import GatewayAdmin, LocalAdmin
+from relaygate.gateway.channel import GatewayChannel
+from relaygate.gateway.cluster import RedisAdmin, RedisCluster
 from relaygate.gateway.config import FunctionConfig
 from relaygate.gateway.gateway import Emit, Gateway
 from relaygate.gateway.limiter import LimiterConfig, MemoryWindowStore, RateLimiter, Window, WindowStore
@@ -22,13 +24,17 @@ __all__ = [
     "Emit",
     "FunctionConfig",
     "Gateway",
+    "GatewayAdmin",
+    "GatewayChannel",
     "GatewayError",
     "GatewayRequest",
     "LimiterConfig",
+    "LocalAdmin",
     "MemoryWindowStore",
     "NodeLost",
     "NodeSelector",
     "RateLimiter",
+    "RedisAdmin",
     "RedisCluster",
     "RedisWindowStore",
     "Registry",

@@ -31,6 +31,7 @@ from relaygate.gateway.response import (
     ok,
     stream_ack,
     stream_chunk,
+    stream_end,
 )
 from relaygate.gateway.selection import NodeSelector
 from relaygate.gateway.transport import NodeLost, RemoteCall, Transport
@@ -55,6 +56,20 @@ class _Call:
     emit: Emit
     call_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     cancelled_by_client: bool = False
+    node: str | None = None
+    """Where it ran: ``local`` or the service node of the last attempt (telemetry)."""
+
+    def record(self, code: str | None, started: float) -> None:
+        spec = self.config.spec
+        metrics.record_call(
+            spec.service,
+            spec.request_type,
+            code,
+            started,
+            version=spec.version,
+            response_type=spec.response_type,
+            node=self.node,
+        )
 
 
 class Gateway:
@@ -127,7 +142,7 @@ class Gateway:
         response_type = call.config.spec.response_type
         if response_type == "sync":
             response = await self.lanes.run(caller.connection, lane, lambda: self._respond(call))
-            metrics.record_call(request.service, request.request_type, response["code"], started)
+            call.record(response["code"], started)
             return response
         if response_type == "none":
             detached = asyncio.create_task(self._in_background(call, lane, started))
@@ -204,7 +219,7 @@ class Gateway:
         finally:
             if self._running.get(key, (None,))[0] is asyncio.current_task():
                 del self._running[key]
-        metrics.record_call(call.request.service, call.request.request_type, response["code"], started)
+        call.record(response["code"], started)
         if call.config.spec.response_type == "none":
             if not response["success"]:
                 log.info("gateway call %s ended with %s", rid, response["code"])
@@ -224,7 +239,7 @@ class Gateway:
         try:
             if call.config.spec.response_type == "stream":
                 await self._stream(call)
-                return ok(rid, None)
+                return stream_end(rid)
             return ok(rid, await self._execute(call))
         except GatewayError as exc:
             return exc.to_response(rid)
@@ -242,6 +257,7 @@ class Gateway:
     async def _execute(self, call: _Call) -> Any:
         spec = call.config.spec
         if call.config.function is not None:
+            call.node = "local"
             ctx = self._context(call, spec.timeout_ms)
             try:
                 async with asyncio.timeout(spec.timeout_ms / 1000):
@@ -292,6 +308,7 @@ class Gateway:
     async def _local_chunks(self, call: _Call) -> AsyncGenerator[Any, None]:
         spec = call.config.spec
         assert call.config.function is not None
+        call.node = "local"
         ctx = self._context(call, spec.max_duration_ms)
         generator = call.config.function(**call.values, ctx=ctx)
         try:
@@ -382,6 +399,7 @@ class Gateway:
             "ctx": self._context(call, budget_ms).to_wire(),
             "credits": self.stream_credits if stream else 0,
         }
+        call.node = node
         remote = await self.transport.call(node, message)
         try:
             async with asyncio.timeout(max(0.0, remaining)):

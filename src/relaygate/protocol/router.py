@@ -24,6 +24,10 @@ class Router(Generic[R]):
         else:
             self._exact.setdefault(pattern, value)
 
+    def routes(self) -> list[tuple[str, R]]:
+        """(pattern, value) in matching order: exact topics first, then prefixes as registered."""
+        return [*self._exact.items(), *((prefix + "*", value) for prefix, value in self._prefixes)]
+
     def match(self, topic: str) -> R | None:
         """The value for ``topic``; the reserved heartbeat topic ``phoenix`` never matches."""
         if topic == HEARTBEAT_TOPIC:

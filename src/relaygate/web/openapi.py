@@ -107,9 +107,13 @@ class _Builder:
                 "name": name,
                 "in": "path",
                 "required": True,
-                "schema": {"type": "integer", "minimum": 0, "maximum": MAX_ID},
+                "schema": (
+                    {"type": "integer", "minimum": 0, "maximum": MAX_ID}
+                    if name in route.ids
+                    else {"type": "string", "minLength": 1}
+                ),
             }
-            for name in route.ids
+            for name in route.param_convertors
         ]
         if operation.query is not None:
             schema = operation.query.model_json_schema(ref_template=REF)

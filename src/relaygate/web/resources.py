@@ -329,7 +329,7 @@ class ResourceRoute(BaseRoute):
             self.operations["HEAD"] = self.operations["GET"]
         self.methods = set(self.operations) | {"OPTIONS"}
         self.allow = ", ".join(method for method in _METHOD_ORDER if method in self.methods)
-        self.path_regex, self.path_format, _ = compile_path(self.path)
+        self.path_regex, self.path_format, self.param_convertors = compile_path(self.path)
         options: list[tuple[bytes, bytes]] = [_header("allow", self.allow)]
         if "PATCH" in self.operations:
             options.append(_header("accept-patch", ", ".join(self.operations["PATCH"].accepts)))
