@@ -119,6 +119,18 @@ def _scenario_section(
     lines += ["", "Servers: " + "; ".join(servers) + "."]
     if notes:
         lines += ["", *notes]
+    for system, entry in record["systems"].items():
+        profile = entry.get("profile")
+        if profile and profile["samples"]:
+            lines += ["", f"Profile of {system} (py-spy, {profile['samples']:,} samples while busy; self time):", "",
+                      "| function | self % | | function | inclusive % |", "| --- | --- | --- | --- | --- |"]  # fmt: skip
+            for (own, own_pct), (inc, inc_pct) in zip(profile["self"], profile["inclusive"], strict=False):
+                lines.append(f"| `{own}` | {own_pct} | | `{inc}` | {inc_pct} |")
+    if record.get("profiled"):
+        lines += [
+            "",
+            "This run was profiled: py-spy sampling slows the servers, so rates are lower than unprofiled.",
+        ]
     written: list[Path] = []
     if results:
         png = out / f"{name}.png"

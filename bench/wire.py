@@ -217,11 +217,13 @@ class WireClient:
         if future is not None and not future.done():
             future.set_result(value)
 
-    async def request(self, key: Any, frame: str, timeout: float) -> Any:
+    async def request(self, key: Any, frame: str, timeout: float | None) -> Any:
+        """Send ``frame`` and await the reply keyed ``key``; ``timeout=None`` saves the timer in hot loops
+        (a lost connection still fails the future, and the worker step timeout bounds the rest)."""
         future = asyncio.get_running_loop().create_future()
         self.pending[key] = future
         self.send(frame)
-        return await asyncio.wait_for(future, timeout)
+        return await (future if timeout is None else asyncio.wait_for(future, timeout))
 
     def handle(self, raw: bytes) -> None:
         raise NotImplementedError
@@ -229,7 +231,7 @@ class WireClient:
     async def join(self, topic: str, timeout: float = 60) -> None:
         raise NotImplementedError
 
-    async def push(self, topic: str, event: str, payload: Any, timeout: float = 60) -> Any:
+    async def push(self, topic: str, event: str, payload: Any, timeout: float | None = 60) -> Any:
         raise NotImplementedError
 
     def heartbeat(self) -> None:
@@ -257,7 +259,9 @@ class PhoenixClient(WireClient):
         else:
             self.resolve(ref, message[4])
 
-    async def _call(self, join_ref: str | None, topic: str, event: str, payload: Any, timeout: float) -> Any:
+    async def _call(
+        self, join_ref: str | None, topic: str, event: str, payload: Any, timeout: float | None
+    ) -> Any:
         ref = str(self.next_ref())
         frame = orjson.dumps([join_ref, ref, topic, event, payload]).decode()
         reply = await self.request(ref, frame, timeout)
@@ -270,7 +274,7 @@ class PhoenixClient(WireClient):
         await self._call(join_ref, topic, "phx_join", {}, timeout)
         self.join_refs[topic] = join_ref
 
-    async def push(self, topic: str, event: str, payload: Any, timeout: float = 60) -> Any:
+    async def push(self, topic: str, event: str, payload: Any, timeout: float | None = 60) -> Any:
         return await self._call(self.join_refs[topic], topic, event, payload, timeout)
 
     def heartbeat(self) -> None:
@@ -310,7 +314,7 @@ class SocketIOClient(WireClient):
             self.heartbeats_ok += 1
             self.send("3")
 
-    async def _emit(self, event: str, data: Any, timeout: float) -> Any:
+    async def _emit(self, event: str, data: Any, timeout: float | None) -> Any:
         ack = self.next_ref()
         frame = f"42{ack}" + orjson.dumps([event, data]).decode()
         response = await self.request(ack, frame, timeout)
@@ -319,7 +323,7 @@ class SocketIOClient(WireClient):
     async def join(self, topic: str, timeout: float = 60) -> None:
         await self._emit("join", topic, timeout)
 
-    async def push(self, topic: str, event: str, payload: Any, timeout: float = 60) -> Any:
+    async def push(self, topic: str, event: str, payload: Any, timeout: float | None = 60) -> Any:
         if event == "publish":
             return await self._emit("publish", {"topic": topic, "payload": payload}, timeout)
         return await self._emit(event, payload, timeout)

@@ -48,3 +48,19 @@ def test_tiny_fanout_against_bare_websockets_writes_results(
     report = (tmp_path / "RESULTS.md").read_text()
     assert "| bare-websockets | 6 | 30 | 0 |" in report
     assert (tmp_path / "fanout.png").stat().st_size > 0
+
+
+def test_profile_summary_ranks_self_and_inclusive_time(tmp_path: Path) -> None:
+    from bench.profile import summarize
+
+    raw = tmp_path / "profile.txt"
+    raw.write_text(
+        "main (/x/app.py:1);loop (/x/site-packages/uvicorn/server.py:9);send (/x/src/relaygate/s.py:3) 6\n"
+        "main (/x/app.py:1);loop (/x/site-packages/uvicorn/server.py:9) 3\n"
+        "main (/x/app.py:1);idle (/x/app.py:7) 1\n"
+    )
+    summary = summarize(raw)
+    assert summary["samples"] == 10
+    assert summary["self"][0] == ("send (relaygate/s.py)", 60.0)
+    assert ("loop (uvicorn/server.py)", 90.0) not in summary["inclusive"]  # on 90% of stacks: the loop itself
+    assert ("loop (uvicorn/server.py)", 30.0) in summary["self"]
