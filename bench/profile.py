@@ -40,8 +40,9 @@ def summarize(path: Path, top: int = 15) -> dict[str, Any]:
             inclusive[name] += n
 
     def pct(counter: Counter[str]) -> list[tuple[str, float]]:
-        # Frames on (nearly) every stack are the event loop and the server's entry point: not informative.
-        ranked = [(name, round(100 * n / total, 1)) for name, n in counter.most_common() if n < 0.9 * total]
+        # Frames on (nearly) every busy stack are the event loop and the entry point: not informative.
+        floor = 0.8 * max(inclusive.values())
+        ranked = [(name, round(100 * n / total, 1)) for name, n in counter.most_common() if n < floor]
         return ranked[:top]
 
     if not total:

@@ -45,7 +45,7 @@ TARGETS = [
 def size(quick: bool) -> dict[str, Any]:
     if quick:
         return {"subscribers": 500, "messages": 100, "workers": 2, "window": 4}
-    return {"subscribers": 10_000, "messages": 200, "workers": 3, "window": 4}
+    return {"subscribers": 10_000, "messages": 50, "workers": 3, "window": 4}
 
 
 async def subscriber(ctl: Control, params: dict[str, Any]) -> None:
