@@ -64,3 +64,38 @@ def test_profile_summary_ranks_self_and_inclusive_time(tmp_path: Path) -> None:
     assert summary["self"][0] == ("send (relaygate/s.py)", 60.0)
     assert ("loop (uvicorn/server.py)", 90.0) not in summary["inclusive"]  # on 90% of stacks: the loop itself
     assert ("loop (uvicorn/server.py)", 30.0) in summary["self"]
+
+
+def test_tiny_idle_run_keeps_sockets_open_and_heartbeating(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    module = load("idle-connections")
+    tiny = {
+        "connections": 10,
+        "workers": 2,
+        "idle_seconds": 1.0,
+        "settle_seconds": 0.2,
+        "heartbeat_seconds": 0.2,
+    }
+    monkeypatch.setattr(module, "size", lambda quick: tiny)
+    assert (
+        main(
+            [
+                "--quick",
+                "--scenario",
+                "idle-connections",
+                "--system",
+                "bare-websockets",
+                "--out",
+                str(tmp_path),
+            ]
+        )
+        == 0
+    )
+
+    metrics = json.loads((tmp_path / "idle-connections.json").read_text())["systems"]["bare-websockets"][
+        "metrics"
+    ]
+    assert metrics["joined"] == 10
+    assert metrics["open_after_idle"] == 10
+    assert metrics["heartbeats_ok"] >= 10  # every socket got at least one heartbeat reply in the idle second
