@@ -29,7 +29,7 @@ METRICS = [
 ]
 
 TARGETS = [
-    Target("50,000 joined sockets", "joined", ">=", 50_000),
+    Target("50,000 joined sockets", "joined", ">=", 50_000, capped_by="connections"),
     Target("≤ 20 KB server RSS per socket", "rss_per_conn_kb", "<=", 20),
     Target(
         "≤ 0.5 x python-socketio memory per connection",
