@@ -14,7 +14,7 @@ from typing import Any
 from bench import report
 from bench.profile import summarize
 from bench.scenarios import SCENARIOS, RunContext, load
-from bench.servers import SERVERS, ServerProcess, UvicornOptions
+from bench.servers import SERVERS, UvicornOptions, launch
 
 RESULTS = Path(__file__).resolve().parent / "results"
 REPORT = RESULTS.parent / "RESULTS.md"
@@ -49,7 +49,7 @@ def run_scenario(
         started = time.monotonic()
         try:
             profile_path = out / "profiles" / f"{name}.{system}.txt" if profile else None
-            with ServerProcess(spec, options, out / "logs" / f"{name}.{system}.log", profile_path) as server:
+            with launch(spec, options, out / "logs" / f"{name}.{system}.log", profile_path) as server:
                 ctx = RunContext(
                     server=server, size=size, log=lambda m, s=system: log(f"  {s}: {m}"), notes=ctx_notes
                 )

@@ -292,10 +292,14 @@ class PhoenixClient(WireClient):
             raise PushFailed(f"{event} on {topic}: {reply}")
         return reply["response"]
 
-    async def join(self, topic: str, timeout: float = 60) -> None:
+    async def join(self, topic: str, timeout: float = 60, payload: Any = None) -> None:
         join_ref = str(self._ref + 1)
-        await self._call(join_ref, topic, "phx_join", {}, timeout)
+        await self._call(join_ref, topic, "phx_join", payload or {}, timeout)
         self.join_refs[topic] = join_ref
+
+    async def leave(self, topic: str, timeout: float = 60) -> None:
+        """``phx_leave``; awaits its ok reply (the server's ``phx_close`` that follows is ignored)."""
+        await self._call(self.join_refs.pop(topic), topic, "phx_leave", {}, timeout)
 
     async def push(self, topic: str, event: str, payload: Any, timeout: float | None = 60) -> Any:
         return await self._call(self.join_refs[topic], topic, event, payload, timeout)

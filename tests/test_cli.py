@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -9,6 +10,9 @@ import sys
 from pathlib import Path
 
 import httpx
+import orjson
+import pytest
+import websockets
 
 from tests.servers import free_port, wait_for_port
 
@@ -54,7 +58,12 @@ def test_migrate_then_routes(tmp_path: Path) -> None:
     assert any(line.split() == ["GET", "/healthz"] for line in routes.stdout.splitlines())
 
 
-def test_serve_answers_health_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
+async def test_serve_answers_health_and_drains_sockets_on_sigterm(tmp_path: Path) -> None:
+    """A served node: health, readiness, a joined socket; SIGTERM closes it with 1012 and exits 0."""
+    created = run_cli(
+        "users", "create", "--email", "ops@example.com", "--password", "correct horse battery", cwd=tmp_path
+    )
+    assert created.returncode == 0, created.stderr
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "relaygate", "serve", "--port", str(port)],
@@ -65,12 +74,28 @@ def test_serve_answers_health_and_stops_cleanly_on_sigterm(tmp_path: Path) -> No
         text=True,
     )
     try:
-        wait_for_port(port, timeout=30)
-        assert httpx.get(f"http://127.0.0.1:{port}/healthz").json() == {"status": "ok"}
-        ready = httpx.get(f"http://127.0.0.1:{port}/readyz")
-        assert ready.status_code == 200 and ready.json()["checks"]["database"] == "ok"
+        wait_for_port(port, timeout=90)
+        base = f"http://127.0.0.1:{port}"
+        async with httpx.AsyncClient(base_url=base) as http:
+            assert (await http.get("/healthz")).json() == {"status": "ok"}
+            ready = await http.get("/readyz")
+            assert ready.status_code == 200 and ready.json()["checks"]["database"] == "ok"
+            login = await http.post(
+                "/api/v1/sessions", json={"email": "ops@example.com", "password": "correct horse battery"}
+            )
+            token = login.json()["data"]["token"]
+        url = f"ws://127.0.0.1:{port}/socket/websocket?token={token}&vsn=2.0.0"
+        async with websockets.connect(url) as socket:
+            await socket.send(orjson.dumps(["1", "1", "room:lobby", "phx_join", {}]).decode())
+            reply = orjson.loads(await asyncio.wait_for(socket.recv(), 30))
+            assert reply[3:] == ["phx_reply", {"status": "ok", "response": {}}]
+            process.send_signal(signal.SIGTERM)
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                while True:
+                    await asyncio.wait_for(socket.recv(), 60)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1012
     finally:
-        process.send_signal(signal.SIGTERM)
-        output, _ = process.communicate(timeout=30)
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=90)
     assert process.returncode == 0, output
-    assert (tmp_path / "var" / "relaygate.db").exists()

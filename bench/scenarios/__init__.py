@@ -27,6 +27,7 @@ SCENARIOS = {
     "idle-connections": "bench.scenarios.idle_connections",
     "fanout": "bench.scenarios.fanout",
     "roundtrip": "bench.scenarios.roundtrip",
+    "presence-churn": "bench.scenarios.presence_churn",
 }
 
 

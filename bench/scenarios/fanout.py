@@ -3,6 +3,8 @@
 The publisher stamps ``time.monotonic_ns()`` (CLOCK_MONOTONIC, shared by all processes on the
 machine) into each payload; subscribers record receipt minus stamp. The publisher keeps at most
 ``window`` publishes awaiting their reply, so the server is saturated without unbounded queues.
+On a cluster (``relaygate-redis``) the subscriber workers are spread over the nodes round-robin
+and the publisher is on node 1, so half the subscribers are reached through Redis.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from bench.workers import Control, WorkerPool
 
 NAME = "fanout"
 TITLE = "Fan-out: one publisher, S subscribers on one topic"
-SYSTEMS = ("relaygate", "python-socketio", "bare-websockets")
+SYSTEMS = ("relaygate", "relaygate-redis", "python-socketio", "bare-websockets")
 TOPIC = "bench:fanout"
 HEARTBEAT_SECONDS = 30.0
 PAD = "x" * 48  # {"t":..., "seq":..., "pad":...} encodes to ~100 bytes
@@ -40,6 +42,13 @@ TARGETS = [
     Target("≥ 200,000 messages/s delivered", "delivered_per_s", ">=", 200_000),
     Target("p99 ≤ 100 ms (at 10,000 subscribers in the full run)", "p99_ms", "<=", 100),
     Target("≥ 2 x python-socketio fan-out rate", "delivered_per_s", ">=", 2, versus="python-socketio"),
+    Target(
+        "through Redis across two nodes ≥ 100,000/s",
+        "delivered_per_s",
+        ">=",
+        100_000,
+        system="relaygate-redis",
+    ),
 ]
 
 
@@ -117,9 +126,10 @@ def run(ctx: RunContext) -> dict[str, Any]:
 
     size, server = ctx.size, ctx.server
     common = {"protocol": server.spec.protocol, "url": server.url, "messages": size["messages"]}
+    urls = server.urls
     jobs = [
-        (f"{__name__}:subscriber", common | {"indices": (r.start, r.stop)})
-        for r in split(size["subscribers"], size["workers"])
+        (f"{__name__}:subscriber", common | {"indices": (r.start, r.stop), "url": urls[i % len(urls)]})
+        for i, r in enumerate(split(size["subscribers"], size["workers"]))
     ]
     jobs.append((f"{__name__}:publisher", common | {"window": size["window"]}))
     with WorkerPool(jobs) as pool:

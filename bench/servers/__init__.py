@@ -68,6 +68,8 @@ class ServerSpec:
     """Request target of the WebSocket upgrade, query included."""
     argv: Callable[[int, UvicornOptions], list[str]]
     describe: Callable[[UvicornOptions], str] = field(default=lambda options: "")
+    nodes: int = 1
+    """More than one: a cluster of that many server processes sharing a throwaway Redis."""
 
 
 def _uvicorn(factory: str) -> Callable[[int, UvicornOptions], list[str]]:
@@ -105,6 +107,14 @@ SERVERS: dict[str, ServerSpec] = {
             lambda o: o.describe(),
         ),
         ServerSpec(
+            "relaygate-redis",
+            "phoenix",
+            PHOENIX_PATH,
+            _uvicorn("bench.servers.relaygate_app:create_app"),
+            lambda o: f"2 nodes ({o.describe()}) + redis-server, RedisPubSub + RedisPresence",
+            nodes=2,
+        ),
+        ServerSpec(
             "python-socketio",
             "socketio",
             "/socket.io/?EIO=4&transport=websocket",
@@ -140,13 +150,19 @@ class ServerProcess:
     """One server child process on a free loopback port. Use as a context manager: it is always killed."""
 
     def __init__(
-        self, spec: ServerSpec, options: UvicornOptions, log_path: Path, profile_path: Path | None = None
+        self,
+        spec: ServerSpec,
+        options: UvicornOptions,
+        log_path: Path,
+        env: dict[str, str] | None = None,
+        profile_path: Path | None = None,
     ) -> None:
         self.spec = spec
         self.options = options
         self.log_path = log_path
         self.profile_path = profile_path
         """When set, ``py-spy record`` samples the server into this file (collapsed stacks)."""
+        self.env = env or {}
         self.port = 0
         self.popen: subprocess.Popen[bytes] | None = None
         self.process: psutil.Process | None = None
@@ -156,12 +172,18 @@ class ServerProcess:
     def url(self) -> str:
         return f"ws://127.0.0.1:{self.port}{self.spec.path}"
 
+    @property
+    def urls(self) -> list[str]:
+        """Every node's URL (one here; scenarios spread clients over them)."""
+        return [self.url]
+
     def start(self, timeout: float = 30.0) -> None:
         self.port = free_port()
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         env = {
             **os.environ,
             "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])),
+            **self.env,
         }
         with self.log_path.open("wb") as log:
             self.popen = subprocess.Popen(
@@ -251,3 +273,99 @@ class ServerProcess:
 
     def __exit__(self, *exc: Any) -> None:
         self.stop()
+
+
+class ClusterProcess(ServerProcess):
+    """``spec.nodes`` server processes sharing one throwaway redis-server; measured as one system.
+
+    ``url`` is node 1 (where publishers go), ``urls`` all nodes; CPU and RSS sum every node and Redis.
+    Each node gets ``RELAYGATE_REDIS_URL`` and its own ``RELAYGATE_NODE_NAME``.
+    """
+
+    def __init__(self, spec: ServerSpec, options: UvicornOptions, log_path: Path) -> None:
+        super().__init__(spec, options, log_path)
+        self.redis: Any = None
+        self.nodes: list[ServerProcess] = []
+
+    @property
+    def url(self) -> str:
+        return self.nodes[0].url
+
+    @property
+    def urls(self) -> list[str]:
+        return [node.url for node in self.nodes]
+
+    def start(self, timeout: float = 30.0) -> None:
+        from tests.servers import RedisServer  # the test suite's throwaway Redis (free port, no persistence)
+
+        self.redis = RedisServer()
+        self.redis.start()
+        for i in range(self.spec.nodes):
+            env = {"RELAYGATE_REDIS_URL": self.redis.url, "RELAYGATE_NODE_NAME": f"bench-{i + 1}"}
+            log = self.log_path.with_name(f"{self.log_path.stem}.node{i + 1}{self.log_path.suffix}")
+            self.nodes.append(self._start_node(ServerProcess(self.spec, self.options, log, env), timeout))
+        self.port = self.nodes[0].port
+
+    @staticmethod
+    def _start_node(node: ServerProcess, timeout: float, attempts: int = 3) -> ServerProcess:
+        """Start until the node itself listens on its port (retrying on another port).
+
+        The port is picked free, then released until uvicorn binds it after its lifespan (the
+        Redis connections) has started: meanwhile another process on this shared machine may
+        take it, and the readiness probe would then reach that process instead.
+        """
+        for _ in range(attempts):
+            node.start(timeout)
+            deadline = time.monotonic() + timeout
+            while node.alive() and time.monotonic() < deadline:
+                if listens(node, node.port):
+                    return node
+                time.sleep(0.05)
+            node.stop()
+        raise RuntimeError(f"node did not start after {attempts} attempts: {node.log_tail()}")
+
+    def _processes(self) -> list[psutil.Process]:
+        procs = [node.process for node in self.nodes if node.process is not None]
+        if self.redis is not None and self.redis.process is not None:
+            procs.append(psutil.Process(self.redis.process.pid))
+        return procs
+
+    def cpu(self) -> float:
+        return sum(float(t.user + t.system) for t in (p.cpu_times() for p in self._processes()))
+
+    def rss(self) -> int:
+        return sum(int(p.memory_info().rss) for p in self._processes())
+
+    def alive(self) -> bool:
+        return bool(self.nodes) and all(node.alive() for node in self.nodes)
+
+    def log_tail(self, lines: int = 20) -> str:
+        return "\n".join(f"[node {i + 1}] {node.log_tail(lines)}" for i, node in enumerate(self.nodes))
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.stop()
+        if self.redis is not None:
+            self.redis.close()
+            self.redis = None
+
+
+def listens(server: ServerProcess, port: int) -> bool:
+    """Whether ``server``'s own process has a listening socket on ``port``."""
+    assert server.process is not None
+    try:
+        connections = server.process.net_connections("tcp")
+    except psutil.Error:
+        return False
+    return any(c.status == psutil.CONN_LISTEN and c.laddr.port == port for c in connections)
+
+
+def launch(
+    spec: ServerSpec, options: UvicornOptions, log_path: Path, profile_path: Path | None = None
+) -> ServerProcess:
+    """The process handle for ``spec``: one server, or a cluster when ``spec.nodes > 1``.
+
+    ``profile_path`` samples a single server with py-spy (clusters are not profiled)."""
+    if spec.nodes > 1:
+        return ClusterProcess(spec, options, log_path)
+    return ServerProcess(spec, options, log_path, profile_path=profile_path)

@@ -1,21 +1,32 @@
 """Relaygate under test: one ``bench:*`` channel built with the public Channel API, served by uvicorn.
 
 ``phx_join`` replies ok; ``ping`` replies its payload; ``publish`` broadcasts its payload as
-event ``msg`` to the topic, then replies ok. No authentication (every connect is accepted).
+event ``msg`` to the topic, then replies ok. A join payload ``{"track": key, "meta": {...}}``
+tracks that presence after the join and pushes ``presence_state`` (as a Phoenix app's
+``after_join``). No authentication (every connect is accepted). With ``RELAYGATE_REDIS_URL``
+set, the node uses RedisPubSub + RedisPresence as ``RELAYGATE_NODE_NAME`` (the
+``relaygate-redis`` system runs two such nodes); otherwise MemoryPubSub + MemoryPresence.
 """
 
 from __future__ import annotations
 
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
-from relaygate.channels import Channel, ChannelSocket, ConnectInfo, Endpoint, Reply, Socket
 from starlette.applications import Starlette
 
-from relaygate.pubsub import MemoryPubSub
+from relaygate.channels import Channel, ChannelSocket, ConnectInfo, Endpoint, Reply, Socket
+from relaygate.presence import MemoryPresence, Presence, RedisPresence
+from relaygate.pubsub import MemoryPubSub, PubSub
+from relaygate.pubsub.redis import RedisPubSub
 
 
 class BenchChannel(Channel):
     async def join(self, topic: str, payload: Any, socket: ChannelSocket) -> Reply:
+        if isinstance(payload, dict) and "track" in payload:
+            socket.send_info(payload)
         return Reply.ok({})
 
     async def handle_in(self, event: str, payload: Any, socket: ChannelSocket) -> Reply:
@@ -26,14 +37,39 @@ class BenchChannel(Channel):
             return Reply.ok({})
         return Reply.error({"reason": f"unknown event {event}"})
 
+    async def handle_info(self, message: Any, socket: ChannelSocket) -> None:
+        await socket.track(str(message["track"]), message.get("meta", {}))
+        await socket.push("presence_state", socket.presence_list())
+
 
 async def accept(params: dict[str, str], info: ConnectInfo) -> dict[str, Any]:
     return {}
 
 
 def create_app() -> Starlette:
+    redis_url = os.environ.get("RELAYGATE_REDIS_URL")
+    pubsub: PubSub
+    presence: Presence
+    if redis_url:
+        node = os.environ.get("RELAYGATE_NODE_NAME", "bench")
+        pubsub = RedisPubSub(redis_url, node)
+        presence = RedisPresence(pubsub, redis_url, node)
+    else:
+        pubsub = MemoryPubSub()
+        presence = MemoryPresence(pubsub)
     socket = Socket("/socket", connect=accept)
     socket.channel("bench:*", BenchChannel)
-    endpoint = Endpoint(pubsub=MemoryPubSub())
+    endpoint = Endpoint(pubsub=pubsub, presence=presence)
     endpoint.add_socket(socket)
-    return Starlette(routes=endpoint.routes())
+
+    @asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        await pubsub.start()
+        await presence.start()
+        try:
+            yield
+        finally:
+            await presence.stop()
+            await pubsub.stop()
+
+    return Starlette(routes=endpoint.routes(), lifespan=lifespan)

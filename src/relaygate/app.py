@@ -11,12 +11,21 @@ from typing import Any
 import redis.asyncio as aioredis
 from fastapi import FastAPI
 
+from relaygate.channels import Endpoint
 from relaygate.config import Settings, get_settings
+from relaygate.contexts.accounts import Accounts, LoginThrottle, MemoryThrottle, RedisThrottle, TokenCodec
+from relaygate.contexts.chat import Chat, MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from relaygate.db import Database
+from relaygate.mail import Mailer, adapter_from_settings
+from relaygate.presence import MemoryPresence, Presence, RedisPresence
 from relaygate.pubsub import MemoryPubSub, PubSub
+from relaygate.pubsub.redis import RedisPubSub
+from relaygate.web.cors import CORSMiddleware
 from relaygate.web.middleware import RequestContextMiddleware
-from relaygate.web.responses import JSON
-from relaygate.web.routers import ops
+from relaygate.web.problems import install_problem_handlers
+from relaygate.web.resources import install_resources
+from relaygate.web.routers import conversations, demo, dev, docs, ops, products, sessions, users
+from relaygate.web.socket import app_socket
 
 log = logging.getLogger("relaygate")
 
@@ -30,8 +39,35 @@ class Node:
         self.redis: aioredis.Redis | None = (
             aioredis.Redis.from_url(settings.redis_url) if settings.redis_url else None
         )
-        self.pubsub: PubSub = MemoryPubSub()
+        self.pubsub: PubSub
+        self.presence: Presence
+        if settings.redis_url is not None and self.redis is not None:
+            self.pubsub = RedisPubSub(settings.redis_url, settings.node)
+            self.presence = RedisPresence(self.pubsub, self.redis, settings.node)
+        else:
+            self.pubsub = MemoryPubSub()
+            self.presence = MemoryPresence(self.pubsub)
+        self.mailer = Mailer(adapter_from_settings(settings), settings.mail_from)
+        throttle: LoginThrottle = RedisThrottle(self.redis) if self.redis is not None else MemoryThrottle()
+        self.accounts = Accounts(
+            self.db,
+            self.pubsub,
+            TokenCodec(settings.signing_key(), settings.token_ttl),
+            self.mailer,
+            throttle,
+        )
+        self.chat = Chat(self.db, self.pubsub, self._chat_limiter())
+        self.endpoint = Endpoint(
+            self.pubsub, self.presence, check_origin=settings.allowed_origins, longpoll=settings.longpoll
+        )
+        self.endpoint.add_socket(app_socket(self.accounts, self.chat))
         self._tasks: set[asyncio.Task[Any]] = set()
+
+    def _chat_limiter(self) -> RateLimiter:
+        limit, window = self.settings.chat_rate_limit, self.settings.chat_rate_window
+        if self.redis is not None:
+            return RedisRateLimiter(self.redis, limit, window)
+        return MemoryRateLimiter(limit, window)
 
     def spawn(self, coroutine: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
         """Run a background task for the node's lifetime; its failure is logged, never lost."""
@@ -47,14 +83,19 @@ class Node:
 
     async def start(self) -> None:
         await self.pubsub.start()
+        await self.presence.start()
+        self.spawn(self.accounts.purge_forever(), "purge-token-revocations")
 
     async def drain(self) -> None:
         """Called on SIGTERM before the server stops: closes sockets cleanly (1012)."""
+        await self.endpoint.drain()
 
     async def stop(self) -> None:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.mailer.stop()
+        await self.presence.stop()
         await self.pubsub.stop()
         if self.redis is not None:
             await self.redis.aclose()
@@ -77,11 +118,19 @@ def create_app(settings: Settings | None = None, node: Node | None = None) -> Fa
         title="Relaygate",
         version="1.0.0",
         lifespan=lifespan,
-        default_response_class=JSON,
         docs_url=None,
         redoc_url=None,
+        openapi_url=None,
     )
     app.state.relaygate = node
-    app.include_router(ops.router)
+    install_problem_handlers(app)
+    groups = [ops.group, docs.group, products.group, users.group, sessions.group, conversations.group]
+    if settings.dev_routes:
+        groups.append(dev.group)
+        app.include_router(demo.router)
+    install_resources(app, groups)
+    app.router.routes.extend(node.endpoint.routes())
+    if settings.cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins)
     app.add_middleware(RequestContextMiddleware)
     return app

@@ -15,6 +15,8 @@ import uvicorn
 from relaygate.config import ConfigError, Settings, load_settings
 
 cli = typer.Typer(no_args_is_help=True, add_completion=False, help="Relaygate realtime API node.")
+users_cli = typer.Typer(no_args_is_help=True, help="Manage users.")
+cli.add_typer(users_cli, name="users")
 
 
 def settings_or_exit(**overrides: Any) -> Settings:
@@ -79,8 +81,10 @@ def serve(
         host=settings.host,
         port=settings.port,
         log_config=None,
+        date_header=False,
         ws_max_size=16 * 1024 * 1024,
         ws_ping_interval=None,
+        ws_per_message_deflate=False,
         timeout_graceful_shutdown=10,
     )
     server = _Server(config)
@@ -105,6 +109,54 @@ def routes() -> None:
 
     for line in describe_routes(create_app(settings).routes):
         typer.echo(line)
+
+
+async def _create_user(settings: Settings, fields: dict[str, Any], role: str) -> str:
+    from relaygate.app import Node
+    from relaygate.contexts.accounts import NewUser
+
+    if settings.is_sqlite:  # the embedded default is migrated on use, as `serve` does
+        await _migrate(settings)
+    node = Node(settings)
+    try:
+        account = await node.accounts.register(NewUser(**fields), role=role)
+        return f"created {role} {account.email} (id {account.id})"
+    finally:
+        await node.stop()
+
+
+@users_cli.command("create")
+def users_create(
+    email: Annotated[str, typer.Option(help="Email address (unique)")],
+    password: Annotated[
+        str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True, help="12..128 characters")
+    ],
+    name: Annotated[str | None, typer.Option(help="First name (default: the email's local part)")] = None,
+    subname: Annotated[str, typer.Option(help="Last name")] = "-",
+    job: Annotated[str | None, typer.Option(help="Job title")] = None,
+    admin: Annotated[bool, typer.Option("--admin", help="Give the admin role")] = False,
+) -> None:
+    """Create a user, e.g. the first admin."""
+    from pydantic import ValidationError
+
+    from relaygate.contexts.accounts import InvalidInput
+    from relaygate.contexts.accounts.schemas import field_errors
+
+    settings = settings_or_exit()
+    fields = {
+        "email": email,
+        "password": password,
+        "name": name or email.partition("@")[0],
+        "subname": subname,
+        "job": job or ("Administrator" if admin else "Member"),
+    }
+    try:
+        typer.echo(asyncio.run(_create_user(settings, fields, "admin" if admin else "user")))
+    except (ValidationError, InvalidInput) as exc:
+        errors = field_errors(exc) if isinstance(exc, ValidationError) else exc.errors
+        for field, messages in errors.items():
+            typer.echo(f"relaygate: {field}: {'; '.join(messages)}", err=True)
+        raise typer.Exit(1) from None
 
 
 @cli.command("gen-secret")

@@ -54,6 +54,8 @@ class Settings(BaseSettings):
     smtp_starttls: bool = False
     mail_from: str = "no-reply@relaygate.local"
     longpoll: bool = False
+    chat_rate_limit: int = Field(default=20, ge=1)
+    chat_rate_window: float = Field(default=10.0, gt=0)
     log_level: str = "info"
 
     @field_validator("check_origin", "cors_origins", mode="before")

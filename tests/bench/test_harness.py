@@ -99,3 +99,20 @@ def test_tiny_idle_run_keeps_sockets_open_and_heartbeating(
     assert metrics["joined"] == 10
     assert metrics["open_after_idle"] == 10
     assert metrics["heartbeats_ok"] >= 10  # every socket got at least one heartbeat reply in the idle second
+
+
+def test_tiny_presence_churn_on_two_nodes_through_redis(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    module = load("presence-churn")
+    monkeypatch.setattr(module, "size", lambda quick: {"rate": 10, "seconds": 1.0, "hold": 0.3, "workers": 2})
+    argv = ["--quick", "--scenario", "presence-churn", "--system", "relaygate-redis", "--out", str(tmp_path)]
+    assert main(argv) == 0
+
+    entry = json.loads((tmp_path / "presence-churn.json").read_text())["systems"]["relaygate-redis"]
+    assert "error" not in entry, entry.get("traceback")
+    metrics = entry["metrics"]
+    assert metrics["joins"] + metrics["skipped"] == 10
+    assert metrics["joins"] > 0
+    assert metrics["missed_diffs"] == 0  # every join and leave reached the observer on each node
+    assert metrics["diff_p99_ms"] >= metrics["diff_p50_ms"] > 0

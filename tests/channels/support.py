@@ -27,6 +27,8 @@ class RoomChannel(Channel):
             raise RuntimeError("join exploded")
         if topic.startswith("room:slow"):
             await asyncio.sleep(payload.get("sleep", 0.5))
+        if topic == "room:badjoin":
+            return "oops"  # type: ignore[return-value]
         if topic == "room:hello":
             return Reply.ok({"hello": "x"})
         if topic == "room:p":
@@ -142,12 +144,14 @@ EndpointFactory = Callable[..., Endpoint]
 
 
 @contextlib.asynccontextmanager
-async def serve(endpoint: Endpoint) -> AsyncIterator[str]:
+async def serve(endpoint: Endpoint, *, wrap: bool = False) -> AsyncIterator[str]:
     """Run uvicorn on a free 127.0.0.1 port with ``endpoint.routes()``; yields ``ws://host:port``."""
     sock = pysocket.socket(pysocket.AF_INET, pysocket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    app = Starlette(routes=endpoint.routes())
+    app: Any = Starlette(routes=endpoint.routes())
+    if wrap:
+        app = endpoint.wrap(app)
     # permessage-deflate off, as Phoenix: compressing per connection would defeat the fastlane
     config = uvicorn.Config(app, log_level="warning", lifespan="off", ws_per_message_deflate=False)
     server = uvicorn.Server(config)

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 
 import relaygate.channels as channels
-from relaygate.channels import ConnectInfo
+from relaygate.channels import Channel, ChannelSocket, ConnectInfo, Endpoint, Reply, Socket
 from relaygate.channels.testing import ChannelClient, ConnectRefused, JoinRefused
 from relaygate.protocol import Message
+from relaygate.pubsub import MemoryPubSub
 from tests.channels.support import EndpointFactory, RoomChannel, make_socket
 
 
@@ -60,6 +62,9 @@ async def test_join_refused_and_crashed_scenarios_11_12(make_endpoint: EndpointF
     with pytest.raises(JoinRefused) as crashed:
         await client.join("room:boom")
     assert crashed.value.response == {"reason": "join crashed"}
+    with pytest.raises(JoinRefused) as bad:
+        await client.join("room:badjoin")
+    assert bad.value.response == {"reason": "join crashed"}
     assert RoomChannel.terminated == []  # terminate runs only for joined channels
     await client.close()
 
@@ -242,3 +247,44 @@ def test_public_names() -> None:
     for name in channels.__all__:
         assert hasattr(channels, name)
     assert make_socket().path == "/socket"
+
+
+class Minimal(Channel):
+    """Only join: every other callback keeps the base class behaviour."""
+
+    intercepts = ["shout"]
+
+    async def join(self, topic: str, payload: Any, socket: ChannelSocket) -> Reply:
+        if topic == "base":
+            return await super().join(topic, payload, socket)
+        return Reply.ok()
+
+
+async def test_base_class_defaults() -> None:
+    endpoint = Endpoint(MemoryPubSub())
+    socket = Socket("/s")
+    socket.channel("base", Minimal())
+    socket.channel("min:*", Minimal)
+    endpoint.add_socket(socket)
+    client = await ChannelClient.connect(endpoint, socket)
+    with pytest.raises(JoinRefused):
+        await client.join("base")  # the default join is not implemented: join crashed
+    chan = await client.join("min:1")
+    await endpoint.broadcast("min:1", "shout", {"a": 1})  # default handle_out forwards with JR
+    assert await chan.assert_push("shout") == {"a": 1}
+    assert [m.join_ref for m in client.frames.items] == []
+    client.session.conn.channels["min:1"].send_info("ignored")  # default handle_info ignores
+    await chan.push("ping")  # the default handle_in crashes, like a missing Phoenix clause
+    await chan.assert_error()
+    await client.close()
+
+
+async def test_leave_queued_behind_a_replaced_join_is_answered(make_endpoint: EndpointFactory) -> None:
+    """Join timeout then rejoin (scenario 47 as phoenix.js does it): the leave still gets its reply."""
+    client = await connect(make_endpoint)
+    client.send(Message("11", "11", "room:slow", "phx_join", {"sleep": 0.5}))
+    client.send(Message("11", "12", "room:slow", "phx_leave", {}))
+    client.send(Message("13", "13", "room:slow", "phx_join", {"sleep": 0}))
+    assert await client._reply("room:slow", "12", 1.0) == {"status": "ok", "response": {}}
+    assert (await client._reply("room:slow", "13", 1.0))["status"] == "ok"
+    await client.close()

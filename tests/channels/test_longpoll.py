@@ -16,7 +16,7 @@ from tests.channels.support import EndpointFactory, RoomChannel, serve
 
 @pytest.fixture
 async def lp(make_endpoint: EndpointFactory) -> AsyncIterator[tuple[Endpoint, httpx.AsyncClient]]:
-    endpoint = make_endpoint(longpoll=True, longpoll_window=0.3)
+    endpoint = make_endpoint(longpoll=True, longpoll_window=0.3, idle_timeout=0.2)
     async with serve(endpoint) as url:
         async with httpx.AsyncClient(base_url=url.replace("ws://", "http://"), timeout=5) as http:
             yield endpoint, http
@@ -44,11 +44,9 @@ async def test_handshake_join_poll_and_idle_poll_scenario_49(lp: tuple[Endpoint,
     frames = [orjson.loads(m) for m in body["messages"]]
     assert ["4", "4", "room:lp", "phx_reply", {"status": "ok", "response": {}}] in frames
     assert [None, "5", "phoenix", "phx_reply", {"status": "ok", "response": {}}] in frames
-    assert (await http.get(f"/socket/longpoll?vsn=2.0.0&token={token}")).json() == {
-        "status": 204,
-        "token": token,
-        "messages": [],
-    }
+    for _ in range(2):  # polls keep the session alive beyond the WebSocket idle timeout (0.2 s)
+        idle = (await http.get(f"/socket/longpoll?vsn=2.0.0&token={token}")).json()
+        assert idle == {"status": 204, "token": token, "messages": []}
     await endpoint.broadcast("room:lp", "e", {"x": 1})
     body = (await http.get(f"/socket/longpoll?vsn=2.0.0&token={token}")).json()
     assert [orjson.loads(m) for m in body["messages"]] == [[None, None, "room:lp", "e", {"x": 1}]]
@@ -105,3 +103,20 @@ async def test_longpoll_is_off_by_default(make_endpoint: EndpointFactory) -> Non
     async with serve(make_endpoint()) as url, httpx.AsyncClient() as http:
         response = await http.get(url.replace("ws://", "http://") + "/socket/longpoll")
     assert response.status_code == 404
+
+
+async def test_a_session_nobody_polls_is_closed_as_a_slow_consumer(make_endpoint: EndpointFactory) -> None:
+    """The server-side buffer is bounded like a WebSocket's outbound queue."""
+    endpoint = make_endpoint(longpoll=True, longpoll_window=5.0, max_queue_frames=5)
+    async with serve(endpoint) as url:
+        async with httpx.AsyncClient(base_url=url.replace("ws://", "http://"), timeout=10) as http:
+            token = await open_session(http)
+            await http.post(f"/socket/longpoll?token={token}", content=b'["1","1","room:slow","phx_join",{}]')
+            assert (await http.get(f"/socket/longpoll?token={token}")).json()[
+                "status"
+            ] == 200  # the join reply
+            for i in range(20):  # nobody polls meanwhile
+                await endpoint.broadcast("room:slow", "e", {"i": i})
+            assert endpoint.slow_consumers == 1
+            again = (await http.get(f"/socket/longpoll?token={token}")).json()
+            assert again["status"] == 410 and again["token"] != token  # the session is gone

@@ -329,3 +329,32 @@ async def test_drain_closes_1012_and_refuses_new_connections(make_endpoint: Endp
         assert endpoint.sessions == set()
         assert (await refused_status(url, "vsn=2.0.0"))[0] == 403
     assert RoomChannel.terminated == [("room:1", "shutdown")]
+
+
+async def test_binary_broadcast_is_skipped_for_v1_sockets(server: tuple[Endpoint, str]) -> None:
+    endpoint, url = server
+    async with open_ws(url, "vsn=1.0.0") as v1, open_ws(url) as v2:
+        await v1.send('{"topic":"room:1","event":"phx_join","payload":{},"ref":"1"}')
+        assert (await recv(v1))["payload"] == OK
+        await join(v2, "room:1")
+        await endpoint.broadcast("room:1", "b", b"\x01")
+        await endpoint.broadcast("room:1", "t", {})
+        assert await recv(v2) == bytes([2, 6, 1]) + b"room:1b\x01"
+        assert await recv(v2) == [None, None, "room:1", "t", {}]
+        assert (await recv(v1))["event"] == "t"
+
+
+async def test_wrap_dispatches_websockets_first_and_delegates_the_rest(
+    make_endpoint: EndpointFactory,
+) -> None:
+    async with serve(make_endpoint(), wrap=True) as url:
+        async with open_ws(url) as ws:
+            await join(ws, "room:1")
+        assert await refused_status(url, "vsn=3.0.0") == (403, b"")
+        async with httpx.AsyncClient() as http:
+            base = url.replace("ws://", "http://")
+            assert (await http.get(base + "/socket/websocket")).status_code == 400  # delegated to the app
+            assert (await http.get(base + "/nothing")).status_code == 404
+        with pytest.raises(InvalidStatus):
+            async with connect(url + "/elsewhere", open_timeout=5):
+                pass

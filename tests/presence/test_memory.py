@@ -8,6 +8,7 @@ import pytest
 import relaygate.presence as presence_pkg
 from relaygate.presence import AlreadyTracked, MemoryPresence, NoPresence
 from relaygate.pubsub import MemoryPubSub
+from relaygate.telemetry.metrics import PRESENCE_ENTRIES
 
 
 class Chan:
@@ -174,6 +175,7 @@ async def test_untrack_all_sends_one_diff_per_topic(
     assert presence.list("room:1") == {}
     assert presence.list("room:2") == {"u9": {"metas": [{"phx_ref": r4}]}}
     assert presence.local_entries == 1
+    assert PRESENCE_ENTRIES._value.get() == 1
 
 
 async def test_presence_state_then_diff_for_own_track(

@@ -303,8 +303,14 @@ class ChannelSocket(ChannelEntry):
             return
         was_joined = self._state == _JOINED
         self._state = _ENDED
-        self._inbox = None
         self._pending = None
+        inbox, self._inbox = self._inbox, None
+        conn = self.session.conn
+        for kind, item in inbox or ():
+            if kind == _LEAVE:  # e.g. a leave after a join timeout, then a rejoin (scenario 47)
+                frame = conn.unjoined(item)
+                if frame is not None:
+                    self.session.send(frame)
         task = self._task
         if task is not None and task is not asyncio.current_task():
             task.cancel()

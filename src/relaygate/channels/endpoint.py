@@ -15,6 +15,7 @@ from relaygate.pubsub import PubSub
 
 if TYPE_CHECKING:
     from starlette.routing import BaseRoute
+    from starlette.types import ASGIApp
 
     from relaygate.channels.session import Session
     from relaygate.channels.socket import Socket
@@ -83,6 +84,13 @@ class Endpoint:
 
                 routes.extend(longpoll_routes(self, socket))
         return routes
+
+    def wrap(self, app: ASGIApp) -> ASGIApp:
+        """An ASGI app serving this endpoint's WebSocket paths directly and delegating the rest to
+        ``app`` (use around a FastAPI/Starlette app to keep idle sockets small)."""
+        from relaygate.channels.websocket import websocket_dispatcher
+
+        return websocket_dispatcher(self, app)
 
     async def authorize(self, socket: Socket, params: dict[str, str], info: ConnectInfo) -> Accepted | None:
         """vsn, then the connect hook, then the id function; None means HTTP 403."""

@@ -37,13 +37,30 @@ def _answer(body: dict[str, Any], status: int = 200) -> Response:
 
 
 class LongPollTransport:
-    """Buffers server frames until the client polls; binary frames cannot travel as JSON strings."""
+    """Buffers server frames until the client polls; binary frames cannot travel as JSON strings.
 
-    __slots__ = ("_arrived", "closed", "last_poll", "messages", "session", "token")
+    The buffer has the bounds of a WebSocket's outbound queue: past them the session is closed
+    as a slow consumer, so a client that stops polling cannot make the server hoard its frames.
+    """
 
-    def __init__(self, token: str) -> None:
+    __slots__ = (
+        "_arrived",
+        "_bytes",
+        "_max_bytes",
+        "_max_frames",
+        "closed",
+        "last_poll",
+        "messages",
+        "session",
+        "token",
+    )
+
+    def __init__(self, token: str, max_frames: int, max_bytes: int) -> None:
         self.token = token
         self.messages: list[str] = []
+        self._bytes = 0
+        self._max_frames = max_frames
+        self._max_bytes = max_bytes
         self.closed = False
         self.last_poll = time.monotonic()
         self._arrived = asyncio.Event()
@@ -54,6 +71,12 @@ class LongPollTransport:
             logger.warning("dropping a binary frame: long-poll carries JSON text frames only")
             return
         self.messages.append(frame)
+        self._bytes += len(frame)
+        if len(self.messages) > self._max_frames or self._bytes > self._max_bytes:
+            queued, self.messages, self._bytes = len(self.messages), [], 0
+            if self.session is not None:
+                self.session.slow_consumer(queued)
+            return
         self._arrived.set()
 
     async def close(self, code: int, reason: str) -> None:
@@ -71,7 +94,7 @@ class LongPollTransport:
             except TimeoutError:
                 pass
         self.last_poll = time.monotonic()
-        messages, self.messages = self.messages, []
+        messages, self.messages, self._bytes = self.messages, [], 0
         return messages
 
 
@@ -122,12 +145,12 @@ class LongPollApp:
         if accepted is None:
             return _answer({"status": 403})
         token = secrets.token_urlsafe(24)
-        transport = LongPollTransport(token)
+        transport = LongPollTransport(token, endpoint.max_queue_frames, endpoint.max_queue_bytes)
         session = Session(
             endpoint, self.socket, accepted.serializer, accepted.assigns, accepted.socket_id, peer, transport
         )
         transport.session = session
-        await session.start()
+        await session.start(watch_idle=False)
         self.sessions[token] = transport
         asyncio.get_running_loop().call_later(self._expiry(), self._check_expiry, transport)
         return _answer({"status": 410, "token": token, "messages": []})

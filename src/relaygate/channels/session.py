@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
+from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any, Protocol
 
 from relaygate.channels.api import Channel, logger
@@ -33,7 +34,30 @@ from relaygate.pubsub import Broadcast
 from relaygate.telemetry.metrics import CHANNEL_MESSAGES, SLOW_CONSUMERS, SOCKETS_OPEN
 
 _FRAMES_IN = CHANNEL_MESSAGES.labels("in")
-_FRAMES_OUT = CHANNEL_MESSAGES.labels("out")
+
+
+async def _resume(coroutine: Coroutine[Any, Any, None], blocker: Any) -> None:
+    """Drive a coroutine that suspended on ``blocker`` (a future, or None for a bare yield)
+    to completion from the current task, as a Task would have."""
+    while True:
+        if blocker is None:
+            await asyncio.sleep(0)
+        else:
+            blocker._asyncio_future_blocking = False  # what a Task does with a yielded future
+            try:
+                await blocker
+            except asyncio.CancelledError:
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    coroutine.close()
+                    raise
+            except Exception:  # noqa: S110 - the coroutine receives it from the future's result()
+                pass
+        try:
+            blocker = coroutine.send(None)
+        except StopIteration:
+            return
+
 
 if TYPE_CHECKING:
     from relaygate.channels.endpoint import Endpoint
@@ -105,14 +129,15 @@ class Session:
     def closing(self) -> bool:
         return self._close is not None
 
-    async def start(self) -> None:
-        """Register with the endpoint, subscribe to the socket id topic, arm the idle timer."""
+    async def start(self, *, watch_idle: bool = True) -> None:
+        """Register with the endpoint, subscribe to the socket id topic, arm the idle timer
+        (not for long-poll, whose clients send no heartbeats: poll expiry is their liveness)."""
         self.endpoint.sessions.add(self)
         SOCKETS_OPEN.inc()
         if self.socket_id is not None:
             await self.endpoint.pubsub.subscribe(self.socket_id, self)
         timeout = self.endpoint.idle_timeout
-        if timeout is not None:
+        if timeout is not None and watch_idle:
             self._timer = asyncio.get_running_loop().call_later(timeout, self._check_idle)
 
     def feed(self, data: str | bytes) -> None:
@@ -145,8 +170,11 @@ class Session:
         action.channel.enqueue_join(action.message)
 
     def send(self, frame: Frame) -> None:
-        """Queue a frame; over the queue bounds the connection is closed as a slow consumer."""
+        """Write now if nothing is queued, else queue; over the bounds close as a slow consumer."""
         if self._close is not None:
+            return
+        if self._writer is None and self._out is None:
+            self._send_eagerly(frame)
             return
         out = self._out
         if out is None:
@@ -155,12 +183,34 @@ class Session:
         self._out_bytes += len(frame)
         endpoint = self.endpoint
         if len(out) > endpoint.max_queue_frames or self._out_bytes > endpoint.max_queue_bytes:
-            endpoint.slow_consumers += 1
-            SLOW_CONSUMERS.inc()
-            logger.warning("closing slow consumer %s (%d frames queued)", self.peer, len(out))
-            self.close(POLICY_VIOLATION, "slow consumer", drop=True)
+            self.slow_consumer(len(out))
         elif self._writer is None:
             self._writer = asyncio.get_running_loop().create_task(self._write())
+
+    def slow_consumer(self, queued: int) -> None:
+        """Close a client that does not keep up (1008), dropping the ``queued`` frames it left."""
+        self.endpoint.slow_consumers += 1
+        SLOW_CONSUMERS.inc()
+        logger.warning("closing slow consumer %s (%d frames queued)", self.peer, queued)
+        self.close(POLICY_VIOLATION, "slow consumer", drop=True)
+
+    def _send_eagerly(self, frame: Frame) -> None:
+        """Run the transport's send until its first suspension, without a task.
+
+        A WebSocket send normally completes without suspending (the frame goes straight to the
+        socket buffer), so a fanout to N sockets costs N writes instead of N task switches. Only
+        when the transport must wait (a full buffer) is a writer task started to finish the send
+        and drain what gets queued meanwhile.
+        """
+        send = self.transport.send(frame)
+        try:
+            blocker = send.send(None)
+        except StopIteration:
+            return
+        except Exception:  # the client went away; finish() will follow from the transport
+            self._close = (GOING_AWAY, "gone")
+            return
+        self._writer = asyncio.get_running_loop().create_task(self._write(send, blocker))
 
     def close(self, code: int, reason: str, *, drop: bool = False, end_reason: str | None = None) -> None:
         """Close the connection with ``code`` after the queued frames (or dropping them)."""
@@ -178,15 +228,16 @@ class Session:
     def drain(self) -> None:
         self.close(SERVICE_RESTART, "server restart", end_reason="shutdown")
 
-    async def _write(self) -> None:
+    async def _write(self, started: Coroutine[Any, Any, None] | None = None, blocker: Any = None) -> None:
         transport = self.transport
         try:
+            if started is not None:
+                await _resume(started, blocker)
             while out := self._out:  # re-read: a slow-consumer close drops the queue meanwhile
                 frame = out.popleft()
                 self._out_bytes -= len(frame)
                 if not out:
                     self._out = None
-                _FRAMES_OUT.inc()
                 await transport.send(frame)
             if self._close is not None:
                 await transport.close(*self._close)

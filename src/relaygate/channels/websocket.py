@@ -8,7 +8,7 @@ from urllib.parse import parse_qsl
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from relaygate.channels.api import ConnectInfo
 from relaygate.channels.session import Session
@@ -59,8 +59,24 @@ class WebSocketApp:
         self.socket = socket
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (await receive())["type"] != "websocket.connect":
+        session = await self._handshake(scope, receive, send)
+        if session is None:
             return
+        try:
+            feed = session.feed
+            while True:
+                event = await receive()
+                if event["type"] != "websocket.receive":
+                    break  # websocket.disconnect
+                text = event.get("text")
+                feed(text if text is not None else event["bytes"])
+        finally:
+            await session.finish()
+
+    async def _handshake(self, scope: Scope, receive: Receive, send: Send) -> Session | None:
+        """Accept and start a session, or refuse with 403 (a separate frame: its locals die here)."""
+        if (await receive())["type"] != "websocket.connect":
+            return None
         headers = header_map(scope)
         origin = headers.get("origin")
         endpoint = self.endpoint
@@ -71,7 +87,7 @@ class WebSocketApp:
             accepted = await endpoint.authorize(self.socket, query_params(scope), info)
         if accepted is None:
             await send({"type": "websocket.close", "code": 1008})  # before accept: HTTP 403
-            return
+            return None
         message: dict[str, Any] = {"type": "websocket.accept"}
         if subprotocols.accept is not None:
             message["subprotocol"] = subprotocols.accept
@@ -86,20 +102,30 @@ class WebSocketApp:
             AsgiTransport(send),
         )
         await session.start()
-        try:
-            feed = session.feed
-            while True:
-                event = await receive()
-                if event["type"] != "websocket.receive":
-                    break  # websocket.disconnect
-                text = event.get("text")
-                feed(text if text is not None else event["bytes"])
-        finally:
-            await session.finish()
+        return session
 
 
 async def _not_an_upgrade(request: Request) -> Response:
     return Response(status_code=400)
+
+
+def websocket_dispatcher(endpoint: Endpoint, app: ASGIApp) -> ASGIApp:
+    """Serve the endpoint's WebSocket paths straight from the server, everything else with ``app``.
+
+    Mounting through a framework keeps each connection's coroutine inside every middleware layer
+    for its whole life; dispatching first saves that memory per idle socket.
+    """
+    handlers = {socket.path + "/websocket": WebSocketApp(endpoint, socket) for socket in endpoint.sockets}
+
+    async def dispatch(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            handler = handlers.get(scope["path"])
+            if handler is not None:
+                await handler(scope, receive, send)
+                return
+        await app(scope, receive, send)
+
+    return dispatch
 
 
 def websocket_routes(endpoint: Endpoint, socket: Socket) -> list[BaseRoute]:

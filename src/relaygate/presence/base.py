@@ -15,6 +15,7 @@ import orjson
 
 from relaygate.presence.table import Diffs, Meta, PresenceTable, new_ref
 from relaygate.pubsub import PubSub
+from relaygate.telemetry.metrics import PRESENCE_ENTRIES
 
 
 class PresenceError(Exception):
@@ -101,6 +102,7 @@ class Presence(abc.ABC):
         tracked = Tracked(topic, key, {**meta, "phx_ref": ref})
         holder.entries[(topic, key)] = entry_id
         self._local[entry_id] = tracked
+        PRESENCE_ENTRIES.set(len(self._local))
         await self._commit({entry_id: tracked})
         return ref
 
@@ -129,6 +131,7 @@ class Presence(abc.ABC):
         if entry_id is None:
             return
         del self._local[entry_id]
+        PRESENCE_ENTRIES.set(len(self._local))
         await self._commit({entry_id: None})
 
     async def untrack_all(self, owner: object) -> None:
@@ -140,6 +143,7 @@ class Presence(abc.ABC):
         for entry_id in holder.entries.values():
             del self._local[entry_id]
             changes[entry_id] = None
+        PRESENCE_ENTRIES.set(len(self._local))
         await self._commit(changes)
 
     def _new_entry_id(self) -> str:
@@ -148,6 +152,7 @@ class Presence(abc.ABC):
     def _forget_local(self) -> None:
         self._owners.clear()
         self._local.clear()
+        PRESENCE_ENTRIES.set(0)
 
     def _emit(self, diffs: Diffs) -> None:
         for topic, payload in diffs.payloads():

@@ -17,7 +17,7 @@ import contextlib
 import logging
 import random
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -30,7 +30,7 @@ from relaygate.presence.base import Changes, Presence, Tracked
 from relaygate.presence.table import Diffs, Entry
 from relaygate.pubsub import PubSub
 from relaygate.pubsub.backoff import Backoff
-from relaygate.pubsub.redis import FAILURES, connect
+from relaygate.pubsub.redis import FAILURES, connect, follow
 
 log = logging.getLogger(__name__)
 
@@ -130,9 +130,9 @@ class RedisPresence(Presence):
         tasks, self._tasks = self._tasks, []
         for task in tasks:
             task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        _, stuck = await asyncio.wait(tasks, timeout=5.0)
+        if stuck:
+            log.warning("presence tasks did not stop: %s", sorted(t.get_name() for t in stuck))
         for _, waiter in self._waiters:
             if not waiter.done():
                 waiter.set_result(None)
@@ -146,8 +146,9 @@ class RedisPresence(Presence):
         self._table.replace_all({}, Diffs())
         self._epoch, self._applied = "", 0
         if isinstance(self._redis_arg, str) and self._client is not None:
-            with contextlib.suppress(*FAILURES):
-                await self._client.aclose()
+            with contextlib.suppress(TimeoutError, *FAILURES):
+                async with asyncio.timeout(5.0):
+                    await self._client.aclose()
         self._client = None
 
     def _new_entry_id(self) -> str:
@@ -248,38 +249,20 @@ class RedisPresence(Presence):
     # -- reader: the mirror ------------------------------------------------------------------------
 
     async def _read_loop(self) -> None:
-        backoff = Backoff()
-        failed = False
+        assert self._client is not None
+        await follow(self._client, self._mirror, name="presence", lost=self._ready.clear)
+
+    async def _mirror(self, subscription: RedisSubscription, up: Callable[[], bool]) -> None:
+        await subscription.subscribe(self._channel)
+        await _confirmed(subscription)
+        await self._submit("assert")  # our entries are in the store (again: Redis may have restarted)
+        await self._load_snapshot()
+        self._ready.set()
+        up()
         while True:
-            assert self._client is not None
-            subscription = self._client.pubsub()
-            try:
-                await subscription.subscribe(self._channel)
-                await _confirmed(subscription)
-                await self._submit("assert")  # our entries are in the store (again: Redis may have restarted)
+            message = await subscription.get_message(timeout=None)
+            if message is not None and message["type"] == "message" and not self._follow(message["data"]):
                 await self._load_snapshot()
-                self._ready.set()
-                if failed:
-                    log.info("presence resynced with Redis")
-                failed = False
-                backoff.reset()
-                while True:
-                    message = await subscription.get_message(timeout=None)
-                    if (
-                        message is not None
-                        and message["type"] == "message"
-                        and not self._follow(message["data"])
-                    ):
-                        await self._load_snapshot()
-            except FAILURES as exc:
-                if not failed:
-                    log.warning("presence lost Redis: %s", exc)
-                failed = True
-            finally:
-                self._ready.clear()
-                with contextlib.suppress(*FAILURES):
-                    await subscription.aclose()  # type: ignore[no-untyped-call]
-            await asyncio.sleep(backoff.next_delay())
 
     async def _load_snapshot(self) -> None:
         assert self._client is not None

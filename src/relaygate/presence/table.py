@@ -85,9 +85,17 @@ class PresenceTable:
         return self._entries
 
     def put(self, entry_id: str, entry: Entry, diffs: Diffs) -> None:
-        """Insert or replace; a replacement is a leave of the old meta plus a join of the new one."""
+        """Insert or replace; a replacement is a leave of the old meta plus a join of the new one.
+
+        The same meta stored again under another ``seq`` (an entry re-asserted after a Redis
+        restart) changes nothing a client can see, so it records no diff: a diff holding the same
+        phx_ref in both joins and leaves would make clients drop the meta (joins apply first).
+        """
         old = self._entries.get(entry_id)
         if old == entry:
+            return
+        if old is not None and (old.topic, old.key, old.meta) == (entry.topic, entry.key, entry.meta):
+            self._entries[entry_id] = self._topics[entry.topic][entry.key][entry_id] = entry
             return
         if old is not None:
             self.remove(entry_id, diffs)

@@ -7,5 +7,6 @@ channel runtime can encode a broadcast once per serializer (Phoenix's fastlane).
 
 from relaygate.pubsub.base import Broadcast, PubSub, Subscriber
 from relaygate.pubsub.memory import MemoryPubSub
+from relaygate.pubsub.redis import RedisPubSub
 
-__all__ = ["Broadcast", "MemoryPubSub", "PubSub", "Subscriber"]
+__all__ = ["Broadcast", "MemoryPubSub", "PubSub", "RedisPubSub", "Subscriber"]

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import abc
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+
+log = logging.getLogger("relaygate.pubsub")
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +61,8 @@ class PubSub(abc.ABC):
         return self.dispatch(Broadcast(topic, event, payload, origin))
 
     def dispatch(self, message: Broadcast) -> int:
+        """Deliver to every local subscriber; one that raises is logged and skipped, never lets the
+        rest of the fan-out (or the broadcaster, or a node's reader loop) fail with it."""
         subscribers = self._topics.get(message.topic)
         if not subscribers:
             return 0
@@ -66,7 +71,11 @@ class PubSub(abc.ABC):
         for subscriber in list(subscribers.values()):
             if subscriber is message.origin:
                 continue
-            subscriber.deliver(message, cache)
+            try:
+                subscriber.deliver(message, cache)
+            except Exception:
+                log.exception("a subscriber of %r failed on %r", message.topic, message.event)
+                continue
             delivered += 1
         if self.on_dispatch is not None:
             self.on_dispatch(message, delivered)

@@ -17,7 +17,8 @@ import os
 import secrets
 import time
 from collections import deque
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, NoReturn
 
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub as RedisSubscription
@@ -38,6 +39,40 @@ FAILURES = (RedisError, OSError, asyncio.TimeoutError)
 def connect(redis_url: str) -> Redis:
     """A client that reports failures at once instead of retrying silently (we reconnect ourselves)."""
     return Redis.from_url(redis_url, retry=Retry(NoBackoff(), 0), socket_keepalive=True)
+
+
+Follower = Callable[[RedisSubscription, Callable[[], bool]], Awaitable[None]]
+"""Runs on one subscription connection until it fails; calls ``up()`` once it is in sync."""
+
+
+async def follow(redis: Redis, follower: Follower, *, name: str, lost: Callable[[], None]) -> NoReturn:
+    """Run ``follower`` on a fresh subscription again and again: after a Redis failure, call
+    ``lost``, close the subscription and retry with backoff. ``up()`` (which the follower calls
+    once it is in sync) resets the backoff and returns True when it ends an outage."""
+    backoff = Backoff()
+    failed = False
+
+    def up() -> bool:
+        nonlocal failed
+        recovered, failed = failed, False
+        backoff.reset()
+        if recovered:
+            log.info("%s is in sync with Redis again", name)
+        return recovered
+
+    while True:
+        subscription = redis.pubsub()
+        try:
+            await follower(subscription, up)
+        except FAILURES as exc:
+            if not failed:
+                log.warning("%s lost Redis: %s", name, exc)
+            failed = True
+        finally:
+            lost()
+            with contextlib.suppress(*FAILURES):
+                await subscription.aclose()  # type: ignore[no-untyped-call]
+        await asyncio.sleep(backoff.next_delay())
 
 
 class RedisPubSub(PubSub):
@@ -112,9 +147,9 @@ class RedisPubSub(PubSub):
                     await self._queue.join()  # let queued publishes go out
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        _, stuck = await asyncio.wait(self._tasks, timeout=5.0)
+        if stuck:
+            log.warning("pubsub tasks did not stop: %s", sorted(t.get_name() for t in stuck))
         for waiters in self._pending.values():
             for waiter in waiters:
                 if not waiter.done():
@@ -177,33 +212,22 @@ class RedisPubSub(PubSub):
                 await subscription.unsubscribe(*channels)
 
     async def _read_loop(self) -> None:
-        backoff = Backoff()
-        failed = False
-        while True:
-            assert self._client is not None
-            subscription = self._client.pubsub()
-            try:
-                await subscription.subscribe(self._control)
-                self._subscription = subscription
-                await self._resubscribe()
-                if failed:
-                    PUBSUB_RECONNECTS.inc()
-                    log.info("pubsub reconnected to Redis")
-                failed = False
-                backoff.reset()
-                await self._receive(subscription)
-            except FAILURES as exc:
-                if not failed:
-                    log.warning("pubsub lost Redis: %s", exc)
-                failed = True
-            finally:
-                self._connected = False
-                self._subscription = None
-                assert self._ready is not None
-                self._ready.clear()
-                with contextlib.suppress(*FAILURES):
-                    await subscription.aclose()  # type: ignore[no-untyped-call]
-            await asyncio.sleep(backoff.next_delay())
+        assert self._client is not None
+        await follow(self._client, self._follow, name="pubsub", lost=self._lost)
+
+    async def _follow(self, subscription: RedisSubscription, up: Callable[[], bool]) -> None:
+        await subscription.subscribe(self._control)
+        self._subscription = subscription
+        await self._resubscribe()
+        if up():
+            PUBSUB_RECONNECTS.inc()
+        await self._receive(subscription)
+
+    def _lost(self) -> None:
+        self._connected = False
+        self._subscription = None
+        assert self._ready is not None
+        self._ready.clear()
 
     async def _resubscribe(self) -> None:
         """On a fresh connection: subscribe every topic with local subscribers, release old waiters."""
@@ -253,10 +277,7 @@ class RedisPubSub(PubSub):
         if node == self.node_id:
             return  # our own broadcast, already dispatched locally
         PUBSUB_BROADCASTS.labels("in").inc()
-        try:
-            self.dispatch(Broadcast(topic, event, payload))
-        except Exception:
-            log.exception("a subscriber failed on %r", topic)
+        self.dispatch(Broadcast(topic, event, payload))
 
     async def _write_loop(self) -> None:
         assert self._queue is not None and self._client is not None

@@ -7,6 +7,8 @@ from typing import Any
 
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 
+from relaygate.web.resources import ResourceRoute
+
 
 def flatten_routes(routes: Iterable[BaseRoute], prefix: str = "") -> Iterator[tuple[str, BaseRoute]]:
     """(full path, route) for every leaf route, looking through FastAPI's included routers."""
@@ -23,6 +25,7 @@ def describe_routes(routes: Iterable[BaseRoute]) -> Iterator[str]:
     for path, route in flatten_routes(routes):
         if isinstance(route, WebSocketRoute):
             yield f"{'WS':<8} {path}"
-        elif isinstance(route, Route):
-            methods = ",".join(sorted((route.methods or set()) - {"HEAD"})) or "ANY"
+        elif isinstance(route, Route | ResourceRoute):
+            implicit = {"HEAD", "OPTIONS"} if isinstance(route, ResourceRoute) else {"HEAD"}
+            methods = ",".join(sorted((route.methods or set()) - implicit)) or "ANY"
             yield f"{methods:<8} {path}"

@@ -6,12 +6,14 @@ import logging
 import re
 import time
 import uuid
+from email.utils import formatdate
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from relaygate.telemetry.logging import request_id_var, user_id_var
 from relaygate.telemetry.metrics import HTTP_LATENCY, HTTP_REQUESTS
+from relaygate.web.problems import PROBLEM_JSON, problem_body
 
 log = logging.getLogger("relaygate.http")
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -33,8 +35,18 @@ def route_name(scope: Scope) -> str:
     return str(path) if path else "unmatched"
 
 
+def _http_date() -> bytes:
+    """``Date`` is set here rather than by uvicorn (``date_header=False``), per response: uvicorn's
+    is refreshed once a second, so it could be older than a ``Last-Modified`` written just now."""
+    return formatdate(usegmt=True).encode()
+
+
 class RequestContextMiddleware:
-    """Gives every request an id (``x-request-id`` in and out) and counts it by route and status."""
+    """Gives every request an id (``x-request-id`` in and out) and counts it by route and status.
+
+    It is also the last line of defence: an exception escaping the app is logged here, where the
+    request id is still known, and answered with a ``500`` problem that reveals nothing.
+    """
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -55,17 +67,24 @@ class RequestContextMiddleware:
             return
         started = time.perf_counter()
         status = 500
+        started_response = False
         header = (b"x-request-id", request_id.encode())
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, started_response
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message["headers"] = [*message.get("headers", []), header]
+                started_response = True
+                message["headers"] = [*message.get("headers", []), header, (b"date", _http_date())]
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_id)
+        except Exception:
+            log.exception("unhandled error in %s %s", scope["method"], route_name(scope))
+            if started_response:
+                raise
+            await _internal_error(send_with_id)
         finally:
             route = route_name(scope)
             method = scope["method"]
@@ -81,3 +100,10 @@ class RequestContextMiddleware:
             )
             request_id_var.reset(id_token)
             user_id_var.reset(user_token)
+
+
+async def _internal_error(send: Send) -> None:
+    body = problem_body(500, "The server could not answer this request.")
+    headers = [(b"content-type", PROBLEM_JSON.encode()), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": 500, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

@@ -1,1 +1,29 @@
-"""The catalog context."""
+"""The catalog context: products, their rules and their change broadcasts."""
+
+from relaygate.contexts.catalog.products import (
+    TOPIC,
+    ProductInput,
+    ProductPage,
+    ProductView,
+    StaleProduct,
+    create_product,
+    delete_product,
+    get_product,
+    list_products,
+    product_json,
+    replace_product,
+)
+
+__all__ = [
+    "TOPIC",
+    "ProductInput",
+    "ProductPage",
+    "ProductView",
+    "StaleProduct",
+    "create_product",
+    "delete_product",
+    "get_product",
+    "list_products",
+    "product_json",
+    "replace_product",
+]

@@ -1,0 +1,262 @@
+"""The accounts context: users, passwords, sessions (access tokens) and their revocation."""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import logging
+from datetime import UTC, datetime
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from relaygate.contexts.accounts.errors import (
+    InvalidCredentials,
+    InvalidInput,
+    LoginThrottled,
+    NotAllowed,
+    UserNotFound,
+)
+from relaygate.contexts.accounts.models import RevokedToken, User
+from relaygate.contexts.accounts.passwords import Passwords, generate_password
+from relaygate.contexts.accounts.principal import Account, Principal, Session
+from relaygate.contexts.accounts.schemas import Credentials, NewUser, UserChanges
+from relaygate.contexts.accounts.sockets import token_socket_topic, user_socket_id
+from relaygate.contexts.accounts.throttle import LoginThrottle, throttle_keys
+from relaygate.contexts.accounts.tokens import TokenCodec
+from relaygate.db import Database, utcnow
+from relaygate.mail import Email, Mailer
+from relaygate.pubsub import PubSub
+
+log = logging.getLogger("relaygate.accounts")
+
+EMAIL_TAKEN = {"email": ["has already been taken"]}
+PASSWORD_SUBJECT = "Your Relaygate password"  # noqa: S105 (a mail subject)
+PURGE_INTERVAL = 3600.0
+
+
+def _account(user: User) -> Account:
+    return Account(
+        id=user.id,
+        name=user.name,
+        subname=user.subname,
+        email=user.email,
+        job=user.job,
+        role=user.role,
+        inserted_at=user.inserted_at,
+        updated_at=user.updated_at,
+    )
+
+
+def _password_email(to: str, name: str, password: str) -> Email:
+    text = (
+        f"Hello {name},\n\nyour Relaygate account is ready. Your password is:\n\n    {password}\n\n"
+        "Sign in and change it in your profile.\n"
+    )
+    body = (
+        f"<p>Hello {html.escape(name)},</p><p>your Relaygate account is ready. Your password is:</p>"
+        f"<p><code>{html.escape(password)}</code></p><p>Sign in and change it in your profile.</p>"
+    )
+    return Email(to=to, subject=PASSWORD_SUBJECT, text_body=text, html_body=body)
+
+
+class Accounts:
+    """One per node (``node.accounts``); routers, sockets and the CLI go through it."""
+
+    def __init__(
+        self,
+        db: Database,
+        pubsub: PubSub,
+        tokens: TokenCodec,
+        mailer: Mailer,
+        throttle: LoginThrottle,
+        passwords: Passwords | None = None,
+    ) -> None:
+        self.db = db
+        self.pubsub = pubsub
+        self.tokens = tokens
+        self.mailer = mailer
+        self.throttle = throttle
+        self.passwords = passwords or Passwords()
+
+    # -- tokens ---------------------------------------------------------------------------------
+
+    async def authenticate_token(self, token: str) -> Principal | None:
+        """The caller of ``token``; ``None`` if malformed, expired, tampered, revoked or user gone."""
+        found = await self._verify(token)
+        return found[0] if found else None
+
+    async def _verify(self, token: str) -> tuple[Principal, Account] | None:
+        claims = self.tokens.verify(token)
+        if claims is None:
+            return None
+        revoked = select(RevokedToken.jti).where(RevokedToken.jti == claims.jti).exists()
+        async with self.db.session() as session:
+            user = (
+                await session.execute(select(User).where(User.id == claims.user_id, ~revoked))
+            ).scalar_one_or_none()
+        if user is None:
+            return None
+        account = _account(user)
+        if account.created_us != claims.user_created:  # the id now belongs to another user
+            return None
+        return Principal(account.id, account.role, claims.jti, claims.expires_at), account
+
+    async def socket_assigns(self, token: str) -> dict[str, object] | None:
+        """Assigns of a socket connecting with ``token`` (``None`` refuses the connection)."""
+        found = await self._verify(token)
+        if found is None:
+            return None
+        principal, account = found
+        return {
+            "user_id": principal.user_id,
+            "role": principal.role,
+            "jti": principal.jti,
+            "name": account.name,
+        }
+
+    async def purge_revocations(self) -> int:
+        """Forget revoked tokens that have expired anyway; returns how many."""
+        async with self.db.transaction() as session:
+            result = await session.execute(delete(RevokedToken).where(RevokedToken.expires_at <= utcnow()))
+        return int(getattr(result, "rowcount", 0) or 0)
+
+    async def purge_forever(self, interval: float = PURGE_INTERVAL) -> None:
+        """Periodic cleanup, started by the node."""
+        while True:
+            try:
+                purged = await self.purge_revocations()
+                if purged:
+                    log.info("purged %d expired token revocations", purged)
+            except Exception:
+                log.exception("purging token revocations failed")
+            await asyncio.sleep(interval)
+
+    # -- sessions -------------------------------------------------------------------------------
+
+    async def login(self, credentials: Credentials, address: str | None = None) -> Session:
+        """Check a password and issue a token; raises InvalidCredentials or LoginThrottled."""
+        keys = throttle_keys(credentials.email, address)
+        retry_after = await self.throttle.reserve(keys)
+        if retry_after is not None:
+            raise LoginThrottled(retry_after)
+        async with self.db.session() as session:
+            user = await self._by_email(session, credentials.email)
+        if user is None:
+            await self.passwords.verify_dummy(credentials.password)
+            raise InvalidCredentials
+        if not await self.passwords.verify(user.password_hash, credentials.password):
+            raise InvalidCredentials
+        await self.throttle.release(keys)
+        if self.passwords.needs_rehash(user.password_hash):
+            await self._set_password(user.id, credentials.password)
+        account = _account(user)
+        issued = self.tokens.issue(account.id, account.created_us)
+        return Session(account, issued.token, issued.claims.expires_at)
+
+    async def logout(self, principal: Principal) -> None:
+        """Revoke the token on every node (persisted) and disconnect the sockets opened with it."""
+        expires_at = datetime.fromtimestamp(principal.expires_at, UTC)
+        async with self.db.transaction() as session:
+            exists = await session.get(RevokedToken, principal.jti)
+            if exists is None:
+                session.add(RevokedToken(jti=principal.jti, user_id=principal.user_id, expires_at=expires_at))
+        await self.pubsub.broadcast(token_socket_topic(principal.user_id, principal.jti), "disconnect", {})
+
+    # -- users ----------------------------------------------------------------------------------
+
+    async def register(self, new: NewUser, role: str = "user") -> Account:
+        """Create a user; without a password one is generated and mailed to them."""
+        password = new.password or generate_password()
+        user = User(
+            name=new.name,
+            subname=new.subname,
+            email=new.email,
+            job=new.job,
+            role=role,
+            password_hash=await self.passwords.hash(password),
+        )
+        try:
+            async with self.db.transaction() as session:
+                if await self._by_email(session, new.email) is not None:
+                    raise InvalidInput(dict(EMAIL_TAKEN))
+                session.add(user)
+        except IntegrityError:  # a concurrent registration won the race
+            raise InvalidInput(dict(EMAIL_TAKEN)) from None
+        if new.password is None:
+            self.mailer.send(_password_email(user.email, user.name, password))
+        return _account(user)
+
+    async def get_user(self, user_id: int) -> Account:
+        async with self.db.session() as session:
+            user = await session.get(User, user_id)
+        if user is None:
+            raise UserNotFound
+        return _account(user)
+
+    async def list_users(self, *, after: int | None = None, limit: int = 50) -> tuple[list[Account], bool]:
+        """Users by id after ``after``; the flag says whether there is another page."""
+        query = select(User).order_by(User.id).limit(limit + 1)
+        if after is not None:
+            query = query.where(User.id > after)
+        async with self.db.session() as session:
+            users = list((await session.execute(query)).scalars())
+        return [_account(user) for user in users[:limit]], len(users) > limit
+
+    async def update_user(self, principal: Principal, user_id: int, changes: UserChanges) -> Account:
+        """Apply a merge patch: self or admin; ``role`` only by an admin; a password change needs
+        ``current_password`` unless an admin changes another user."""
+        own = principal.user_id == user_id
+        if not (own or principal.is_admin):
+            raise NotAllowed("only the user or an admin may change a user")
+        given = changes.model_fields_set
+        if "role" in given and not principal.is_admin:
+            raise NotAllowed("only an admin may change a role")
+        async with self.db.session() as session:
+            user = await session.get(User, user_id)
+            if user is None:
+                raise UserNotFound
+            if "password" in given and (own or not principal.is_admin):
+                if changes.current_password is None:
+                    raise InvalidInput({"current_password": ["is required to change the password"]})
+                if not await self.passwords.verify(user.password_hash, changes.current_password):
+                    raise InvalidInput({"current_password": ["is invalid"]})
+            if changes.email is not None and changes.email.lower() != user.email.lower():
+                if await self._by_email(session, changes.email) is not None:
+                    raise InvalidInput(dict(EMAIL_TAKEN))
+            for field in ("name", "subname", "email", "job", "role"):
+                if field in given:
+                    setattr(user, field, getattr(changes, field))
+            if changes.password is not None:
+                user.password_hash = await self.passwords.hash(changes.password)
+            try:
+                await session.commit()
+            except IntegrityError:
+                raise InvalidInput(dict(EMAIL_TAKEN)) from None
+            return _account(user)
+
+    async def delete_user(self, principal: Principal, user_id: int) -> None:
+        """Delete a user (self or admin): their tokens stop working, their sockets are closed."""
+        if principal.user_id != user_id and not principal.is_admin:
+            raise NotAllowed("only the user or an admin may delete a user")
+        async with self.db.transaction() as session:
+            user = await session.get(User, user_id)
+            if user is None:
+                raise UserNotFound
+            await session.delete(user)
+        await self.pubsub.broadcast(user_socket_id(user_id), "disconnect", {})
+
+    # -- helpers --------------------------------------------------------------------------------
+
+    @staticmethod
+    async def _by_email(session: AsyncSession, email: str) -> User | None:
+        query = select(User).where(func.lower(User.email) == email.strip().lower())
+        return (await session.execute(query)).scalar_one_or_none()
+
+    async def _set_password(self, user_id: int, password: str) -> None:
+        password_hash = await self.passwords.hash(password)
+        async with self.db.transaction() as session:
+            user = await session.get(User, user_id)
+            if user is not None:
+                user.password_hash = password_hash

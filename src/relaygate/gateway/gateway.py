@@ -1,0 +1,446 @@
+"""The gateway executor: one transport-independent entry point for the channel layer.
+
+Order of checks (each rejection runs nothing): decode -> authentication -> lookup/version ->
+permission -> rate limit -> arguments -> execute. Calls run in their own tasks, bounded per
+socket; sync calls answer in the reply, async and stream calls answer later through ``emit``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import logging
+import random
+import time
+import uuid
+from collections.abc import AsyncGenerator, Awaitable, Callable, Hashable
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from relaygate.gateway import metrics
+from relaygate.gateway.config import FunctionConfig
+from relaygate.gateway.lanes import Lane, Lanes
+from relaygate.gateway.limiter import LimiterConfig, RateLimiter
+from relaygate.gateway.permission import is_allowed
+from relaygate.gateway.registry import Registry
+from relaygate.gateway.request import CallerContext, GatewayRequest, decode_request, request_id_of
+from relaygate.gateway.response import (
+    GatewayError,
+    async_ack,
+    ok,
+    stream_ack,
+    stream_chunk,
+)
+from relaygate.gateway.selection import NodeSelector
+from relaygate.gateway.transport import NodeLost, RemoteCall, Transport
+from relaygate.protocol.gateway import codes, wire
+from relaygate.protocol.gateway.argtypes import validate_args
+from relaygate.protocol.gateway.codes import ServiceError
+from relaygate.protocol.gateway.context import CallContext
+
+log = logging.getLogger(__name__)
+
+Emit = Callable[[dict[str, Any]], Awaitable[None]]
+RETRY_BASE_S: Final = 0.025
+
+
+@dataclass(slots=True)
+class _Call:
+    request: GatewayRequest
+    config: FunctionConfig
+    caller: CallerContext
+    device_id: str | None
+    values: dict[str, Any]
+    emit: Emit
+    call_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    cancelled_by_client: bool = False
+
+
+class Gateway:
+    """Runs gateway requests against the :class:`Registry` (local functions and service nodes).
+
+    ``transport`` reaches service nodes (cluster mode); without one only local functions run.
+    """
+
+    def __init__(
+        self,
+        *,
+        registry: Registry | None = None,
+        limiter: RateLimiter | None = None,
+        transport: Transport | None = None,
+        per_socket: int = 16,
+        queue_per_socket: int = 64,
+        max_pending: int = 10_000,
+        stream_credits: int = 8,
+        debug_errors: bool = False,
+    ) -> None:
+        self.registry = registry or Registry()
+        self.limiter = limiter or RateLimiter()
+        self.transport = transport
+        self.selector = NodeSelector()
+        self.lanes = Lanes(per_socket=per_socket, queue_per_socket=queue_per_socket, max_pending=max_pending)
+        self.stream_credits = max(2, stream_credits)
+        self.debug_errors = debug_errors
+        self._running: dict[tuple[Hashable, str], tuple[asyncio.Task[None], _Call]] = {}
+        self._detached: set[asyncio.Task[None]] = set()  # response_type "none": no request id to track
+
+    # -- registration and admin ----------------------------------------------------------
+    def register_local(
+        self, service: str, request_type: str, function: Callable[..., Any], **options: Any
+    ) -> FunctionConfig:
+        """Register a Python function that runs on this gateway node (``nodes: "local"``)."""
+        config = FunctionConfig.build(
+            function, service=service, request_type=request_type, nodes="local", **options
+        )
+        self.registry.register_local(config)
+        return config
+
+    def configure_rate_limits(self, config: LimiterConfig) -> None:
+        self.limiter.configure(config)
+
+    # -- the channel layer's entry points -------------------------------------------------
+    async def handle_request(
+        self, payload: object, caller: CallerContext, emit: Emit, *, size: int | None = None
+    ) -> dict[str, Any]:
+        """Handle one ``phoenix_gen_api`` push: return the reply's response object.
+
+        The reply status is ``ok`` when ``response["success"]`` is true, else ``error``. Later
+        responses (async results, stream chunks and ends) go through ``emit``. Run it in a task
+        per push: a sync call returns only when the function has answered.
+        """
+        started = time.perf_counter()
+        try:
+            request = decode_request(payload, size=size)
+        except GatewayError as exc:
+            metrics.record_call(None, None, exc.code, started)
+            return exc.to_response(request_id_of(payload))
+        try:
+            call, lane = await self._admit(request, caller, emit)
+        except GatewayError as exc:
+            known = exc.code not in (codes.NOT_FOUND, codes.UNAUTHENTICATED)  # no client-made labels
+            metrics.record_call(
+                request.service if known else None, request.request_type if known else None, exc.code, started
+            )
+            return exc.to_response(request.request_id)
+        rid = request.request_id
+        response_type = call.config.spec.response_type
+        if response_type == "sync":
+            response = await self.lanes.run(caller.connection, lane, lambda: self._respond(call))
+            metrics.record_call(request.service, request.request_type, response["code"], started)
+            return response
+        if response_type == "none":
+            detached = asyncio.create_task(self._in_background(call, lane, started))
+            self._detached.add(detached)
+            detached.add_done_callback(self._detached.discard)
+            return ok(rid, None)
+        task = asyncio.create_task(self._in_background(call, lane, started))
+        self._running[(caller.connection, rid)] = (task, call)
+        return stream_ack(rid) if response_type == "stream" else async_ack(rid)
+
+    async def cancel(self, request_id: str, caller: CallerContext) -> bool:
+        """Cancel this socket's running async or stream call; it ends with ``cancelled``."""
+        entry = self._running.get((caller.connection, request_id))
+        if entry is None:
+            return False
+        task, call = entry
+        call.cancelled_by_client = True
+        task.cancel()
+        return True
+
+    async def close_connection(self, connection: Hashable) -> None:
+        """The socket is gone: stop its running calls without emitting anything."""
+        entries = [(k, v) for k, v in self._running.items() if k[0] == connection]
+        for _, (task, call) in entries:
+            call.emit = _discard
+            task.cancel()
+        if entries:  # wait() neither raises the calls' errors nor swallows our own cancellation
+            await asyncio.wait([task for _, (task, _call) in entries])
+
+    async def stop(self) -> None:
+        """Cancel every background call (shutdown after the grace period)."""
+        tasks = [task for task, _ in self._running.values()] + list(self._detached)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    # -- checks ---------------------------------------------------------------------------
+    async def _admit(self, request: GatewayRequest, caller: CallerContext, emit: Emit) -> tuple[_Call, Lane]:
+        if caller.user_id is None:
+            raise GatewayError(codes.UNAUTHENTICATED, "the socket has no authenticated user")
+        config = self.registry.resolve(request.service, request.request_type, request.version)
+        if not await is_allowed(config, caller, request.args):
+            raise GatewayError(codes.PERMISSION_DENIED, "permission denied")
+        if not self.lanes.has_room(caller.connection):
+            raise GatewayError(codes.OVERLOADED, "too many calls in flight, try again later")
+        if (caller.connection, request.request_id) in self._running:
+            raise GatewayError(codes.BAD_REQUEST, "a call with this request_id is still running")
+        device_id = caller.device_id or request.device_id
+        values, errors = validate_args(config.spec.arg_types, request.args)
+        try:  # the limit is reported first, but an invalid request uses no quota
+            await self.limiter.check(config.spec, caller, device_id, request.args, count=not errors)
+        except GatewayError as exc:
+            if exc.code == codes.RATE_LIMITED:
+                metrics.RATE_LIMITED.labels(request.service, request.request_type).inc()
+            raise
+        if errors:
+            raise GatewayError(codes.INVALID_ARGS, "invalid arguments", result=errors)
+        lane = self.lanes.admit(caller.connection)
+        return _Call(request, config, caller, device_id, values, emit), lane
+
+    # -- running --------------------------------------------------------------------------
+    async def _in_background(self, call: _Call, lane: Lane, started: float) -> None:
+        rid = call.request.request_id
+        key = (call.caller.connection, rid)
+        try:
+            response = await self.lanes.run(call.caller.connection, lane, lambda: self._respond(call))
+        except asyncio.CancelledError:
+            if not call.cancelled_by_client:
+                raise
+            task = asyncio.current_task()
+            if task is not None:
+                task.uncancel()
+            response = GatewayError(codes.CANCELLED, "cancelled by the client").to_response(rid)
+        finally:
+            if self._running.get(key, (None,))[0] is asyncio.current_task():
+                del self._running[key]
+        metrics.record_call(call.request.service, call.request.request_type, response["code"], started)
+        if call.config.spec.response_type == "none":
+            if not response["success"]:
+                log.info("gateway call %s ended with %s", rid, response["code"])
+            return
+        await self._emit(call, response)
+
+    async def _emit(self, call: _Call, response: dict[str, Any]) -> None:
+        try:
+            await call.emit(response)
+        except Exception as exc:  # the socket went away: nothing more to tell it
+            log.debug("gateway emit failed: %s", type(exc).__name__)
+            raise asyncio.CancelledError from exc
+
+    async def _respond(self, call: _Call) -> dict[str, Any]:
+        """Run the call and build its final response (errors included)."""
+        rid = call.request.request_id
+        try:
+            if call.config.spec.response_type == "stream":
+                await self._stream(call)
+                return ok(rid, None)
+            return ok(rid, await self._execute(call))
+        except GatewayError as exc:
+            return exc.to_response(rid)
+
+    def _context(self, call: _Call, timeout_ms: int) -> CallContext:
+        caller = call.caller
+        return CallContext(
+            request_id=call.request.request_id,
+            user_id=None if caller.user_id is None else str(caller.user_id),
+            device_id=call.device_id,
+            user_roles=tuple(sorted(caller.roles)),
+            deadline=time.time() + timeout_ms / 1000,
+        )
+
+    async def _execute(self, call: _Call) -> Any:
+        spec = call.config.spec
+        if call.config.function is not None:
+            ctx = self._context(call, spec.timeout_ms)
+            try:
+                async with asyncio.timeout(spec.timeout_ms / 1000):
+                    return await _invoke(call.config.function, call.values, ctx)
+            except TimeoutError:
+                raise GatewayError(codes.TIMEOUT, f"no result within {spec.timeout_ms} ms") from None
+            except Exception as exc:
+                raise self._function_error(exc) from None
+        deadline = time.monotonic() + spec.timeout_ms / 1000
+        remote, reply = await self._remote_attempts(call, deadline)
+        remote.close(cancel=False)
+        return reply.get("result")
+
+    def _function_error(self, exc: Exception) -> GatewayError:
+        if isinstance(exc, ServiceError):
+            return GatewayError(exc.code, exc.message, business=True)
+        if isinstance(exc, GatewayError):
+            return exc
+        log.exception("gateway function raised", exc_info=exc)
+        message = f"{type(exc).__name__}: {exc}" if self.debug_errors else "internal error"
+        return GatewayError(codes.INTERNAL, message)
+
+    # -- streams --------------------------------------------------------------------------
+    async def _stream(self, call: _Call) -> None:
+        """Emit every chunk (awaiting each ``emit``: that is the backpressure), then return."""
+        spec = call.config.spec
+        rid = call.request.request_id
+        seq = 0
+        try:
+            async with (
+                asyncio.timeout(spec.max_duration_ms / 1000),
+                contextlib.aclosing(self._chunks(call)) as chunks,
+            ):
+                async for chunk in chunks:
+                    seq += 1
+                    metrics.STREAM_CHUNKS.labels(spec.service, spec.request_type).inc()
+                    await self._emit(call, stream_chunk(rid, seq, chunk))
+        except TimeoutError:
+            raise GatewayError(
+                codes.TIMEOUT, f"the stream ran longer than {spec.max_duration_ms} ms"
+            ) from None
+
+    def _chunks(self, call: _Call) -> AsyncGenerator[Any, None]:
+        if call.config.function is not None:
+            return self._local_chunks(call)
+        return self._remote_chunks(call)
+
+    async def _local_chunks(self, call: _Call) -> AsyncGenerator[Any, None]:
+        spec = call.config.spec
+        assert call.config.function is not None
+        ctx = self._context(call, spec.max_duration_ms)
+        generator = call.config.function(**call.values, ctx=ctx)
+        try:
+            while True:
+                try:
+                    async with asyncio.timeout(spec.timeout_ms / 1000):
+                        chunk = await anext(generator)
+                except StopAsyncIteration:
+                    return
+                except TimeoutError:
+                    raise GatewayError(codes.TIMEOUT, f"no chunk within {spec.timeout_ms} ms") from None
+                except Exception as exc:
+                    raise self._function_error(exc) from None
+                yield chunk
+        finally:
+            await generator.aclose()
+
+    async def _remote_chunks(self, call: _Call) -> AsyncGenerator[Any, None]:
+        spec = call.config.spec
+        idle = spec.timeout_ms / 1000
+        remote, reply = await self._remote_attempts(call, time.monotonic() + idle, stream=True)
+        unacked = 0
+        finished = False
+        try:
+            while reply["t"] == wire.CHUNK:
+                yield reply.get("result")
+                unacked += 1
+                if unacked * 2 >= self.stream_credits:
+                    await remote.grant(unacked)
+                    unacked = 0
+                try:
+                    async with asyncio.timeout(idle):
+                        reply = await remote.receive()
+                except TimeoutError:
+                    raise GatewayError(codes.TIMEOUT, f"no chunk within {spec.timeout_ms} ms") from None
+                except NodeLost as exc:
+                    raise GatewayError(codes.UNAVAILABLE, f"the stream's node was lost: {exc}") from None
+                if reply["t"] == wire.ERROR:
+                    raise _remote_error(reply)
+            finished = True
+        finally:
+            remote.close(cancel=not finished)
+
+    # -- remote calls and retries ---------------------------------------------------------
+    async def _remote_attempts(
+        self, call: _Call, deadline: float, *, stream: bool = False
+    ) -> tuple[RemoteCall, dict[str, Any]]:
+        """Send the call and return its first reply, retrying on another node after transport
+        failures only, with growing backoff, while the deadline allows."""
+        spec = call.config.spec
+        if self.transport is None:
+            raise GatewayError(codes.UNAVAILABLE, "this gateway runs without service nodes")
+        failed: list[str] = []
+        retries = spec.retry.retries if spec.retry else 0
+        reason = "no live node serves this function"
+        for attempt in range(retries + 1):
+            node = self._pick(call, failed)
+            if node is None:
+                break
+            try:
+                return await self._attempt(call, node, deadline, stream)
+            except NodeLost as exc:
+                reason = f"node {node}: {exc}"
+                failed.append(node)
+            remaining = deadline - time.monotonic()
+            if attempt == retries or remaining <= 0:
+                break
+            metrics.RETRIES.labels(spec.service, spec.request_type).inc()
+            backoff = RETRY_BASE_S * (2**attempt) * (1 + random.random() / 2)
+            await asyncio.sleep(min(backoff, remaining))
+        raise GatewayError(codes.UNAVAILABLE, reason)
+
+    async def _attempt(
+        self, call: _Call, node: str, deadline: float, stream: bool
+    ) -> tuple[RemoteCall, dict[str, Any]]:
+        assert self.transport is not None
+        spec = call.config.spec
+        remaining = deadline - time.monotonic()
+        budget_ms = spec.max_duration_ms if stream else max(1, int(remaining * 1000))
+        message = {
+            "t": wire.CALL,
+            "id": call.call_id,
+            "svc": spec.service,
+            "fn": spec.request_type,
+            "v": spec.version,
+            "rt": spec.response_type,
+            "args": call.values,
+            "ctx": self._context(call, budget_ms).to_wire(),
+            "credits": self.stream_credits if stream else 0,
+        }
+        remote = await self.transport.call(node, message)
+        try:
+            async with asyncio.timeout(max(0.0, remaining)):
+                reply = await remote.receive()
+        except TimeoutError:
+            remote.close(cancel=True)
+            what = "no chunk" if stream else "no result"
+            raise GatewayError(codes.TIMEOUT, f"{what} within {spec.timeout_ms} ms") from None
+        except BaseException:
+            remote.close(cancel=True)
+            raise
+        if reply["t"] == wire.ERROR:
+            remote.close(cancel=False)
+            raise _remote_error(reply)
+        return remote, reply
+
+    def _pick(self, call: _Call, failed: list[str]) -> str | None:
+        assert self.transport is not None
+        spec = call.config.spec
+        live = self.transport.live_nodes(spec.key)
+        if isinstance(spec.nodes, tuple):
+            live = [n for n in live if n in spec.nodes]
+        if failed:
+            mode = spec.retry.mode if spec.retry else "any"
+            if mode == "same_node":
+                return failed[0] if failed[0] in live else None
+            others = [n for n in live if n not in failed]
+            live = others if mode == "all_nodes" else (others or live)
+        return self.selector.choose(
+            spec.choose_node_mode,
+            spec.key,
+            live,
+            request_id=call.request.request_id,
+            args=call.values,
+            user_id=None if call.caller.user_id is None else str(call.caller.user_id),
+        )
+
+
+def _remote_error(reply: dict[str, Any]) -> GatewayError:
+    code = reply.get("code")
+    if not codes.is_valid_code(code):
+        code = codes.INTERNAL
+    return GatewayError(
+        str(code),
+        str(reply.get("message") or code),
+        result=reply.get("result"),
+        business=bool(reply.get("business")),
+    )
+
+
+async def _invoke(function: Callable[..., Any], values: dict[str, Any], ctx: CallContext) -> Any:
+    """Call a local function: coroutine functions on the loop, plain callables in a worker thread."""
+    if inspect.iscoroutinefunction(function):
+        return await function(**values, ctx=ctx)
+    result = await asyncio.to_thread(function, **values, ctx=ctx)
+    if inspect.isawaitable(result):
+        result = await result
+    return result
+
+
+async def _discard(response: dict[str, Any]) -> None:
+    """The emit of a socket that is gone."""

@@ -1,0 +1,42 @@
+"""What a gateway function learns about its caller (the ``ctx`` argument)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class CallContext:
+    """Caller facts from the authenticated socket, never from the request payload."""
+
+    request_id: str
+    user_id: str | None
+    device_id: str | None
+    user_roles: tuple[str, ...]
+    deadline: float
+    """Wall-clock time (``time.time()``) after which the gateway no longer waits for the result."""
+
+    def remaining(self) -> float:
+        """Seconds left before the deadline (never negative)."""
+        return max(0.0, self.deadline - time.time())
+
+    def to_wire(self) -> dict[str, Any]:
+        return {
+            "request_id": self.request_id,
+            "user_id": self.user_id,
+            "device_id": self.device_id,
+            "user_roles": list(self.user_roles),
+            "deadline": self.deadline,
+        }
+
+    @classmethod
+    def from_wire(cls, raw: dict[str, Any]) -> CallContext:
+        return cls(
+            request_id=str(raw["request_id"]),
+            user_id=raw.get("user_id"),
+            device_id=raw.get("device_id"),
+            user_roles=tuple(raw.get("user_roles") or ()),
+            deadline=float(raw["deadline"]),
+        )

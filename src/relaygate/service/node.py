@@ -1,0 +1,343 @@
+"""A running service node: registers with the gateway through Redis, runs calls, heartbeats.
+
+Calls arrive on the node's list (BRPOP); replies, stream chunks and ends go to the calling
+gateway's channel. Streams send a chunk only against a credit from the gateway, so a slow
+client pauses the producer. A call id seen in the last ``dedupe_window`` seconds never runs
+again: a finished one gets its reply re-sent, a running one is left alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import logging
+import os
+import signal
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from relaygate.protocol.gateway import codes, wire
+from relaygate.protocol.gateway.argtypes import validate_args
+from relaygate.protocol.gateway.codes import ServiceError
+from relaygate.protocol.gateway.context import CallContext
+from relaygate.protocol.gateway.functions import key_text
+from relaygate.service.service import Handler, Service
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class _Seen:
+    expires: float
+    reply_to: str
+    final: bytes | None = None
+    task: asyncio.Task[None] | None = None
+    credits: int = 0
+    credit: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class ServiceNode:
+    def __init__(
+        self,
+        service: Service,
+        redis: Redis,
+        *,
+        node_name: str | None = None,
+        concurrency: int = 256,
+        dedupe_window: float = 60.0,
+        heartbeat_interval: float = wire.HEARTBEAT_INTERVAL,
+        force_push: bool = False,
+        debug_errors: bool = False,
+    ) -> None:
+        if not service.handlers:
+            raise ValueError(f"service {service.name} declares no functions")
+        self.service = service
+        self.redis = redis
+        self.name = node_name or f"{service.name}@{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}"
+        self.concurrency = concurrency
+        self.dedupe_window = dedupe_window
+        self.heartbeat_interval = heartbeat_interval
+        self.force_push = force_push
+        self.debug_errors = debug_errors
+        self.pushed: bool | None = None  # whether the last push replaced the registry entry
+        self._slots = asyncio.Semaphore(concurrency)
+        self._seen: dict[str, _Seen] = {}
+        self._running: set[asyncio.Task[None]] = set()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._pubsub: Any = None
+        self._stopping = False
+        self._heartbeat = redis.register_script(wire.HEARTBEAT_SCRIPT)
+        self._push = redis.register_script(wire.PUSH_SCRIPT)
+        self._queue = wire.node_queue(self.name)
+
+    # -- lifecycle ------------------------------------------------------------------------
+    def _record(self, *, draining: bool) -> bytes:
+        functions = [key_text(h.spec.key) for h in self.service.handlers.values()]
+        return orjson.dumps(
+            {
+                "service": self.service.name,
+                "config_version": self.service.config_version,
+                "functions": functions,
+                "draining": draining,
+                "started": time.time(),
+            }
+        )
+
+    async def start(self) -> None:
+        """Subscribe to control messages, announce the node, push the config, start serving."""
+        self._pubsub = self.redis.pubsub()
+        await self._pubsub.subscribe(wire.node_control(self.name))
+        await self.redis.hset(wire.NODES, self.name, self._record(draining=False))
+        await self._heartbeat(keys=[wire.HEARTBEATS], args=[self.name])
+        entry = orjson.dumps(
+            {"config_version": self.service.config_version, "functions": self.service.wire_functions()}
+        )
+        pushed = await self._push(
+            keys=[wire.SERVICES, wire.REV, wire.CHANGES],
+            args=[self.service.name, entry, "1" if self.force_push else "0", self.service.config_version],
+        )
+        self.pushed = bool(pushed)
+        await self._notice()
+        self._tasks = [
+            asyncio.create_task(self._control_loop()),
+            asyncio.create_task(self._heartbeat_loop()),
+            asyncio.create_task(self._call_loop()),
+        ]
+        log.info("service node %s serving %s", self.name, self.service.name)
+
+    async def _notice(self) -> None:
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.incr(wire.REV)
+            pipe.publish(wire.CHANGES, "node")
+            await pipe.execute()
+
+    async def stop(self, grace: float = 10.0) -> None:
+        """Drain: leave selection, refuse queued calls (the gateway retries them elsewhere), let
+        running calls finish within ``grace``, then deregister."""
+        self._stopping = True
+        call_loop = self._tasks[-1] if self._tasks else None
+        if call_loop is not None:
+            call_loop.cancel()
+            await asyncio.gather(call_loop, return_exceptions=True)
+        with contextlib.suppress(RedisError, OSError):
+            await self.redis.hset(wire.NODES, self.name, self._record(draining=True))
+            await self._notice()
+        deadline = time.monotonic() + grace
+        while self._running and time.monotonic() < deadline:
+            await self._refuse_queued()
+            await asyncio.wait(self._running, timeout=0.05)
+        for task in self._running:
+            task.cancel()
+        await asyncio.gather(*self._running, return_exceptions=True)
+        with contextlib.suppress(RedisError, OSError):
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.hdel(wire.NODES, self.name)
+                pipe.hdel(wire.HEARTBEATS, self.name)
+                await pipe.execute()
+            await self._notice()
+            await self._refuse_queued()
+            await self.redis.delete(self._queue)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._pubsub is not None:
+            with contextlib.suppress(RedisError, OSError):
+                await self._pubsub.aclose()
+        log.info("service node %s stopped", self.name)
+
+    async def _refuse_queued(self) -> None:
+        while (raw := await self.redis.rpop(self._queue)) is not None:
+            message = wire.decode(raw)  # type: ignore[arg-type]
+            if message is not None and message["t"] == wire.CALL:
+                await self._reply(str(message.get("gw")), {"t": wire.NACK, "id": message.get("id")})
+
+    async def _reply(self, gateway: str, message: dict[str, Any]) -> None:
+        with contextlib.suppress(RedisError, OSError):
+            await self.redis.publish(wire.gateway_replies(gateway), wire.encode(message))
+
+    async def _resend(self, gateway: str, data: bytes) -> None:
+        with contextlib.suppress(RedisError, OSError):
+            await self.redis.publish(wire.gateway_replies(gateway), data)
+
+    # -- loops ----------------------------------------------------------------------------
+    async def _heartbeat_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.heartbeat_interval)
+            try:
+                await self._heartbeat(keys=[wire.HEARTBEATS], args=[self.name])
+            except (RedisError, OSError) as exc:
+                log.warning("heartbeat failed: %s", type(exc).__name__)
+            now = time.monotonic()
+            self._seen = {k: v for k, v in self._seen.items() if v.expires > now or v.task is not None}
+
+    async def _control_loop(self) -> None:
+        async for item in self._pubsub.listen():
+            if item.get("type") != "message":
+                continue
+            message = wire.decode(item["data"])
+            if message is None:
+                continue
+            seen = self._seen.get(str(message.get("id")))
+            if seen is None:
+                continue
+            if message["t"] == wire.CANCEL and seen.task is not None:
+                seen.task.cancel()
+            elif message["t"] == wire.CREDIT and isinstance(message.get("n"), int):
+                seen.credits += message["n"]
+                seen.credit.set()
+
+    async def _call_loop(self) -> None:
+        while True:
+            await self._slots.acquire()
+            try:
+                item = await self.redis.brpop([self._queue], timeout=1)
+            except (RedisError, OSError) as exc:
+                self._slots.release()
+                log.warning("reading calls failed: %s", type(exc).__name__)
+                await asyncio.sleep(0.5)
+                continue
+            except BaseException:
+                self._slots.release()
+                raise
+            message = wire.decode(item[1]) if item else None
+            if message is None or message["t"] != wire.CALL or not self._accept(message):
+                self._slots.release()
+
+    def _accept(self, message: dict[str, Any]) -> bool:
+        """Start a call unless its id was seen; a finished duplicate gets its reply again."""
+        call_id = str(message.get("id"))
+        reply_to = str(message.get("gw"))
+        seen = self._seen.get(call_id)
+        if seen is not None:
+            if seen.final is not None:
+                task = asyncio.create_task(self._resend(reply_to, seen.final))
+                self._running.add(task)
+                task.add_done_callback(self._running.discard)
+            return False
+        seen = self._seen[call_id] = _Seen(time.monotonic() + self.dedupe_window, reply_to)
+        seen.credits = int(message.get("credits") or 0)
+        seen.task = asyncio.create_task(self._run(call_id, message, seen))
+        self._running.add(seen.task)
+        seen.task.add_done_callback(self._finished)
+        return True
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._running.discard(task)
+        self._slots.release()
+
+    # -- running a call -------------------------------------------------------------------
+    async def _run(self, call_id: str, message: dict[str, Any], seen: _Seen) -> None:
+        final: dict[str, Any]
+        try:
+            final = await self._execute(call_id, message, seen)
+        except asyncio.CancelledError:  # by the gateway (client cancel, timeout) or by our shutdown
+            code = codes.UNAVAILABLE if self._stopping else codes.CANCELLED
+            final = {"t": wire.ERROR, "id": call_id, "code": code, "message": code}
+        except TimeoutError:  # past the caller's deadline: the gateway has answered timeout already
+            final = {"t": wire.ERROR, "id": call_id, "code": codes.TIMEOUT, "message": "deadline passed"}
+        except ServiceError as exc:
+            final = {
+                "t": wire.ERROR,
+                "id": call_id,
+                "code": exc.code,
+                "message": exc.message,
+                "business": True,
+            }
+        except Exception as exc:
+            log.exception("service function raised")
+            text = f"{type(exc).__name__}: {exc}" if self.debug_errors else "internal error"
+            final = {"t": wire.ERROR, "id": call_id, "code": codes.INTERNAL, "message": text}
+        seen.task = None
+        seen.expires = time.monotonic() + self.dedupe_window
+        try:
+            data = wire.encode(final)
+        except TypeError:
+            data = wire.encode(
+                {"t": wire.ERROR, "id": call_id, "code": codes.INTERNAL, "message": "result is not JSON"}
+            )
+        seen.final = data
+        with contextlib.suppress(RedisError, OSError):
+            await self.redis.publish(wire.gateway_replies(seen.reply_to), data)
+
+    async def _execute(self, call_id: str, message: dict[str, Any], seen: _Seen) -> dict[str, Any]:
+        handler = self.service.handlers.get((str(message.get("fn")), message.get("v")))
+        if handler is None:
+            return {
+                "t": wire.ERROR,
+                "id": call_id,
+                "code": codes.NOT_FOUND,
+                "message": "not served by this node",
+            }
+        values, errors = validate_args(handler.spec.arg_types, message.get("args"))
+        if errors:
+            return {
+                "t": wire.ERROR,
+                "id": call_id,
+                "code": codes.INVALID_ARGS,
+                "message": orjson.dumps(errors).decode(),
+            }
+        ctx = CallContext.from_wire(message["ctx"])
+        async with asyncio.timeout(max(0.001, ctx.remaining())):
+            if handler.spec.response_type == "stream":
+                await self._stream(call_id, handler, values, ctx, seen)
+                return {"t": wire.END, "id": call_id}
+            return {"t": wire.OK, "id": call_id, "result": await _call(handler.function, values, ctx)}
+
+    async def _stream(
+        self, call_id: str, handler: Handler, values: dict[str, Any], ctx: CallContext, seen: _Seen
+    ) -> None:
+        channel = wire.gateway_replies(seen.reply_to)
+        seq = 0
+        generator = handler.function(**values, ctx=ctx)
+        try:
+            while True:
+                while seen.credits <= 0:  # backpressure: pause before producing the next chunk
+                    seen.credit.clear()
+                    await seen.credit.wait()
+                try:
+                    chunk = await anext(generator)
+                except StopAsyncIteration:
+                    return
+                seq += 1
+                seen.credits -= 1
+                await self.redis.publish(
+                    channel, wire.encode({"t": wire.CHUNK, "id": call_id, "seq": seq, "result": chunk})
+                )
+        finally:
+            await generator.aclose()
+
+
+async def _call(function: Callable[..., Any], values: dict[str, Any], ctx: CallContext) -> Any:
+    if inspect.iscoroutinefunction(function):
+        return await function(**values, ctx=ctx)
+    result = await asyncio.to_thread(function, **values, ctx=ctx)
+    return await result if inspect.isawaitable(result) else result
+
+
+async def serve(service: Service, redis_url: str, **options: Any) -> None:
+    """Run a node until SIGTERM or SIGINT, then drain and deregister."""
+    redis = Redis.from_url(redis_url)
+    node = ServiceNode(service, redis, **options)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await node.start()
+        await stop.wait()
+    finally:
+        await node.stop()
+        await redis.aclose()
+
+
+def run(service: Service, redis_url: str, **options: Any) -> None:
+    """Blocking entry point (what ``relaygate service run MODULE:ATTR --redis URL`` calls)."""
+    asyncio.run(serve(service, redis_url, **options))

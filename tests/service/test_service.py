@@ -1,0 +1,83 @@
+"""The service node SDK: declarations, in-process node against real Redis, dedupe, shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import orjson
+import pytest
+from redis.asyncio import Redis
+
+from relaygate.protocol.gateway import wire
+from relaygate.service import CallContext, ConfigError, Service, ServiceNode
+
+
+def test_declarations_are_validated() -> None:
+    svc = Service("inv")
+    with pytest.raises(ConfigError):
+        svc.function("f", timeout_ms=10)
+    with pytest.raises(ConfigError):
+        svc.function("f", check_permission=lambda caller, args: True)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError):
+
+        @svc.function("g", response_type="stream")
+        async def not_a_generator(ctx: CallContext) -> None: ...
+
+    @svc.function("h", version="1.0.0", args={"id": "integer"})
+    async def h(id: int, ctx: CallContext) -> int:
+        return id
+
+    with pytest.raises(ConfigError):
+        svc.function("h", version="1.0.0")(h)
+    first = svc.config_version
+    svc.function("k")(h)
+    assert svc.config_version != first  # without an explicit version, a content hash
+
+
+async def test_node_runs_a_call_once_and_resends_the_reply_to_a_duplicate(redis: Redis) -> None:
+    svc = Service("inv", config_version="1")
+    runs: list[int] = []
+
+    @svc.function("get", args={"id": "integer"})
+    async def get(id: int, ctx: CallContext) -> dict[str, Any]:
+        runs.append(id)
+        return {"id": id, "user": ctx.user_id}
+
+    node = ServiceNode(svc, redis, node_name="n1")
+    await node.start()
+    assert node.pushed
+    pubsub = redis.pubsub()
+    await pubsub.subscribe(wire.gateway_replies("g1"))
+    ctx = CallContext("r1", "u1", None, (), deadline=__import__("time").time() + 5).to_wire()
+    message = {
+        "t": "call",
+        "id": "c1",
+        "gw": "g1",
+        "fn": "get",
+        "v": None,
+        "rt": "sync",
+        "args": {"id": 3},
+        "ctx": ctx,
+    }
+    for _ in range(2):
+        await redis.lpush(wire.node_queue("n1"), wire.encode(message))
+    replies = []
+    async with asyncio.timeout(10):
+        async for item in pubsub.listen():
+            if item["type"] == "message":
+                replies.append(orjson.loads(item["data"]))
+                if len(replies) == 2:
+                    break
+    assert replies[0] == replies[1] == {"t": "ok", "id": "c1", "result": {"id": 3, "user": "u1"}}
+    assert runs == [3]  # the duplicate did not run again
+    await pubsub.aclose()
+
+    again = ServiceNode(svc, redis, node_name="n2")
+    await again.start()
+    assert not again.pushed  # same config_version: skipped
+    await again.stop()
+    await node.stop()
+    assert await redis.hgetall(wire.NODES) == {} and await redis.hgetall(wire.HEARTBEATS) == {}
+    registry = orjson.loads(await redis.hget(wire.SERVICES, "inv"))
+    assert registry["config_version"] == "1" and registry["functions"][0]["request_type"] == "get"
