@@ -60,7 +60,9 @@ def _plot(name: str, record: dict[str, Any], metrics: list[Metric], targets: lis
     fig, axes = plt.subplots(1, len(shown), figsize=(4.2 * len(shown), 3.6), squeeze=False)
     for ax, metric in zip(axes[0], shown, strict=True):
         values = [record["systems"][s]["metrics"].get(metric.key) or 0 for s in systems]
-        bars = ax.bar(systems, values, color=["#d9480f" if s == "relaygate" else "#868e96" for s in systems])
+        bars = ax.bar(
+            systems, values, color=["#d9480f" if s.startswith("relaygate") else "#868e96" for s in systems]
+        )
         ax.bar_label(bars, labels=[metric.format(v) for v in values], fontsize=8)
         for target in targets:
             if target.metric == metric.key and target.versus is None:
@@ -73,7 +75,7 @@ def _plot(name: str, record: dict[str, Any], metrics: list[Metric], targets: lis
                 )
                 ax.legend(fontsize=7)
         ax.set_title(metric.label, fontsize=9)
-        ax.tick_params(axis="x", labelsize=7)
+        ax.tick_params(axis="x", labelsize=7, labelrotation=20)
     fig.suptitle(f"{name} ({record['mode']})", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
