@@ -84,6 +84,7 @@ class Session:
         "_writer",
         "assigns",
         "conn",
+        "disconnect_topics",
         "endpoint",
         "peer",
         "serializer",
@@ -105,6 +106,7 @@ class Session:
         self.serializer = serializer
         self.assigns = assigns
         self.socket_id = socket_id
+        self.disconnect_topics = socket.disconnect_topics(assigns, socket_id)
         self.peer = peer
         self.transport = transport
         self.conn: Connection[Channel, ChannelSocket] = Connection(
@@ -134,8 +136,8 @@ class Session:
         (not for long-poll, whose clients send no heartbeats: poll expiry is their liveness)."""
         self.endpoint.sessions.add(self)
         SOCKETS_OPEN.inc()
-        if self.socket_id is not None:
-            await self.endpoint.pubsub.subscribe(self.socket_id, self)
+        for topic in self.disconnect_topics:
+            await self.endpoint.pubsub.subscribe(topic, self)
         timeout = self.endpoint.idle_timeout
         if timeout is not None and watch_idle:
             self._timer = asyncio.get_running_loop().call_later(timeout, self._check_idle)
@@ -248,7 +250,7 @@ class Session:
             self._writer = None
 
     def deliver(self, message: Broadcast, cache: dict[Any, Any]) -> None:
-        """Socket id topic: a ``disconnect`` broadcast closes with 1001 and no phx frames."""
+        """Socket id (and disconnect) topics: ``disconnect`` closes with 1001 and no phx frames."""
         if message.event == "disconnect":
             self.close(GOING_AWAY, "disconnected", drop=True, end_reason="disconnected")
 
@@ -278,8 +280,8 @@ class Session:
         if writer is not None and writer is not asyncio.current_task():
             writer.cancel()
             await asyncio.wait((writer,))
-        if self.socket_id is not None:
-            await endpoint.pubsub.unsubscribe(self.socket_id, self)
+        for topic in self.disconnect_topics:
+            await endpoint.pubsub.unsubscribe(topic, self)
         channels = list(self.conn.channels.values())
         self.conn.channels.clear()
         for channel in channels:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from relaygate.channels.api import Channel, ConnectInfo
@@ -13,17 +13,29 @@ ConnectHook = Callable[
     [dict[str, str], ConnectInfo], Awaitable[dict[str, Any] | None] | dict[str, Any] | None
 ]
 IdFunction = Callable[[dict[str, Any]], str | None]
+TopicsFunction = Callable[[dict[str, Any]], Iterable[str]]
 
 
 class Socket:
     """A socket endpoint such as ``/socket``: transports are mounted under it (``/websocket``)."""
 
-    def __init__(self, path: str, connect: ConnectHook | None = None, id: IdFunction | None = None) -> None:
+    def __init__(
+        self,
+        path: str,
+        connect: ConnectHook | None = None,
+        id: IdFunction | None = None,
+        *,
+        disconnect_topics: TopicsFunction | None = None,
+    ) -> None:
+        """``disconnect_topics`` names more topics than the socket id on which a ``disconnect``
+        broadcast closes the connection (e.g. one per access token, so a logout closes only the
+        sockets opened with that token)."""
         if not path.startswith("/") or path.endswith("/"):
             raise ValueError(f"socket path must start with '/' and not end with it, got {path!r}")
         self.path = path
         self._connect = connect
         self._id = id
+        self._disconnect_topics = disconnect_topics
         self.router: Router[Channel] = Router()
 
     def channel(self, pattern: str, handler: type[Channel] | Channel) -> None:
@@ -41,3 +53,10 @@ class Socket:
 
     def id(self, assigns: dict[str, Any]) -> str | None:
         return None if self._id is None else self._id(assigns)
+
+    def disconnect_topics(self, assigns: dict[str, Any], socket_id: str | None) -> tuple[str, ...]:
+        """The socket id topic and any extra ones, without repeats."""
+        topics = [] if socket_id is None else [socket_id]
+        if self._disconnect_topics is not None:
+            topics.extend(self._disconnect_topics(assigns))
+        return tuple(dict.fromkeys(topics))

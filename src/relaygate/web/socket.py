@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from relaygate.channels import Socket
-from relaygate.contexts.accounts import Accounts, socket_authenticator, socket_id
+from relaygate.contexts.accounts import Accounts, socket_authenticator, socket_id, socket_topics
 from relaygate.contexts.chat import Chat
 from relaygate.web.topics import ProductsChannel, RoomChannel, UserChannel
 
 
 def app_socket(accounts: Accounts, chat: Chat) -> Socket:
     """``/socket`` with id ``users_socket:<user_id>`` and the topics of channels.md."""
-    socket = Socket("/socket", connect=socket_authenticator(accounts), id=socket_id)
+    socket = Socket(
+        "/socket", connect=socket_authenticator(accounts), id=socket_id, disconnect_topics=socket_topics
+    )
     socket.channel("room:*", RoomChannel(chat))
     socket.channel("user:*", UserChannel(chat))
     socket.channel("products", ProductsChannel())
