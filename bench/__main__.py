@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import report
+from bench.profile import summarize
 from bench.scenarios import SCENARIOS, RunContext, load
 from bench.servers import SERVERS, UvicornOptions, launch
 
@@ -24,7 +25,7 @@ def log(message: str) -> None:
 
 
 def run_scenario(
-    name: str, quick: bool, systems: list[str] | None, options: UvicornOptions, out: Path
+    name: str, quick: bool, systems: list[str] | None, options: UvicornOptions, out: Path, profile: bool
 ) -> dict[str, Any]:
     module = load(name)
     size = module.size(quick)
@@ -47,7 +48,8 @@ def run_scenario(
         entry: dict[str, Any] = {"server": spec.describe(options), "notes": ctx_notes, "date": report.now()}
         started = time.monotonic()
         try:
-            with launch(spec, options, out / "logs" / f"{name}.{system}.log") as server:
+            profile_path = out / "profiles" / f"{name}.{system}.txt" if profile else None
+            with launch(spec, options, out / "logs" / f"{name}.{system}.log", profile_path) as server:
                 ctx = RunContext(
                     server=server, size=size, log=lambda m, s=system: log(f"  {s}: {m}"), notes=ctx_notes
                 )
@@ -60,6 +62,8 @@ def run_scenario(
                 f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else ''}"
             )
             entry["traceback"] = traceback.format_exc()
+        if profile_path is not None and profile_path.exists():
+            entry["profile"] = summarize(profile_path)
         entry["wall_seconds"] = round(time.monotonic() - started, 1)
         record["systems"][system] = entry
         if "metrics" in entry:
@@ -84,6 +88,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--loop", default=UvicornOptions.loop, help="uvicorn --loop implementation")
     parser.add_argument("--http", default=UvicornOptions.http, help="uvicorn --http implementation")
     parser.add_argument("--out", type=Path, default=RESULTS, help="results folder (default bench/results)")
+    parser.add_argument(
+        "--profile", action="store_true", help="sample each server with py-spy (slows it down)"
+    )
     parser.add_argument("--no-report", action="store_true", help="write the JSON only, not RESULTS.md/plots")
     args = parser.parse_args(argv)
     # SIGTERM unwinds like Ctrl-C so every context manager kills its servers and workers.
@@ -91,7 +98,8 @@ def main(argv: list[str] | None = None) -> int:
     options = UvicornOptions(ws=args.ws, loop=args.loop, http=args.http)
     args.out.mkdir(parents=True, exist_ok=True)
     for name in args.scenario or list(SCENARIOS):
-        record = run_scenario(name, args.quick, args.system, options, args.out)
+        record = run_scenario(name, args.quick, args.system, options, args.out, args.profile)
+        record["profiled"] = args.profile
         path = args.out / f"{name}.json"
         if path.exists():  # a partial run (--system) keeps the other systems of the same mode
             previous = json.loads(path.read_text())

@@ -60,7 +60,9 @@ def _plot(name: str, record: dict[str, Any], metrics: list[Metric], targets: lis
     fig, axes = plt.subplots(1, len(shown), figsize=(4.2 * len(shown), 3.6), squeeze=False)
     for ax, metric in zip(axes[0], shown, strict=True):
         values = [record["systems"][s]["metrics"].get(metric.key) or 0 for s in systems]
-        bars = ax.bar(systems, values, color=["#d9480f" if s == "relaygate" else "#868e96" for s in systems])
+        bars = ax.bar(
+            systems, values, color=["#d9480f" if s.startswith("relaygate") else "#868e96" for s in systems]
+        )
         ax.bar_label(bars, labels=[metric.format(v) for v in values], fontsize=8)
         for target in targets:
             if target.metric == metric.key and target.versus is None:
@@ -73,7 +75,7 @@ def _plot(name: str, record: dict[str, Any], metrics: list[Metric], targets: lis
                 )
                 ax.legend(fontsize=7)
         ax.set_title(metric.label, fontsize=9)
-        ax.tick_params(axis="x", labelsize=7)
+        ax.tick_params(axis="x", labelsize=7, labelrotation=20)
     fig.suptitle(f"{name} ({record['mode']})", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -119,6 +121,18 @@ def _scenario_section(
     lines += ["", "Servers: " + "; ".join(servers) + "."]
     if notes:
         lines += ["", *notes]
+    for system, entry in record["systems"].items():
+        profile = entry.get("profile")
+        if profile and profile["samples"]:
+            lines += ["", f"Profile of {system} (py-spy, {profile['samples']:,} samples while busy; self time):", "",
+                      "| function | self % | | function | inclusive % |", "| --- | --- | --- | --- | --- |"]  # fmt: skip
+            for (own, own_pct), (inc, inc_pct) in zip(profile["self"], profile["inclusive"], strict=False):
+                lines.append(f"| `{own}` | {own_pct} | | `{inc}` | {inc_pct} |")
+    if record.get("profiled"):
+        lines += [
+            "",
+            "This run was profiled: py-spy sampling slows the servers, so rates are lower than unprofiled.",
+        ]
     written: list[Path] = []
     if results:
         png = out / f"{name}.png"

@@ -61,6 +61,8 @@ class Target:
     value: float
     system: str = "relaygate"
     versus: str | None = None
+    capped_by: str | None = None
+    """A size metric: when the run was smaller than ``value`` (a machine limit), the target is not measurable."""
 
     def threshold(self, results: dict[str, dict[str, Any]]) -> float | None:
         if self.versus is None:
@@ -74,6 +76,9 @@ class Target:
         threshold = self.threshold(results)
         if measured is None or threshold is None:
             return "not measured", measured, threshold
+        size = results.get(self.system, {}).get(self.capped_by) if self.capped_by else None
+        if size is not None and float(size) < self.value:
+            return f"not measurable here (run capped at {size:,})", measured, threshold
         return ("met" if OPS[self.op](float(measured), threshold) else "missed"), measured, threshold
 
 

@@ -15,13 +15,14 @@ from array import array
 from typing import Any
 
 from bench.scenarios import Metric, RunContext, Target, machine_busy, others_pct, percentiles, split
-from bench.wire import open_client, open_joined
+from bench.wire import Heartbeats, open_client, open_joined
 from bench.workers import Control, WorkerPool
 
 NAME = "fanout"
 TITLE = "Fan-out: one publisher, S subscribers on one topic"
 SYSTEMS = ("relaygate", "relaygate-redis", "python-socketio", "bare-websockets")
 TOPIC = "bench:fanout"
+HEARTBEAT_SECONDS = 30.0
 PAD = "x" * 48  # {"t":..., "seq":..., "pad":...} encodes to ~100 bytes
 
 METRICS = [
@@ -54,11 +55,17 @@ TARGETS = [
 def size(quick: bool) -> dict[str, Any]:
     if quick:
         return {"subscribers": 500, "messages": 100, "workers": 2, "window": 4}
-    return {"subscribers": 10_000, "messages": 200, "workers": 3, "window": 4}
+    return {"subscribers": 10_000, "messages": 50, "workers": 3, "window": 4}
 
 
 async def subscriber(ctl: Control, params: dict[str, Any]) -> None:
-    clients, errors = await open_joined(params["protocol"], params["url"], TOPIC, range(*params["indices"]))
+    # Subscribers heartbeat like phoenix.js: connecting 10k takes over a minute here, and Relaygate
+    # closes sockets that sent nothing for 60 s (the first full run lost 7k subscribers that way).
+    heartbeats = Heartbeats(HEARTBEAT_SECONDS)
+    heartbeats.start()
+    clients, errors = await open_joined(
+        params["protocol"], params["url"], TOPIC, range(*params["indices"]), on_joined=heartbeats.add
+    )
     latencies = array("q")
     expected = len(clients) * params["messages"]
     finished = asyncio.Event()
@@ -82,6 +89,7 @@ async def subscriber(ctl: Control, params: dict[str, Any]) -> None:
             await asyncio.wait_for(finished.wait(), 10)
         except TimeoutError:
             pass
+    heartbeats.stop()
     await ctl.step(
         "done",
         {
@@ -95,6 +103,9 @@ async def subscriber(ctl: Control, params: dict[str, Any]) -> None:
 async def publisher(ctl: Control, params: dict[str, Any]) -> None:
     client = await open_client(params["protocol"], params["url"])
     await client.join(TOPIC)
+    heartbeats = Heartbeats(HEARTBEAT_SECONDS)
+    heartbeats.add(client)
+    heartbeats.start()
     await ctl.step("ready", {"joined": 1, "failed": 0, "errors": []})
     inflight: set[asyncio.Task[Any]] = set()
     first = time.monotonic_ns()

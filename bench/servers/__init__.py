@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import resource
+import shutil
 import signal
 import socket
 import subprocess
@@ -149,15 +150,23 @@ class ServerProcess:
     """One server child process on a free loopback port. Use as a context manager: it is always killed."""
 
     def __init__(
-        self, spec: ServerSpec, options: UvicornOptions, log_path: Path, env: dict[str, str] | None = None
+        self,
+        spec: ServerSpec,
+        options: UvicornOptions,
+        log_path: Path,
+        env: dict[str, str] | None = None,
+        profile_path: Path | None = None,
     ) -> None:
         self.spec = spec
         self.options = options
         self.log_path = log_path
+        self.profile_path = profile_path
+        """When set, ``py-spy record`` samples the server into this file (collapsed stacks)."""
         self.env = env or {}
         self.port = 0
         self.popen: subprocess.Popen[bytes] | None = None
         self.process: psutil.Process | None = None
+        self.profiler: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
@@ -196,9 +205,31 @@ class ServerProcess:
                 contextlib.suppress(OSError),
                 socket.create_connection(("127.0.0.1", self.port), timeout=0.5),
             ):
+                if self.profile_path is not None:
+                    self._start_profiler(self.profile_path)
                 return
             time.sleep(0.05)
         raise TimeoutError(f"{self.spec.name} did not listen within {timeout}s: {self.log_tail()}")
+
+    def _start_profiler(self, path: Path) -> None:
+        assert self.popen is not None
+        binary = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.profiler = subprocess.Popen(
+            [binary, "record", "--pid", str(self.popen.pid), "--rate", "200", "--format", "raw",
+             "--nonblocking", "--output", str(path)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
+        )  # fmt: skip
+
+    def _stop_profiler(self) -> None:
+        if self.profiler is None or self.profiler.poll() is not None:
+            return
+        self.profiler.send_signal(signal.SIGINT)  # py-spy writes its output on SIGINT
+        try:
+            self.profiler.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.profiler.kill()
+            self.profiler.wait(timeout=5)
 
     def log_tail(self, lines: int = 20) -> str:
         try:
@@ -220,6 +251,7 @@ class ServerProcess:
         return self.popen is not None and self.popen.poll() is None
 
     def stop(self) -> None:
+        self._stop_profiler()
         if self.popen is None or self.popen.poll() is not None:
             return
         with contextlib.suppress(ProcessLookupError):
@@ -328,8 +360,12 @@ def listens(server: ServerProcess, port: int) -> bool:
     return any(c.status == psutil.CONN_LISTEN and c.laddr.port == port for c in connections)
 
 
-def launch(spec: ServerSpec, options: UvicornOptions, log_path: Path) -> ServerProcess:
-    """The process handle for ``spec``: one server, or a cluster when ``spec.nodes > 1``."""
+def launch(
+    spec: ServerSpec, options: UvicornOptions, log_path: Path, profile_path: Path | None = None
+) -> ServerProcess:
+    """The process handle for ``spec``: one server, or a cluster when ``spec.nodes > 1``.
+
+    ``profile_path`` samples a single server with py-spy (clusters are not profiled)."""
     if spec.nodes > 1:
         return ClusterProcess(spec, options, log_path)
-    return ServerProcess(spec, options, log_path)
+    return ServerProcess(spec, options, log_path, profile_path=profile_path)

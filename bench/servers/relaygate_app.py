@@ -16,6 +16,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.types import ASGIApp
 
 from relaygate.channels import Channel, ChannelSocket, ConnectInfo, Endpoint, Reply, Socket
 from relaygate.presence import MemoryPresence, Presence, RedisPresence
@@ -46,7 +47,7 @@ async def accept(params: dict[str, str], info: ConnectInfo) -> dict[str, Any]:
     return {}
 
 
-def create_app() -> Starlette:
+def create_app() -> ASGIApp:
     redis_url = os.environ.get("RELAYGATE_REDIS_URL")
     pubsub: PubSub
     presence: Presence
@@ -72,4 +73,6 @@ def create_app() -> Starlette:
             await presence.stop()
             await pubsub.stop()
 
-    return Starlette(routes=endpoint.routes(), lifespan=lifespan)
+    # As relaygate.app deploys it: WebSocket paths are dispatched before the framework (smaller
+    # idle sockets); the rest (lifespan, non-upgrade requests) goes through Starlette.
+    return endpoint.wrap(Starlette(routes=endpoint.routes(), lifespan=lifespan))

@@ -50,6 +50,57 @@ def test_tiny_fanout_against_bare_websockets_writes_results(
     assert (tmp_path / "fanout.png").stat().st_size > 0
 
 
+def test_profile_summary_ranks_self_and_inclusive_time(tmp_path: Path) -> None:
+    from bench.profile import summarize
+
+    raw = tmp_path / "profile.txt"
+    raw.write_text(
+        "main (/x/app.py:1);loop (/x/site-packages/uvicorn/server.py:9);send (/x/src/relaygate/s.py:3) 6\n"
+        "main (/x/app.py:1);loop (/x/site-packages/uvicorn/server.py:9) 3\n"
+        "main (/x/app.py:1);idle (/x/app.py:7) 1\n"
+    )
+    summary = summarize(raw)
+    assert summary["samples"] == 10
+    assert summary["self"][0] == ("send (relaygate/s.py)", 60.0)
+    assert ("loop (uvicorn/server.py)", 90.0) not in summary["inclusive"]  # on 90% of stacks: the loop itself
+    assert ("loop (uvicorn/server.py)", 30.0) in summary["self"]
+
+
+def test_tiny_idle_run_keeps_sockets_open_and_heartbeating(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    module = load("idle-connections")
+    tiny = {
+        "connections": 10,
+        "workers": 2,
+        "idle_seconds": 1.0,
+        "settle_seconds": 0.2,
+        "heartbeat_seconds": 0.2,
+    }
+    monkeypatch.setattr(module, "size", lambda quick: tiny)
+    assert (
+        main(
+            [
+                "--quick",
+                "--scenario",
+                "idle-connections",
+                "--system",
+                "bare-websockets",
+                "--out",
+                str(tmp_path),
+            ]
+        )
+        == 0
+    )
+
+    metrics = json.loads((tmp_path / "idle-connections.json").read_text())["systems"]["bare-websockets"][
+        "metrics"
+    ]
+    assert metrics["joined"] == 10
+    assert metrics["open_after_idle"] == 10
+    assert metrics["heartbeats_ok"] >= 10  # every socket got at least one heartbeat reply in the idle second
+
+
 def test_tiny_presence_churn_on_two_nodes_through_redis(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
