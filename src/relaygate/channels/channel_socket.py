@@ -8,8 +8,10 @@ channel; heartbeats and other topics are handled by the connection task.
 from __future__ import annotations
 
 import asyncio
+import sys
+from collections.abc import Coroutine
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, cast
 
 from relaygate.channels.api import Channel, Reply, Stop, logger
 from relaygate.protocol import ChannelEntry, EncodeError, Frame, Message
@@ -32,6 +34,22 @@ _ENDED: Final = 2
 
 _EMPTY: Final[dict[str, Any]] = {}
 _UNENCODABLE: Final = object()
+_BUSY: Final = cast("asyncio.Task[None]", object())  # _task while a task is being started; never awaited
+
+
+def _start(loop: asyncio.AbstractEventLoop, coroutine: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+    """A task for ``coroutine``, started eagerly where asyncio can (Python 3.12+).
+
+    An eager task runs its first step at once, as itself (``current_task()``, contextvars and
+    cancellation are exactly a task's), so a push whose handler does not suspend is answered
+    without a trip through the event loop. Python 3.11 has no eager start, and running the
+    handler inline in the connection's task instead would make ``asyncio.timeout`` or a
+    ``TaskGroup`` in a handler cancel the connection, so there the task starts on the next
+    loop iteration as before.
+    """
+    if sys.version_info >= (3, 12):
+        return asyncio.Task(coroutine, loop=loop, eager_start=True)
+    return loop.create_task(coroutine)
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,7 +189,11 @@ class ChannelSocket(ChannelEntry):
         else:
             inbox.append((kind, item))
         if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._run())
+            # Marked busy first: a handler running eagerly that queues to its own channel
+            # (send_info, an intercepted broadcast) must append behind itself, not start a second run.
+            self._task = _BUSY
+            task = _start(asyncio.get_running_loop(), self._run())
+            self._task = None if task.done() else task
 
     async def _run(self) -> None:
         try:
@@ -312,7 +334,7 @@ class ChannelSocket(ChannelEntry):
                 if frame is not None:
                     self.session.send(frame)
         task = self._task
-        if task is not None and task is not asyncio.current_task():
+        if task is not None and task is not _BUSY and task is not asyncio.current_task():
             task.cancel()
             await asyncio.wait((task,))
         await self._cleanup(reason, was_joined)
