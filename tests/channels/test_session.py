@@ -7,6 +7,7 @@ import asyncio
 from relaygate.channels import Endpoint, Session
 from relaygate.protocol import V2, Frame
 from relaygate.pubsub import MemoryPubSub
+from relaygate.telemetry.metrics import REGISTRY
 from tests.channels.support import make_socket
 
 
@@ -107,3 +108,15 @@ async def test_failing_transport_stops_sending() -> None:
     assert session.closing
     session.send("b")
     await session.finish()
+
+
+async def test_received_frames_are_all_counted_once_the_connection_closes() -> None:
+    def counted() -> float:
+        return REGISTRY.get_sample_value("relaygate_channel_messages_total", {"direction": "in"}) or 0.0
+
+    _, session = await session_with(GatedTransport())
+    before = counted()
+    for ref in range(3):
+        session.feed(f'[null,"{ref}","phoenix","heartbeat",{{}}]')
+    await session.finish()
+    assert counted() - before == 3
