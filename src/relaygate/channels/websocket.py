@@ -29,8 +29,13 @@ def header_map(scope: Scope) -> dict[str, str]:
 
 
 def peer_of(scope: Scope) -> tuple[str, int] | None:
+    """The client address; the server's own tuple when it is one (a session keeps it for life)."""
     client = scope.get("client")
-    return (client[0], client[1]) if client else None
+    if not client:
+        return None
+    if type(client) is tuple and len(client) == 2:
+        return client
+    return (client[0], client[1])
 
 
 class AsgiTransport:
@@ -70,6 +75,7 @@ class WebSocketApp:
                     break  # websocket.disconnect
                 text = event.get("text")
                 feed(text if text is not None else event["bytes"])
+                del event, text  # an idle socket keeps no copy of the last frame it received
         finally:
             await session.finish()
 
