@@ -1,7 +1,7 @@
 """``python -m bench.micro``: the channel runtime's own cost per message, in process, no sockets.
 
 Sessions get a transport whose send completes at once (as a WebSocket send with room in the
-socket buffer does), so the figures are Relaygate's CPU alone: µs per round trip (push in,
+socket buffer does) behind the ASGI transport, so the figures are Relaygate's CPU alone: µs per round trip (push in,
 reply out), µs per fan-out delivery, and traced Python heap per idle joined session. They are
 reproducible on a busy machine within a few percent (best of ``--repeat`` runs).
 """
@@ -15,28 +15,29 @@ import json
 import time
 import tracemalloc
 
+from starlette.types import Message
+
 from bench.servers.relaygate_app import BenchChannel
 from relaygate.channels import Endpoint, Socket
 from relaygate.channels.session import Session
-from relaygate.protocol import V2, Frame
+from relaygate.channels.websocket import AsgiTransport
+from relaygate.protocol import V2
 from relaygate.pubsub import MemoryPubSub
 
 
-class CountingTransport:
-    """Counts frames (its own and all transports'); never suspends."""
+class CountingTransport(AsgiTransport):
+    """The WebSocket transport over an ASGI ``send`` that counts frames and never suspends."""
 
     __slots__ = ("frames",)
     total = 0
 
     def __init__(self) -> None:
+        super().__init__(self._count)
         self.frames = 0
 
-    async def send(self, frame: Frame) -> None:
+    async def _count(self, message: Message) -> None:
         self.frames += 1
         CountingTransport.total += 1
-
-    async def close(self, code: int, reason: str) -> None:
-        return None
 
 
 def _setup() -> tuple[Endpoint, Socket]:

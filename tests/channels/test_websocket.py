@@ -358,3 +358,41 @@ async def test_wrap_dispatches_websockets_first_and_delegates_the_rest(
         with pytest.raises(InvalidStatus):
             async with connect(url + "/elsewhere", open_timeout=5):
                 pass
+
+
+@pytest.mark.parametrize("wrapped", [True, False])
+async def test_handshake_headers_are_released_only_where_the_scope_is_the_servers_alone(
+    make_endpoint: EndpointFactory, wrapped: bool
+) -> None:
+    endpoint = make_endpoint()
+    inner: Any = None
+
+    async def framework(scope: Any, receive: Any, send: Any) -> None:
+        nonlocal inner
+        inner = scope  # a framework route would run here; with wrap it never sees the socket
+        for route in endpoint.routes():
+            if getattr(route, "path", None) == "/socket/websocket" and hasattr(route, "app"):
+                await route.app(scope, receive, send)
+                return
+
+    app = endpoint.wrap(framework) if wrapped else framework
+    scope = {
+        "type": "websocket",
+        "path": "/socket/websocket",
+        "query_string": b"vsn=2.0.0",
+        "headers": [(b"host", b"127.0.0.1")],
+        "client": ("127.0.0.1", 5000),
+    }
+    events = iter([{"type": "websocket.connect"}, {"type": "websocket.disconnect", "code": 1000}])
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> Any:
+        return next(events)
+
+    async def send_message(message: Any) -> None:
+        sent.append(message)
+
+    await app(scope, receive, send_message)
+    assert sent[0]["type"] == "websocket.accept"
+    assert scope["headers"] == ([] if wrapped else [(b"host", b"127.0.0.1")])
+    assert (inner is None) is wrapped

@@ -59,14 +59,19 @@ class AsgiTransport:
 class WebSocketApp:
     """ASGI app for one Socket. Refusals (origin, vsn, connect, id) are HTTP 403 before the upgrade."""
 
-    def __init__(self, endpoint: Endpoint, socket: Socket) -> None:
+    def __init__(self, endpoint: Endpoint, socket: Socket, *, owns_scope: bool = False) -> None:
+        """``owns_scope``: this app is the server's own (no framework or middleware around it shares
+        the scope), so the handshake's headers can be dropped once the connection is accepted."""
         self.endpoint = endpoint
         self.socket = socket
+        self.owns_scope = owns_scope
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         session = await self._handshake(scope, receive, send)
         if session is None:
             return
+        if self.owns_scope:
+            scope["headers"] = []  # the server keeps the scope for the socket's life: ~1 KB per idle socket
         try:
             feed = session.feed
             while True:
@@ -121,7 +126,10 @@ def websocket_dispatcher(endpoint: Endpoint, app: ASGIApp) -> ASGIApp:
     Mounting through a framework keeps each connection's coroutine inside every middleware layer
     for its whole life; dispatching first saves that memory per idle socket.
     """
-    handlers = {socket.path + "/websocket": WebSocketApp(endpoint, socket) for socket in endpoint.sockets}
+    handlers = {
+        socket.path + "/websocket": WebSocketApp(endpoint, socket, owns_scope=True)
+        for socket in endpoint.sockets
+    }
 
     async def dispatch(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket":
