@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from relaygate.app import create_app
+from relaygate.app import create_app, shared_redis
 from relaygate.config import Settings
 from relaygate.db import Database
 from relaygate.presence import MemoryPresence, RedisPresence
@@ -47,3 +47,13 @@ async def test_cluster_mode_shares_broadcasts_and_presence_through_redis(
         assert [(m.event, m.payload) for m in inbox.messages if m.event == "hello"] == [("hello", {"n": 1})]
         metas = node_two.presence.list("room:x")["42"]["metas"]
         assert [meta["device"] for meta in metas] == ["phone"]
+
+
+async def test_the_shared_redis_client_waits_for_a_free_connection(redis_url: str) -> None:
+    """150 commands at once hold 150 connections: the default pool of redis-py fails past 100."""
+    redis = shared_redis(redis_url)
+    try:
+        results = await asyncio.gather(*(redis.blpop([f"empty:{n}"], timeout=0.1) for n in range(150)))
+    finally:
+        await redis.aclose()
+    assert results == [None] * 150

@@ -35,15 +35,20 @@ from relaygate.web.socket import app_socket
 log = logging.getLogger("relaygate")
 
 
+def shared_redis(url: str) -> aioredis.Redis:
+    """One client for the node's short commands. Its pool waits for a free connection under load
+    (redis-py's default pool fails with MaxConnectionsError at 100 concurrent commands)."""
+    pool = aioredis.BlockingConnectionPool.from_url(url, max_connections=64, timeout=10)
+    return aioredis.Redis.from_pool(pool)
+
+
 class Node:
     """Everything one Relaygate node runs; built once, started and stopped by the app lifespan."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.db = Database(settings.database_url)
-        self.redis: aioredis.Redis | None = (
-            aioredis.Redis.from_url(settings.redis_url) if settings.redis_url else None
-        )
+        self.redis: aioredis.Redis | None = shared_redis(settings.redis_url) if settings.redis_url else None
         self.pubsub: PubSub
         self.presence: Presence
         if settings.redis_url is not None and self.redis is not None:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.exceptions import RedisError
 
 from relaygate.protocol.gateway import codes, wire
@@ -324,7 +324,8 @@ async def _call(function: Callable[..., Any], values: dict[str, Any], ctx: CallC
 
 async def serve(service: Service, redis_url: str, **options: Any) -> None:
     """Run a node until SIGTERM or SIGINT, then drain and deregister."""
-    redis = Redis.from_url(redis_url)
+    # a pool that waits for a free connection when many calls run at once, instead of failing
+    redis = Redis.from_pool(BlockingConnectionPool.from_url(redis_url, max_connections=64, timeout=10))
     node = ServiceNode(service, redis, **options)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
