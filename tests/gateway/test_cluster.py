@@ -250,3 +250,30 @@ async def test_limiter_fails_open_when_redis_is_gone(redis_url: str) -> None:
     else:
         raise AssertionError("fail_open=False must reject when the store fails")
     await dead.aclose()
+
+
+async def test_limiter_store_down_with_fail_open_false_answers_unavailable() -> None:
+    """The gateway answers (never raises) when a stopped Redis fails the limiter with fail_open off."""
+    from relaygate.gateway import RateLimiter, RedisWindowStore
+    from tests.servers import RedisServer
+
+    server = RedisServer()
+    server.start()
+    client = Redis.from_url(server.url, socket_timeout=1, socket_connect_timeout=1)
+    try:
+        limiter = RateLimiter(RedisWindowStore(client), LimiterConfig(fail_open=False, timeout_ms=2000))
+        gw = Gateway(limiter=limiter)
+
+        async def hello(ctx: Any) -> str:
+            return "hi"
+
+        gw.register_local(
+            "demo", "hello", hello, rate_limits=[{"key": "user_id", "max_requests": 100, "window_ms": 60_000}]
+        )
+        assert (await call(gw, req("l1", "hello")))["success"]
+        server.stop()
+        r = await call(gw, req("l2", "hello"))
+        assert (r["code"], r["can_retry"], r["request_id"]) == ("unavailable", True, "l2")
+    finally:
+        await client.aclose()
+        server.close()

@@ -422,3 +422,27 @@ async def test_close_connection_can_itself_be_cancelled() -> None:
     assert closer.cancelled()  # the caller's own cancellation is not swallowed
     cleanup_done.set()
     await gateway.stop()
+
+
+@pytest.mark.parametrize("asynchronous", [False, True])
+async def test_a_raising_permission_check_answers_internal(asynchronous: bool) -> None:
+    """A broken ``check_permission`` callable is a bug on the server: an ``internal`` error response."""
+    gateway = Gateway()
+
+    def broken(caller: CallerContext, args: dict[str, Any]) -> bool:
+        raise RuntimeError("permission store is down")
+
+    async def broken_async(caller: CallerContext, args: dict[str, Any]) -> bool:
+        raise RuntimeError("permission store is down")
+
+    async def hello(ctx: CallContext) -> str:
+        return "hi"
+
+    gateway.register_local("svc", "guarded", hello, check_permission=broken_async if asynchronous else broken)
+    r = await call(gateway, req("p1", "guarded"))
+    assert (r["code"], r["error"], r["can_retry"], r["request_id"]) == (
+        "internal",
+        "internal error",
+        False,
+        "p1",
+    )

@@ -184,7 +184,11 @@ class Gateway:
         if caller.user_id is None:
             raise GatewayError(codes.UNAUTHENTICATED, "the socket has no authenticated user")
         config = self.registry.resolve(request.service, request.request_type, request.version)
-        if not await is_allowed(config, caller, request.args):
+        try:
+            allowed = await is_allowed(config, caller, request.args)
+        except Exception as exc:  # a broken check_permission callable: a server error, not a denial
+            raise self._function_error(exc) from None
+        if not allowed:
             raise GatewayError(codes.PERMISSION_DENIED, "permission denied")
         if not self.lanes.has_room(caller.connection):
             raise GatewayError(codes.OVERLOADED, "too many calls in flight, try again later")
