@@ -277,3 +277,20 @@ async def test_limiter_store_down_with_fail_open_false_answers_unavailable() -> 
     finally:
         await client.aclose()
         server.close()
+
+
+async def test_service_node_survives_a_redis_restart(make_cluster, start_node, redis_server: Any) -> None:
+    """After Redis restarts empty on the same port the node announces itself again, serves calls,
+    and its control subscription delivers stream credits again (25 chunks through a window of 4)."""
+    cluster = await make_cluster("gw1")
+    gw = cluster.gateway(stream_credits=4)
+    node = await start_node("n1", cluster=cluster)
+    assert (await call(gw, req("before", "echo", {"x": 1})))["success"]
+    redis_server.restart()
+    await eventually(lambda: _succeeds(gw, "echo", args={"x": 2}), within=30)
+    inbox = Inbox()
+    assert (await call(gw, req("s-after", "numbers", {"n": 25}), inbox=inbox))["success"]
+    end = await inbox.wait_final("s-after")
+    assert end["success"], end
+    assert [i["result"] for i in inbox.items if i["has_more"]] == list(range(25))
+    assert node.process.poll() is None
