@@ -21,6 +21,8 @@ system-deps:
 	@scripts/ensure-system-deps.sh
 
 run: $(BIN)/.installed
+	@if command -v npm >/dev/null 2>&1; then $(MAKE) --no-print-directory node_modules/.installed; \
+	  else echo "npm not found: the demo page at / will lack phoenix.js"; fi
 	$(BIN)/relaygate serve
 
 test: system-deps $(BIN)/.installed node_modules/.installed

@@ -28,6 +28,8 @@ SCENARIOS = {
     "fanout": "bench.scenarios.fanout",
     "roundtrip": "bench.scenarios.roundtrip",
     "presence-churn": "bench.scenarios.presence_churn",
+    "gateway": "bench.scenarios.gateway",
+    "rest": "bench.scenarios.rest",
 }
 
 

@@ -60,16 +60,26 @@ class UvicornOptions:
 
 
 @dataclass(frozen=True)
+class NodeSetup:
+    """A full Relaygate node on a seeded database (:class:`bench.servers.node.NodeProcess`)."""
+
+    gateway: str | None = None
+    """``"local"``: the bench gateway functions run in the node; ``"redis"``: on a service node."""
+
+
+@dataclass(frozen=True)
 class ServerSpec:
     name: str
     protocol: str
-    """Wire protocol of the load generator's clients: ``phoenix`` (V2 JSON) or ``socketio`` (EIO 4)."""
+    """Wire protocol of the load generator's clients: ``phoenix`` (V2 JSON), ``socketio`` (EIO 4), ``http``."""
     path: str
     """Request target of the WebSocket upgrade, query included."""
     argv: Callable[[int, UvicornOptions], list[str]]
     describe: Callable[[UvicornOptions], str] = field(default=lambda options: "")
     nodes: int = 1
     """More than one: a cluster of that many server processes sharing a throwaway Redis."""
+    node: NodeSetup | None = None
+    """Set: seed a database first, then start ``argv`` on it (and a service node when asked)."""
 
 
 def _uvicorn(factory: str) -> Callable[[int, UvicornOptions], list[str]]:
@@ -95,6 +105,7 @@ def _bare_ws(port: int, options: UvicornOptions) -> list[str]:
 
 
 PHOENIX_PATH = "/socket/websocket?vsn=2.0.0"
+APP = "relaygate.app:create_app"
 
 SERVERS: dict[str, ServerSpec] = {
     spec.name: spec
@@ -120,6 +131,38 @@ SERVERS: dict[str, ServerSpec] = {
             "/socket.io/?EIO=4&transport=websocket",
             _uvicorn("bench.servers.socketio_app:create_app"),
             lambda o: o.describe(),
+        ),
+        ServerSpec(
+            "relaygate-gateway",
+            "phoenix",
+            PHOENIX_PATH,
+            _uvicorn(APP),
+            lambda o: f"relaygate.app ({o.describe()}), local gateway functions, SQLite",
+            node=NodeSetup(gateway="local"),
+        ),
+        ServerSpec(
+            "relaygate-gateway-redis",
+            "phoenix",
+            PHOENIX_PATH,
+            _uvicorn(APP),
+            lambda o: f"relaygate.app ({o.describe()}) + redis-server + `relaygate service run`, SQLite",
+            node=NodeSetup(gateway="redis"),
+        ),
+        ServerSpec(
+            "relaygate-api",
+            "http",
+            "",
+            _uvicorn(APP),
+            lambda o: f"relaygate.app ({o.describe()}), SQLite",
+            node=NodeSetup(),
+        ),
+        ServerSpec(
+            "bare-fastapi",
+            "http",
+            "",
+            _uvicorn("bench.servers.bare_rest:create_app"),
+            lambda o: f"plain FastAPI routes over the same contexts ({o.describe()}), SQLite",
+            node=NodeSetup(),
         ),
         ServerSpec(
             "bare-websockets",
@@ -366,6 +409,10 @@ def launch(
     """The process handle for ``spec``: one server, or a cluster when ``spec.nodes > 1``.
 
     ``profile_path`` samples a single server with py-spy (clusters are not profiled)."""
+    if spec.node is not None:
+        from bench.servers.node import NodeProcess  # imports relaygate: only the node systems need it
+
+        return NodeProcess(spec, options, log_path, profile_path)
     if spec.nodes > 1:
         return ClusterProcess(spec, options, log_path)
     return ServerProcess(spec, options, log_path, profile_path=profile_path)

@@ -89,10 +89,14 @@ def serve(
         asyncio.run(_migrate(settings))
     _import_from_cwd()
     app = create_app(settings)
+    # The endpoint answers its WebSocket paths before the framework (smaller idle sockets), on
+    # uvicorn's sans-I/O websockets protocol (the legacy one costs ~20x the CPU per connect; see
+    # bench/ANALYSIS.md), with uvloop and httptools when installed (uvicorn[standard]).
     config = uvicorn.Config(
-        app,
+        app.state.relaygate.endpoint.wrap(app),
         host=settings.host,
         port=settings.port,
+        ws="websockets-sansio",
         log_config=None,
         date_header=False,
         ws_max_size=16 * 1024 * 1024,

@@ -116,3 +116,37 @@ def test_tiny_presence_churn_on_two_nodes_through_redis(
     assert metrics["joins"] > 0
     assert metrics["missed_diffs"] == 0  # every join and leave reached the observer on each node
     assert metrics["diff_p99_ms"] >= metrics["diff_p50_ms"] > 0
+
+
+def _tiny_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, scenario: str, system: str, tiny: dict[str, object]
+) -> dict[str, object]:
+    monkeypatch.setattr(load(scenario), "size", lambda quick: tiny)
+    assert main(["--quick", "--scenario", scenario, "--system", system, "--out", str(tmp_path)]) == 0
+    entry = json.loads((tmp_path / f"{scenario}.json").read_text())["systems"][system]
+    assert "error" not in entry, entry.get("traceback")
+    metrics: dict[str, object] = entry["metrics"]
+    return metrics
+
+
+def test_tiny_gateway_run_calls_a_service_node_over_redis(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tiny = {"callers": 4, "workers": 2, "warmup_seconds": 0.2, "seconds": 0.5}
+    metrics = _tiny_run(tmp_path, monkeypatch, "gateway", "relaygate-gateway-redis", tiny)
+    assert metrics["callers"] == 4
+    for phase in ("sync", "async", "stream"):  # every response type completed calls with the right results
+        assert metrics[f"{phase}_per_s"] > 0  # type: ignore[operator]
+        assert metrics[f"{phase}_p99_ms"] >= metrics[f"{phase}_p50_ms"] > 0  # type: ignore[operator]
+    assert metrics["failures"] == 0
+    assert "| relaygate-gateway-redis | 4 |" in (tmp_path / "RESULTS.md").read_text()
+
+
+def test_tiny_rest_run_reads_products_and_posts_messages(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tiny = {"connections": 2, "workers": 1, "warmup_seconds": 0.2, "seconds": 0.5}
+    metrics = _tiny_run(tmp_path, monkeypatch, "rest", "relaygate-api", tiny)
+    assert metrics["connections"] == 2
+    assert metrics["get_per_s"] > 0 and metrics["post_per_s"] > 0  # type: ignore[operator]
+    assert metrics["failures"] == 0  # every GET answered 200 and every POST 201
