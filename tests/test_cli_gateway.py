@@ -9,11 +9,16 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
+import httpx
+import orjson
 import pytest
+import websockets
 from redis.asyncio import Redis
 
 from relaygate.protocol.gateway import wire
+from tests.servers import free_port, wait_for_port
 from tests.test_cli import run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -132,3 +137,62 @@ def test_routes_lists_sockets_topics_and_gateway_functions(tmp_path: Path) -> No
         bad.stderr.strip()
         == "relaygate: configuration error: RELAYGATE_GATEWAY_MODULE: my_functions has no attribute nothing"
     )
+
+
+SLOW_FUNCTIONS = """
+import asyncio
+import pathlib
+
+
+def register(gateway):
+    async def slow(ctx):
+        pathlib.Path("started").touch()
+        await asyncio.sleep(1.5)
+        return "finished"
+
+    gateway.register_local("ops", "slow", slow, timeout_ms=30_000)
+"""
+
+
+async def test_sigterm_lets_a_running_gateway_call_finish_before_closing_with_1012(tmp_path: Path) -> None:
+    (tmp_path / "slow_functions.py").write_text(SLOW_FUNCTIONS)
+    email, password = "ops@example.com", "correct horse battery"
+    created = run_cli("users", "create", "--email", email, "--password", password, cwd=tmp_path)
+    assert created.returncode == 0, created.stderr
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "relaygate", "serve", "--port", str(port)],
+        cwd=tmp_path,
+        env={**os.environ, "RELAYGATE_ENV": "dev", "RELAYGATE_GATEWAY_MODULE": "slow_functions:register"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    frames: list[Any] = []
+    try:
+        wait_for_port(port, timeout=90)
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+            login = await http.post("/api/v1/sessions", json={"email": email, "password": password})
+            token = login.json()["data"]["token"]
+        url = f"ws://127.0.0.1:{port}/socket/websocket?token={token}&vsn=2.0.0"
+        async with websockets.connect(url) as socket:
+            await socket.send(orjson.dumps(["1", "1", "gateway", "phx_join", {}]).decode())
+            assert orjson.loads(await asyncio.wait_for(socket.recv(), 30))[4]["status"] == "ok"
+            request = {"request_id": "r1", "service": "ops", "request_type": "slow"}
+            await socket.send(orjson.dumps(["1", "2", "gateway", "phoenix_gen_api", request]).decode())
+            async with asyncio.timeout(30):
+                while not (tmp_path / "started").exists():
+                    await asyncio.sleep(0.02)
+            process.send_signal(signal.SIGTERM)
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                while True:
+                    frames.append(orjson.loads(await asyncio.wait_for(socket.recv(), 60)))
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1012
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=90)
+    replies = [f for f in frames if f[1] == "2" and f[3] == "phx_reply"]
+    assert len(replies) == 1, frames
+    assert replies[0][4]["status"] == "ok" and replies[0][4]["response"]["result"] == "finished"
+    assert process.returncode == 0, output

@@ -6,7 +6,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, Final
 
 import redis.asyncio as aioredis
 from fastapi import FastAPI
@@ -33,6 +33,7 @@ from relaygate.web.routers import conversations, demo, dev, docs, gateway, ops, 
 from relaygate.web.socket import app_socket
 
 log = logging.getLogger("relaygate")
+DRAIN_GRACE_S: Final = 10.0
 
 
 def shared_redis(url: str) -> aioredis.Redis:
@@ -131,9 +132,12 @@ class Node:
             if await self._start_gateway_cluster():
                 return
 
-    async def drain(self) -> None:
-        """Called on SIGTERM before the server stops: closes sockets cleanly (1012)."""
-        await self.endpoint.drain()
+    async def drain(self, grace: float = DRAIN_GRACE_S) -> None:
+        """Called on SIGTERM before the server stops: refuse new sockets and gateway calls, let the
+        running gateway calls finish (up to ``grace`` seconds), then close sockets cleanly (1012)."""
+        self.endpoint.draining = True
+        await self.gateway.drain(grace)
+        await self.endpoint.drain(grace)
 
     async def stop(self) -> None:
         for task in list(self._tasks):

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from relaygate.channels import Endpoint
 from relaygate.channels.testing import ChannelClient, TestChannel
-from relaygate.presence import MemoryPresence
+from relaygate.presence import MemoryPresence, RedisPresence
 from relaygate.pubsub import MemoryPubSub
 from tests.channels.support import make_socket
+from tests.servers import RedisServer
 
 
 def presence_endpoint() -> Endpoint:
@@ -91,3 +93,45 @@ async def test_multi_device_presence_scenario_44() -> None:
     assert len(leave["leaves"]["u1"]["metas"]) == 1
     assert len(endpoint.require_presence().list("room:presence")["u1"]["metas"]) == 1
     await first.close()
+
+
+async def test_a_crash_during_a_redis_outage_errors_at_once_and_the_leave_follows() -> None:
+    """The channel's end never waits on Redis; once Redis is back every node sees the leave."""
+    server = RedisServer()
+    server.start()
+    options: dict[str, Any] = {
+        "prefix": "crash:",
+        "heartbeat_interval": 0.2,
+        "ttl": 1.0,
+        "reap_interval": 0.2,
+    }
+    pubsub = MemoryPubSub()
+    presence = RedisPresence(pubsub, server.url, "n1", **options)
+    other = RedisPresence(MemoryPubSub(), server.url, "n2", **options)
+    endpoint = Endpoint(pubsub, presence)
+    endpoint.add_socket(make_socket())
+    try:
+        await presence.start()
+        await other.start()
+        watcher, watch, _ = await joined(endpoint, "w")
+        await watch.assert_push("presence_diff")
+        client, chan, _ = await joined(endpoint, "u1")
+        joins = await watch.assert_push("presence_diff")
+        async with asyncio.timeout(10):
+            while set(other.list("room:presence")) != {"w", "u1"}:
+                await asyncio.sleep(0.02)
+        server.stop()
+        await chan.push("boom")
+        await chan.assert_error(within=3)  # before Redis is back
+        server.start()
+        leave = await watch.assert_push("presence_diff", within=20)
+        assert leave["joins"] == {} and refs(leave["leaves"]["u1"]) == refs(joins["joins"]["u1"])
+        async with asyncio.timeout(20):
+            while set(other.list("room:presence")) != {"w"} or set(presence.list("room:presence")) != {"w"}:
+                await asyncio.sleep(0.02)
+        await client.close()
+        await watcher.close()
+    finally:
+        await other.stop()
+        await presence.stop()
+        server.close()

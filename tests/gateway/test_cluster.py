@@ -250,3 +250,57 @@ async def test_limiter_fails_open_when_redis_is_gone(redis_url: str) -> None:
     else:
         raise AssertionError("fail_open=False must reject when the store fails")
     await dead.aclose()
+
+
+async def test_limiter_store_down_with_fail_open_false_answers_unavailable() -> None:
+    """The gateway answers (never raises) when a stopped Redis fails the limiter with fail_open off."""
+    from relaygate.gateway import RateLimiter, RedisWindowStore
+    from tests.servers import RedisServer
+
+    server = RedisServer()
+    server.start()
+    client = Redis.from_url(server.url, socket_timeout=1, socket_connect_timeout=1)
+    try:
+        limiter = RateLimiter(RedisWindowStore(client), LimiterConfig(fail_open=False, timeout_ms=2000))
+        gw = Gateway(limiter=limiter)
+
+        async def hello(ctx: Any) -> str:
+            return "hi"
+
+        gw.register_local(
+            "demo", "hello", hello, rate_limits=[{"key": "user_id", "max_requests": 100, "window_ms": 60_000}]
+        )
+        assert (await call(gw, req("l1", "hello")))["success"]
+        server.stop()
+        r = await call(gw, req("l2", "hello"))
+        assert (r["code"], r["can_retry"], r["request_id"]) == ("unavailable", True, "l2")
+    finally:
+        await client.aclose()
+        server.close()
+
+
+async def test_service_node_survives_a_redis_restart(make_cluster, start_node, redis_server: Any) -> None:
+    """After Redis restarts empty on the same port the node announces itself again, serves calls,
+    and its control subscription delivers stream credits again (25 chunks through a window of 4)."""
+    cluster = await make_cluster("gw1")
+    gw = cluster.gateway(stream_credits=4)
+    node = await start_node("n1", cluster=cluster)
+    assert (await call(gw, req("before", "echo", {"x": 1})))["success"]
+    redis_server.restart()
+    await eventually(lambda: _succeeds(gw, "echo", args={"x": 2}), within=30)
+    # liveness may still flap once while the restart settles (unavailable, retryable): try again then
+    streams = iter(range(20))
+
+    async def stream_completes() -> bool:
+        rid = f"s{next(streams)}"
+        inbox = Inbox()
+        await call(gw, req(rid, "numbers", {"n": 25}), inbox=inbox)
+        end = await inbox.wait_final(rid)
+        if end["code"] == "unavailable":
+            return False
+        assert end["success"], end
+        assert [i["result"] for i in inbox.items if i["has_more"]] == list(range(25))
+        return True
+
+    await eventually(stream_completes, within=30)
+    assert node.process.poll() is None

@@ -422,3 +422,69 @@ async def test_close_connection_can_itself_be_cancelled() -> None:
     assert closer.cancelled()  # the caller's own cancellation is not swallowed
     cleanup_done.set()
     await gateway.stop()
+
+
+@pytest.mark.parametrize("asynchronous", [False, True])
+async def test_a_raising_permission_check_answers_internal(asynchronous: bool) -> None:
+    """A broken ``check_permission`` callable is a bug on the server: an ``internal`` error response."""
+    gateway = Gateway()
+
+    def broken(caller: CallerContext, args: dict[str, Any]) -> bool:
+        raise RuntimeError("permission store is down")
+
+    async def broken_async(caller: CallerContext, args: dict[str, Any]) -> bool:
+        raise RuntimeError("permission store is down")
+
+    async def hello(ctx: CallContext) -> str:
+        return "hi"
+
+    gateway.register_local("svc", "guarded", hello, check_permission=broken_async if asynchronous else broken)
+    r = await call(gateway, req("p1", "guarded"))
+    assert (r["code"], r["error"], r["can_retry"], r["request_id"]) == (
+        "internal",
+        "internal error",
+        False,
+        "p1",
+    )
+
+
+async def test_drain_refuses_new_calls_and_lets_running_ones_finish() -> None:
+    gateway = Gateway()
+    release = asyncio.Event()
+
+    async def gated(ctx: CallContext) -> str:
+        await release.wait()
+        return "finished"
+
+    gateway.register_local("svc", "gated", gated)
+    gateway.register_local("svc", "gated_async", gated, response_type="async")
+    inbox = Inbox()
+    sync_call = asyncio.create_task(call(gateway, req("d1", "gated")))
+    assert (await call(gateway, req("d2", "gated_async"), inbox=inbox))["async"]
+    while gateway.lanes.pending < 2:
+        await asyncio.sleep(0.01)
+    drain = asyncio.create_task(gateway.drain(grace=30))
+    await asyncio.sleep(0.05)
+    assert not drain.done()  # it waits for both calls
+    refused = await call(gateway, req("d3", "gated"))
+    assert (refused["code"], refused["can_retry"]) == ("unavailable", True)
+    release.set()
+    async with asyncio.timeout(10):
+        await drain
+    assert (await sync_call)["result"] == "finished"
+    assert (await inbox.wait_final("d2"))["result"] == "finished"
+
+
+async def test_drain_gives_up_after_its_grace() -> None:
+    gateway = Gateway()
+
+    async def hang(ctx: CallContext) -> None:
+        await asyncio.Event().wait()
+
+    gateway.register_local("svc", "hang", hang, response_type="async")
+    await call(gateway, req("h1", "hang"))
+    async with asyncio.timeout(10):
+        await gateway.drain(grace=0.1)
+    assert gateway.lanes.pending == 1  # still running: stop() cancels it
+    await gateway.stop()
+    assert gateway.lanes.pending == 0

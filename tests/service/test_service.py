@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import orjson
@@ -81,3 +82,33 @@ async def test_node_runs_a_call_once_and_resends_the_reply_to_a_duplicate(redis:
     assert await redis.hgetall(wire.NODES) == {} and await redis.hgetall(wire.HEARTBEATS) == {}
     registry = orjson.loads(await redis.hget(wire.SERVICES, "inv"))
     assert registry["config_version"] == "1" and registry["functions"][0]["request_type"] == "get"
+
+
+async def test_a_call_with_invalid_credits_is_refused_and_the_node_keeps_serving(redis: Redis) -> None:
+    svc = Service("inv", config_version="1")
+
+    @svc.function("get", args={"id": "integer"})
+    async def get(id: int, ctx: CallContext) -> int:
+        return id
+
+    node = ServiceNode(svc, redis, node_name="n1")
+    await node.start()
+    pubsub = redis.pubsub()
+    await pubsub.subscribe(wire.gateway_replies("g1"))
+    ctx = CallContext("r1", "u1", None, (), deadline=time.time() + 5).to_wire()
+    base = {"t": "call", "gw": "g1", "fn": "get", "v": None, "rt": "sync", "ctx": ctx}
+    for call_id, credits in (("bad1", "lots"), ("bad2", -1), ("good", 0)):
+        message = {**base, "id": call_id, "args": {"id": 7}, "credits": credits}
+        await redis.lpush(wire.node_queue("n1"), wire.encode(message))
+    replies = {}
+    async with asyncio.timeout(10):
+        async for item in pubsub.listen():
+            if item["type"] == "message":
+                reply = orjson.loads(item["data"])
+                replies[reply["id"]] = reply
+                if len(replies) == 3:
+                    break
+    assert replies["bad1"]["code"] == replies["bad2"]["code"] == "bad_request"
+    assert replies["good"] == {"t": "ok", "id": "good", "result": 7}
+    await pubsub.aclose()
+    await node.stop()

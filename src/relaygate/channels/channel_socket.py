@@ -296,7 +296,7 @@ class ChannelSocket(ChannelEntry):
                     self.session.send(frame)
 
     async def _end(self, reason: str, frame: Frame | None) -> None:
-        """Unsubscribe, run terminate, drop presences, then send the phx_close/phx_error frame."""
+        """Unsubscribe, run terminate, release presences, then send the phx_close/phx_error frame."""
         was_joined = self._state == _JOINED
         self._state = _ENDED
         self._inbox = None
@@ -315,7 +315,7 @@ class ChannelSocket(ChannelEntry):
                 logger.exception("terminate of %s raised", self.topic)
         if endpoint.presence is not None:
             try:
-                await endpoint.presence.untrack_all(self)
+                endpoint.presence.release(self)  # never waits on the cluster (Redis may be away)
             except Exception:
                 logger.exception("presence cleanup of %s failed", self.topic)
 

@@ -99,6 +99,7 @@ class Gateway:
         self.debug_errors = debug_errors
         self._running: dict[tuple[Hashable, str], tuple[asyncio.Task[None], _Call]] = {}
         self._detached: set[asyncio.Task[None]] = set()  # response_type "none": no request id to track
+        self.draining = False
 
     # -- registration and admin ----------------------------------------------------------
     def register_local(
@@ -172,6 +173,16 @@ class Gateway:
         if entries:  # wait() neither raises the calls' errors nor swallows our own cancellation
             await asyncio.wait([task for _, (task, _call) in entries])
 
+    async def drain(self, grace: float = 10.0) -> None:
+        """Shutdown, first step: refuse new calls (``unavailable``, so clients retry elsewhere) and
+        wait up to ``grace`` seconds for the admitted ones, whatever their response type, to end."""
+        self.draining = True
+        try:
+            async with asyncio.timeout(grace):
+                await self.lanes.wait_idle()
+        except TimeoutError:
+            log.warning("gateway drain: %d calls still running after %.1f s", self.lanes.pending, grace)
+
     async def stop(self) -> None:
         """Cancel every background call (shutdown after the grace period)."""
         tasks = [task for task, _ in self._running.values()] + list(self._detached)
@@ -184,7 +195,13 @@ class Gateway:
         if caller.user_id is None:
             raise GatewayError(codes.UNAUTHENTICATED, "the socket has no authenticated user")
         config = self.registry.resolve(request.service, request.request_type, request.version)
-        if not await is_allowed(config, caller, request.args):
+        if self.draining:
+            raise GatewayError(codes.UNAVAILABLE, "this node is shutting down")
+        try:
+            allowed = await is_allowed(config, caller, request.args)
+        except Exception as exc:  # a broken check_permission callable: a server error, not a denial
+            raise self._function_error(exc) from None
+        if not allowed:
             raise GatewayError(codes.PERMISSION_DENIED, "permission denied")
         if not self.lanes.has_room(caller.connection):
             raise GatewayError(codes.OVERLOADED, "too many calls in flight, try again later")

@@ -33,6 +33,8 @@ class Lanes:
         self._max_pending = max_pending
         self._lanes: dict[Hashable, Lane] = {}
         self.pending = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
 
     def has_room(self, connection: Hashable) -> bool:
         lane = self._lanes.get(connection)
@@ -47,6 +49,7 @@ class Lanes:
             raise GatewayError(codes.OVERLOADED, "too many calls in flight, try again later")
         lane.admitted += 1
         self.pending += 1
+        self._idle.clear()
         return lane
 
     async def run(self, connection: Hashable, lane: Lane, work: Callable[[], Awaitable[T]]) -> T:
@@ -60,5 +63,11 @@ class Lanes:
     def release(self, connection: Hashable, lane: Lane) -> None:
         lane.admitted -= 1
         self.pending -= 1
+        if self.pending == 0:
+            self._idle.set()
         if lane.admitted == 0 and self._lanes.get(connection) is lane:
             del self._lanes[connection]
+
+    async def wait_idle(self) -> None:
+        """Return once no call is admitted (waiting or running) on any socket."""
+        await self._idle.wait()

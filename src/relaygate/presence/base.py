@@ -135,16 +135,30 @@ class Presence(abc.ABC):
         await self._commit({entry_id: None})
 
     async def untrack_all(self, owner: object) -> None:
-        """Remove everything the owner tracks (the runtime calls this when a channel ends)."""
+        """Remove everything the owner tracks; returns once ``list`` on this node reflects it."""
+        changes = self._drop_owner(owner)
+        if changes:
+            await self._commit(changes)
+
+    def release(self, owner: object) -> None:
+        """Remove everything the owner tracks without waiting (the runtime calls this when a
+        channel ends): a channel's end must never wait on the cluster. The leaves reach this
+        node's and every other node's ``list`` and diffs as soon as the adapter can replicate them.
+        """
+        changes = self._drop_owner(owner)
+        if changes:
+            self._commit_later(changes)
+
+    def _drop_owner(self, owner: object) -> Changes:
         holder = self._owners.pop(id(owner), None)
         if holder is None:
-            return
+            return {}
         changes: Changes = {}
         for entry_id in holder.entries.values():
             del self._local[entry_id]
             changes[entry_id] = None
         PRESENCE_ENTRIES.set(len(self._local))
-        await self._commit(changes)
+        return changes
 
     def _new_entry_id(self) -> str:
         return str(next(self._entry_ids))
@@ -161,6 +175,10 @@ class Presence(abc.ABC):
     @abc.abstractmethod
     async def _commit(self, changes: Changes) -> None:
         """Make this node's changes visible; when it returns, ``list`` on this node reflects them."""
+
+    @abc.abstractmethod
+    def _commit_later(self, changes: Changes) -> None:
+        """Make this node's changes visible, in order with its other changes, without waiting."""
 
 
 def _checked(topic: str, key: str, meta: dict[str, Any]) -> str:

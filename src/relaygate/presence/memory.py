@@ -15,6 +15,10 @@ class MemoryPresence(Presence):
         self._seq = itertools.count(1)
 
     async def _commit(self, changes: Changes) -> None:
+        self._commit_later(changes)
+
+    def _commit_later(self, changes: Changes) -> None:
+        """Applied at once: the table is the only copy."""
         diffs = Diffs()
         for entry_id, tracked in changes.items():
             if tracked is None:

@@ -165,6 +165,13 @@ class RedisPresence(Presence):
         self._release_waiters()
         await waiter
 
+    def _commit_later(self, changes: Changes) -> None:
+        """Queue the change for the writer and return: while Redis is away the writer keeps
+        retrying (re-asserting this node's entries, which no longer hold these), and the mirror
+        shows the change when it follows the store again."""
+        if self._tasks:
+            self._submit("apply", changes)
+
     def _submit(self, kind: Literal["apply", "assert", "retire"], changes: Changes | None = None) -> Any:
         op = _Op(kind, asyncio.get_running_loop().create_future(), changes or {})
         self._ops.put_nowait(op)

@@ -16,9 +16,9 @@ import os
 import signal
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final, TypeGuard
 
 import orjson
 from redis.asyncio import BlockingConnectionPool, Redis
@@ -32,6 +32,8 @@ from relaygate.protocol.gateway.functions import key_text
 from relaygate.service.service import Handler, Service
 
 log = logging.getLogger(__name__)
+RECONNECT_FIRST_S: Final = 0.1
+RECONNECT_CAP_S: Final = 2.0
 
 
 @dataclass(slots=True)
@@ -95,6 +97,20 @@ class ServiceNode:
         """Subscribe to control messages, announce the node, push the config, start serving."""
         self._pubsub = self.redis.pubsub()
         await self._pubsub.subscribe(wire.node_control(self.name))
+        await self._announce()
+        self._tasks = [
+            asyncio.create_task(self._control_loop()),
+            asyncio.create_task(self._heartbeat_loop()),
+            asyncio.create_task(self._call_loop()),
+        ]
+        log.info("service node %s serving %s", self.name, self.service.name)
+
+    async def _announce(self) -> None:
+        """Write the node record, a heartbeat and the service's configuration, then tell gateways.
+
+        Run on start and again whenever the control subscription reconnects: a restarted Redis
+        has lost the registry, and gateways only select nodes they find there.
+        """
         await self.redis.hset(wire.NODES, self.name, self._record(draining=False))
         await self._heartbeat(keys=[wire.HEARTBEATS], args=[self.name])
         entry = orjson.dumps(
@@ -106,12 +122,6 @@ class ServiceNode:
         )
         self.pushed = bool(pushed)
         await self._notice()
-        self._tasks = [
-            asyncio.create_task(self._control_loop()),
-            asyncio.create_task(self._heartbeat_loop()),
-            asyncio.create_task(self._call_loop()),
-        ]
-        log.info("service node %s serving %s", self.name, self.service.name)
 
     async def _notice(self) -> None:
         async with self.redis.pipeline(transaction=True) as pipe:
@@ -179,20 +189,45 @@ class ServiceNode:
             self._seen = {k: v for k, v in self._seen.items() if v.expires > now or v.task is not None}
 
     async def _control_loop(self) -> None:
-        async for item in self._pubsub.listen():
-            if item.get("type") != "message":
-                continue
-            message = wire.decode(item["data"])
-            if message is None:
-                continue
-            seen = self._seen.get(str(message.get("id")))
-            if seen is None:
-                continue
-            if message["t"] == wire.CANCEL and seen.task is not None:
-                seen.task.cancel()
-            elif message["t"] == wire.CREDIT and isinstance(message.get("n"), int):
-                seen.credits += message["n"]
-                seen.credit.set()
+        """Follow cancels and credits; survive Redis going away and coming back.
+
+        Every SUBSCRIBE confirmation after the first means a new connection (redis-py resubscribes
+        by itself on reconnect), so the node announces itself again: Redis may have restarted empty.
+        """
+        subscribed_before = False
+        delay = RECONNECT_FIRST_S
+        while True:
+            try:
+                async for item in self._pubsub.listen():
+                    kind = item.get("type")
+                    if kind == "subscribe":
+                        if subscribed_before and not self._stopping:
+                            await self._announce()
+                            log.info("service node %s reconnected and announced itself again", self.name)
+                        subscribed_before = True
+                        delay = RECONNECT_FIRST_S
+                    elif kind == "message":
+                        self._control(item["data"])
+            except (RedisError, OSError) as exc:
+                log.warning("service node control subscription lost (%s); reconnecting", type(exc).__name__)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RECONNECT_CAP_S)
+                with contextlib.suppress(RedisError, OSError):
+                    await self._pubsub.ping()  # reconnects; redis-py then resubscribes the channel
+
+    def _control(self, data: bytes) -> None:
+        message = wire.decode(data)
+        if message is None:
+            return
+        seen = self._seen.get(str(message.get("id")))
+        if seen is None:
+            return
+        credits = message.get("n")
+        if message["t"] == wire.CANCEL and seen.task is not None:
+            seen.task.cancel()
+        elif message["t"] == wire.CREDIT and _is_count(credits):
+            seen.credits += credits
+            seen.credit.set()
 
     async def _call_loop(self) -> None:
         while True:
@@ -215,19 +250,27 @@ class ServiceNode:
         """Start a call unless its id was seen; a finished duplicate gets its reply again."""
         call_id = str(message.get("id"))
         reply_to = str(message.get("gw"))
+        credits = message.get("credits") or 0
+        if not _is_count(credits):
+            error = {"t": wire.ERROR, "id": call_id, "code": codes.BAD_REQUEST, "message": "invalid credits"}
+            self._spawn_reply(self._reply(reply_to, error))
+            return False
         seen = self._seen.get(call_id)
         if seen is not None:
             if seen.final is not None:
-                task = asyncio.create_task(self._resend(reply_to, seen.final))
-                self._running.add(task)
-                task.add_done_callback(self._running.discard)
+                self._spawn_reply(self._resend(reply_to, seen.final))
             return False
         seen = self._seen[call_id] = _Seen(time.monotonic() + self.dedupe_window, reply_to)
-        seen.credits = int(message.get("credits") or 0)
+        seen.credits = credits
         seen.task = asyncio.create_task(self._run(call_id, message, seen))
         self._running.add(seen.task)
         seen.task.add_done_callback(self._finished)
         return True
+
+    def _spawn_reply(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
+        self._running.add(task)
+        task.add_done_callback(self._running.discard)
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._running.discard(task)
@@ -313,6 +356,11 @@ class ServiceNode:
                 )
         finally:
             await generator.aclose()
+
+
+def _is_count(value: object) -> TypeGuard[int]:
+    """A credit count from the wire: a non-negative int (JSON may carry anything)."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 async def _call(function: Callable[..., Any], values: dict[str, Any], ctx: CallContext) -> Any:
