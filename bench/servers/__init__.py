@@ -280,15 +280,17 @@ class ServerProcess:
         except OSError:
             return ""
 
-    def rss(self) -> int:
+    def _processes(self) -> list[psutil.Process]:
+        """The processes whose CPU and memory count as this system's (subclasses add children)."""
         assert self.process is not None
-        return int(self.process.memory_info().rss)
+        return [self.process]
+
+    def rss(self) -> int:
+        return sum(int(p.memory_info().rss) for p in self._processes())
 
     def cpu(self) -> float:
         """User + system CPU seconds consumed so far."""
-        assert self.process is not None
-        times = self.process.cpu_times()
-        return float(times.user + times.system)
+        return sum(float(t.user + t.system) for t in (p.cpu_times() for p in self._processes()))
 
     def alive(self) -> bool:
         return self.popen is not None and self.popen.poll() is None
@@ -372,12 +374,6 @@ class ClusterProcess(ServerProcess):
         if self.redis is not None and self.redis.process is not None:
             procs.append(psutil.Process(self.redis.process.pid))
         return procs
-
-    def cpu(self) -> float:
-        return sum(float(t.user + t.system) for t in (p.cpu_times() for p in self._processes()))
-
-    def rss(self) -> int:
-        return sum(int(p.memory_info().rss) for p in self._processes())
 
     def alive(self) -> bool:
         return bool(self.nodes) and all(node.alive() for node in self.nodes)

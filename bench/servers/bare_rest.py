@@ -8,14 +8,11 @@ body, participant check, rate limit, store and push. Bodies are encoded with orj
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-
 import orjson
 from fastapi import FastAPI, Header, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from relaygate.app import Node
+from relaygate.app import Node, node_lifespan
 from relaygate.config import get_settings
 from relaygate.contexts import catalog
 from relaygate.contexts.chat import ConversationNotFound
@@ -32,16 +29,7 @@ def json(status: int, body: object) -> Response:
 
 def create_app() -> FastAPI:
     node = Node(get_settings())
-
-    @asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        await node.start()
-        try:
-            yield
-        finally:
-            await node.stop()
-
-    app = FastAPI(lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    app = FastAPI(lifespan=node_lifespan(node), docs_url=None, redoc_url=None, openapi_url=None)
 
     @app.get("/api/v1/products/{product_id}")
     async def show_product(product_id: int) -> Response:

@@ -91,12 +91,6 @@ class NodeProcess(ServerProcess):
                 procs.append(psutil.Process(child.pid))
         return procs
 
-    def cpu(self) -> float:
-        return sum(float(t.user + t.system) for t in (p.cpu_times() for p in self._processes()))
-
-    def rss(self) -> int:
-        return sum(int(p.memory_info().rss) for p in self._processes())
-
     def alive(self) -> bool:
         return super().alive() and (self.service is None or self.service.poll() is None)
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Coroutine
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Coroutine
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, Final
 
 import redis.asyncio as aioredis
@@ -154,9 +154,8 @@ class Node:
         await self.db.dispose()
 
 
-def create_app(settings: Settings | None = None, node: Node | None = None) -> FastAPI:
-    settings = settings or get_settings()
-    node = node or Node(settings)
+def node_lifespan(node: Node) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """An ASGI lifespan that starts ``node`` with the server and stops it after."""
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -166,10 +165,17 @@ def create_app(settings: Settings | None = None, node: Node | None = None) -> Fa
         finally:
             await node.stop()
 
+    return lifespan
+
+
+def create_app(settings: Settings | None = None, node: Node | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    node = node or Node(settings)
+
     app = FastAPI(
         title="Relaygate",
         version="1.0.0",
-        lifespan=lifespan,
+        lifespan=node_lifespan(node),
         docs_url=None,
         redoc_url=None,
         openapi_url=None,
