@@ -91,6 +91,19 @@ class NodeProcess(ServerProcess):
                 procs.append(psutil.Process(child.pid))
         return procs
 
+    def cpu_by_part(self) -> dict[str, float]:
+        """CPU seconds so far of the node (``gateway``), the ``service`` node and ``redis``-server,
+        each read from its own ``/proc/<pid>/stat`` (through psutil)."""
+        parts: dict[str, float] = {}
+        named = {"gateway": self.process, "service": self.service}
+        if self.redis is not None:
+            named["redis"] = self.redis.process
+        for name, proc in named.items():
+            if proc is not None:
+                times = psutil.Process(proc.pid).cpu_times()
+                parts[name] = float(times.user + times.system)
+        return parts
+
     def alive(self) -> bool:
         return super().alive() and (self.service is None or self.service.poll() is None)
 

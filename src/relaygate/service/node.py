@@ -22,7 +22,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Final, TypeGuard
+from typing import Any, Final, TypeGuard, cast
 
 import orjson
 from redis.asyncio import BlockingConnectionPool, Redis
@@ -175,8 +175,8 @@ class ServiceNode:
         log.info("service node %s stopped", self.name)
 
     async def _refuse_queued(self) -> None:
-        while raws := await self.redis.rpop(self._queue, 256):
-            for raw in raws:  # type: ignore[union-attr]
+        while raws := cast("list[bytes] | None", await self.redis.rpop(self._queue, 256)):
+            for raw in raws:
                 message = wire.decode(raw)
                 if message is not None and message["t"] == wire.CALL:
                     self._reply(str(message.get("gw")), {"t": wire.NACK, "id": message.get("id")})
@@ -193,7 +193,9 @@ class ServiceNode:
                     pipe.publish(channel, wire.encode_batch(items))
                 await pipe.execute()
         except (RedisError, OSError) as exc:
-            log.warning("sending %d replies failed: %s", sum(map(len, publishes.values())), type(exc).__name__)
+            log.warning(
+                "sending %d replies failed: %s", sum(map(len, publishes.values())), type(exc).__name__
+            )
 
     # -- loops ----------------------------------------------------------------------------
     async def _heartbeat_loop(self) -> None:
@@ -270,7 +272,7 @@ class ServiceNode:
                 continue
             if not popped:
                 continue
-            for raw in popped[1]:
+            for raw in cast("list[bytes]", popped[1]):
                 message = wire.decode(raw)
                 if message is not None and message["t"] == wire.CALL:
                     self._accept(message)
