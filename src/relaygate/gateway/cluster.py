@@ -28,7 +28,7 @@ from relaygate.gateway import metrics
 from relaygate.gateway.admin import GatewayAdmin
 from relaygate.gateway.gateway import Gateway
 from relaygate.gateway.limiter import LimiterConfig, RateLimiter
-from relaygate.gateway.limiter_redis import RedisWindowStore
+from relaygate.gateway.limiter_redis import LeasingWindowStore
 from relaygate.gateway.registry import Registry
 from relaygate.gateway.response import GatewayError
 from relaygate.gateway.transport import NodeLost, RemoteCall, Transport
@@ -122,7 +122,7 @@ class RedisCluster(Transport):
         self.redis = redis
         self.node_name = node_name
         self.registry = Registry()
-        self.limiter = RateLimiter(RedisWindowStore(redis))
+        self.limiter = RateLimiter(LeasingWindowStore(redis))
         self.pull_interval = pull_interval
         self.liveness_interval = liveness_interval
         self.dead_after_ms = int(heartbeat_interval * wire.MISSED_HEARTBEATS * 1000)
