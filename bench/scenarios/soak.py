@@ -191,11 +191,19 @@ async def drive(
         log(f"t={samples[-1][0]:.0f}s rss={samples[-1][1] / 1e6:.1f} MB ops={sum(tally.done.values())}")
 
     loads = [
-        asyncio.create_task(part(target, tally, until)) for part in (_churn, _residents, _gateway, _rest)
+        asyncio.create_task(part(target, tally, until), name=part.__name__)
+        for part in (_churn, _residents, _gateway, _rest)
     ]
     with contextlib.suppress(Exception):
         await _paced(sample_seconds, until + sample_seconds / 2, sample)
-    await asyncio.gather(*loads)
+    _, hung = await asyncio.wait(loads, timeout=30)
+    if hung:  # a load that never finished is a failure; say where every waiting task waits
+        tally.failed["hung"] += len(hung)
+        for task in asyncio.all_tasks() - {asyncio.current_task()}:
+            frames = "; ".join(f"{f.f_code.co_name}:{f.f_lineno}" for f in task.get_stack(limit=8))
+            tally.first_failures.append(f"hung: {task.get_name()} at {frames}")
+        for task in hung:
+            task.cancel()
     warm = next(value for at, value in samples if at >= warmup_seconds)
     end = samples[-1][1]
     return {
