@@ -173,7 +173,6 @@ async def test_redis_outage_is_503_then_recovers(tmp_path: Path) -> None:
             sockets = SocketLoad(server, load.headers["authorization"].removeprefix("Bearer "))
             await outage(server, redis.stop, redis.start, load, sockets)
             assert sockets.outcomes["phoenix_gen_api: ok"] > 0, sockets.outcomes
-            assert len(load.acked) > 5
             await assert_all_acked_stored(load, http)
     finally:
         server.stop()
