@@ -214,6 +214,4 @@ class LeasingWindowStore(WindowStore):
         self._hits += 1
         if self._hits >= self.SWEEP_EVERY:
             self._hits = 0
-            self._leases = {
-                k: v for k, v in self._leases.items() if v.expires > now or v.denied_until > now
-            }
+            self._leases = {k: v for k, v in self._leases.items() if v.expires > now or v.denied_until > now}
