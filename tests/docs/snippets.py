@@ -8,7 +8,7 @@ Rules for a page (docs/README on the site says the same to writers):
 - every fenced block whose language is ``python``, ``sh``, ``bash`` or ``console`` runs; a block
   whose only line is ``--8<-- "file"`` runs that file from ``docs/snippets/``;
 - Python blocks of a page share one namespace; shell blocks share the working directory and the
-  exported variables (each block runs under ``bash -euo pipefail``);
+  variables (each block runs under ``bash -euo pipefail``);
 - an HTML comment on the line before the fence changes that: ``<!-- test: skip REASON -->`` (a
   reason is required), ``<!-- test: server URL -->`` (a shell block that keeps running: started in
   the background, ``URL`` polled until it answers, stopped when the page ends);
@@ -140,7 +140,7 @@ class PageRun:
     def _script(self, block: Block) -> str:
         return (
             f"source {shlex.quote(str(self.state))}\n"
-            "set -euo pipefail\n"
+            "set -euo pipefail -a\n"  # -a: a variable set in one block is there in the next
             f"{self._code(block)}\n"
             f'{{ echo "cd $(printf %q "$PWD")"; export -p; }} > {shlex.quote(str(self.state))}\n'
         )

@@ -1,6 +1,6 @@
 """Every Python and shell snippet of the documentation runs (one subprocess per page).
 
-The docs name the usual ports and URLs (``127.0.0.1:4000``, ``redis://127.0.0.1:6379/0``, ...);
+The docs name the usual ports and URLs (``127.0.0.1:4000``, ``--port 4000``, ``redis://127.0.0.1:6379/0``, ...);
 the run rewrites them to free ports and to the suite's throwaway Redis and PostgreSQL servers.
 """
 
@@ -25,7 +25,10 @@ DOC_POSTGRES = "postgresql+asyncpg://relaygate:relaygate@127.0.0.1:5432/relaygat
 @pytest.mark.parametrize("page", PAGES, ids=[str(path.relative_to(DOCS)) for path in PAGES])
 def test_page_snippets_run(page: Path, request: pytest.FixtureRequest) -> None:
     text = page.read_text(encoding="utf-8")
-    rewrite = {f"127.0.0.1:{port}": f"127.0.0.1:{free_port()}" for port in (4000, 4001, 4002)}
+    rewrite: dict[str, str] = {}
+    for port in (4000, 4001, 4002):
+        new = free_port()
+        rewrite |= {f"127.0.0.1:{port}": f"127.0.0.1:{new}", f"--port {port}": f"--port {new}"}
     if DOC_REDIS in text:
         rewrite[DOC_REDIS] = request.getfixturevalue("redis_url")
     if DOC_POSTGRES in text:
