@@ -2,7 +2,7 @@
 PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3; do command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' && echo $$p && break; done)
 VENV ?= .venv
 BIN := $(VENV)/bin
-LINT_DIRS := $(wildcard src tests bench examples)
+LINT_DIRS := $(wildcard src tests bench examples scripts)
 
 .PHONY: run test lint check docs docs-build bench bench-quick system-deps lock clean
 

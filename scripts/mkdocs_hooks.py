@@ -104,7 +104,9 @@ def settings_markdown() -> str:
             default: Any = field.default_factory()  # type: ignore[call-arg]
         else:
             default = None if field.default is PydanticUndefined else field.default
-        shown = "unset" if default is None else f"`{','.join(default) if isinstance(default, list) else default}`"
+        shown = (
+            "unset" if default is None else f"`{','.join(default) if isinstance(default, list) else default}`"
+        )
         if default == []:
             shown = "empty"
         description = " ".join(field.description.split()).replace("``", "`").replace("|", "\\|")
@@ -133,7 +135,14 @@ def cli_markdown() -> str:
         if text:
             out.extend([" ".join(text.split()), ""])
         if not isinstance(command, click.Group):
-            out.extend(["```text", " ".join(command.collect_usage_pieces(ctx)).join([f"{' '.join(path)} ", ""]), "```", ""])
+            out.extend(
+                [
+                    "```text",
+                    " ".join(command.collect_usage_pieces(ctx)).join([f"{' '.join(path)} ", ""]),
+                    "```",
+                    "",
+                ]
+            )
         rows = []
         for param in command.get_params(ctx):
             if param.name == "help" or getattr(param, "hidden", False):
@@ -277,10 +286,14 @@ def openapi_markdown(document: dict[str, Any]) -> str:
             out.extend([f"**Authentication:** {auth}", ""])
             parameters = operation.get("parameters", [])
             if parameters:
-                out.extend(["| parameter | in | type | required | notes |", "| --- | --- | --- | --- | --- |"])
+                out.extend(
+                    ["| parameter | in | type | required | notes |", "| --- | --- | --- | --- | --- |"]
+                )
                 for parameter in parameters:
                     schema = parameter.get("schema", {})
-                    notes = _cell(" ".join(filter(None, [parameter.get("description", ""), _constraints(schema)])))
+                    notes = _cell(
+                        " ".join(filter(None, [parameter.get("description", ""), _constraints(schema)]))
+                    )
                     out.append(
                         f"| `{parameter['name']}` | {parameter['in']} | {_schema_type(schema)} | "
                         f"{'yes' if parameter.get('required') else 'no'} | {notes} |"

@@ -10,8 +10,9 @@ Rules for a page (docs/README on the site says the same to writers):
 - Python blocks of a page share one namespace; shell blocks share the working directory and the
   variables (each block runs under ``bash -euo pipefail``);
 - an HTML comment on the line before the fence changes that: ``<!-- test: skip REASON -->`` (a
-  reason is required), ``<!-- test: server URL -->`` (a shell block that keeps running: started in
-  the background, ``URL`` polled until it answers, stopped when the page ends);
+  reason is required), ``<!-- test: server CHECK -->`` (a shell block that keeps running: started
+  in the background and stopped with SIGTERM when the page ends; ``CHECK`` is a URL polled until
+  it answers, or a shell command retried until it succeeds);
 - literal strings listed in ``DOCS_REWRITE`` (JSON object in the environment) are replaced before
   a block runs: the suite points the docs' well-known ports and URLs at its own throwaway servers.
 """
@@ -104,6 +105,7 @@ class PageRun:
         self.state = workdir / ".shell-state"
         self.state.write_text(f"cd {shlex.quote(str(workdir))}\n")
         self.servers: list[subprocess.Popen[bytes]] = []
+        self.started = time.monotonic()
 
     def _code(self, block: Block) -> str:
         code = block.code
@@ -117,7 +119,7 @@ class PageRun:
                 raise SystemExit(f"{block.where}: 'test: skip' needs a reason")
             print(f"--- {block.where}: skipped ({block.argument})", flush=True)
             return
-        print(f"--- {block.where}: {block.language}", flush=True)
+        print(f"--- {block.where}: {block.language} at {time.monotonic() - self.started:.1f}s", flush=True)
         if block.language == "python":
             self._python(block)
         elif block.directive == "server":
@@ -151,8 +153,9 @@ class PageRun:
             raise SystemExit(f"{block.where}: shell block exited with {result.returncode}")
 
     def _server(self, block: Block) -> None:
-        url = self._code(Block(block.page, block.line, "sh", block.argument))
-        script = f"source {shlex.quote(str(self.state))}\nset -euo pipefail\nexec {self._code(block)}"
+        """Start a block that keeps running; wait until its URL answers or its shell check passes."""
+        ready = self._code(Block(block.page, block.line, "sh", block.argument)).strip()
+        script = f"source {shlex.quote(str(self.state))}\nset -euo pipefail\n{self._code(block)}"
         log = (self.workdir / f"server-{block.line}.log").open("wb")
         process = subprocess.Popen(
             ["bash", "-c", script], stdout=log, stderr=subprocess.STDOUT, start_new_session=True
@@ -161,27 +164,46 @@ class PageRun:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if process.poll() is not None:
-                raise SystemExit(f"{block.where}: server exited with {process.returncode}:\n{_tail(log.name)}")
-            try:
-                with urllib.request.urlopen(url.strip(), timeout=2) as response:  # noqa: S310 (loopback)
-                    if response.status < 500:
-                        return
-            except (urllib.error.URLError, OSError):
-                pass
+                raise SystemExit(
+                    f"{block.where}: server exited with {process.returncode}:\n{_tail(log.name)}"
+                )
+            if self._ready(ready):
+                return
             time.sleep(0.2)
-        raise SystemExit(f"{block.where}: {url} did not answer within 60 s:\n{_tail(log.name)}")
+        raise SystemExit(f"{block.where}: not ready ({ready}) within 60 s:\n{_tail(log.name)}")
+
+    def _ready(self, check: str) -> bool:
+        if check.startswith("http"):
+            try:
+                with urllib.request.urlopen(check, timeout=2) as response:
+                    return bool(response.status < 500)
+            except (urllib.error.URLError, OSError):
+                return False
+        script = f"source {shlex.quote(str(self.state))}\n{check}"
+        return subprocess.run(["bash", "-c", script], capture_output=True, check=False).returncode == 0
 
     def close(self) -> None:
-        """SIGTERM every server (a node drains and exits 0), then make sure they are gone."""
+        """SIGTERM every server's process group (a node drains and exits 0); wait until they are gone."""
         for process in reversed(self.servers):
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
+            _signal_group(process.pid, signal.SIGTERM)
+        deadline = time.monotonic() + 20
         for process in self.servers:
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+            while time.monotonic() < deadline:
+                process.poll()  # reap the shell, else its zombie keeps the group "alive"
+                if not _signal_group(process.pid, 0):
+                    break
+                time.sleep(0.1)
+            _signal_group(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def _signal_group(pgid: int, sig: int) -> bool:
+    """Signal a process group; False once no process of it is left."""
+    try:
+        os.killpg(pgid, sig)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def _tail(path: str) -> str:

@@ -55,7 +55,11 @@ def test_a_skip_needs_a_reason(tmp_path: Path) -> None:
     env = {**os.environ, "DOCS_REWRITE": "{}"}
     result = subprocess.run(
         [sys.executable, "-m", "tests.docs.snippets", str(page)],
-        cwd=ROOT, env=env, capture_output=True, text=True, check=False,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert result.returncode != 0 and "needs a reason" in result.stderr
 
@@ -66,6 +70,9 @@ def test_a_failing_snippet_fails(tmp_path: Path) -> None:
     assert [block.language for block in blocks(page)] == ["python", "sh"]
     result = subprocess.run(
         [sys.executable, "-m", "tests.docs.snippets", str(page)],
-        cwd=ROOT, capture_output=True, text=True, check=False,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert result.returncode != 0 and "page.md:7: shell block exited with 1" in result.stderr
