@@ -4,6 +4,7 @@ Generated, so they cannot drift from what runs:
 - ``<!-- generated: settings -->`` in a page becomes the table of every ``RELAYGATE_*`` setting,
   read from ``relaygate.config.Settings`` (a setting without a docstring fails the build);
 - ``<!-- generated: cli -->`` becomes every ``relaygate`` command, read from the typer app;
+- ``<!-- generated: metrics -->`` becomes the list of metrics the node's ``/metrics`` serves;
 - ``<!-- generated: http-api -->`` becomes the reference app's HTTP API, rendered from the live
   OpenAPI document (the app is built and ``GET /openapi.json`` is asked of it);
 - ``reference/api/<package>.md`` is generated for every public package (one with an ``__all__``)
@@ -192,18 +193,38 @@ def reference_app() -> Any:
     return create_app(settings)
 
 
-def live_openapi() -> dict[str, Any]:
+def live_get(path: str) -> str:
+    """The body of ``GET path`` answered by the reference app (in-process, no server)."""
     import httpx
 
-    async def fetch() -> dict[str, Any]:
+    async def fetch() -> str:
         transport = httpx.ASGITransport(app=reference_app())
         async with httpx.AsyncClient(transport=transport, base_url="http://docs") as client:
-            response = await client.get("/openapi.json")
+            response = await client.get(path)
             response.raise_for_status()
-            document: dict[str, Any] = response.json()
-            return document
+            return response.text
 
     return asyncio.run(fetch())
+
+
+def live_openapi() -> dict[str, Any]:
+    document: dict[str, Any] = json.loads(live_get("/openapi.json"))
+    return document
+
+
+def metrics_markdown() -> str:
+    """Every metric family the node's ``/metrics`` serves, from its Prometheus text."""
+    families: dict[str, dict[str, str]] = {}
+    for line in live_get("/metrics").splitlines():
+        parts = line.split(" ", 3)
+        if len(parts) >= 4 and parts[0] == "#" and parts[1] in {"HELP", "TYPE"}:
+            families.setdefault(parts[2], {})[parts[1]] = parts[3]
+    rows = ["| metric | type | meaning |", "| --- | --- | --- |"]
+    for name, family in families.items():
+        if name.endswith("_created"):  # the client library's creation timestamps
+            continue
+        rows.append(f"| `{name}` | {family.get('TYPE', '')} | {_cell(family.get('HELP', ''))} |")
+    return "\n".join(rows)
 
 
 def _anchor(name: str) -> str:
@@ -344,6 +365,7 @@ GENERATORS = {
     "settings": settings_markdown,
     "cli": cli_markdown,
     "http-api": lambda: openapi_markdown(live_openapi()),
+    "metrics": metrics_markdown,
 }
 
 

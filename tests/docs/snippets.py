@@ -7,7 +7,8 @@ Used by ``tests/docs/test_snippets.py`` (one subprocess per page) and by hand::
 Rules for a page (docs/README on the site says the same to writers):
 - every fenced block whose language is ``python``, ``sh``, ``bash`` or ``console`` runs; a block
   whose only line is ``--8<-- "file"`` runs that file from ``docs/snippets/``;
-- Python blocks of a page share one namespace; shell blocks share the working directory and the
+- Python blocks of a page share one namespace, and a ``test_*`` function a block defines is
+  called (a coroutine under ``asyncio.run``); shell blocks share the working directory and the
   variables (each block runs under ``bash -euo pipefail``);
 - an HTML comment on the line before the fence changes that: ``<!-- test: skip REASON -->`` (a
   reason is required), ``<!-- test: server CHECK -->`` (a shell block that keeps running: started
@@ -19,6 +20,8 @@ Rules for a page (docs/README on the site says the same to writers):
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import json
 import os
 import re
@@ -32,6 +35,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
@@ -129,11 +133,24 @@ class PageRun:
 
     def _python(self, block: Block) -> None:
         previous = Path.cwd()
+        before = set(self.namespace)
         os.chdir(self._shell_cwd())
         try:
             exec(compile(self._code(block), block.where, "exec"), self.namespace)
+            for name in sorted(set(self.namespace) - before):
+                if name.startswith("test_") and callable(test := self.namespace[name]):
+                    self._run_test(block, name, test)
         finally:
             os.chdir(previous)
+
+    def _run_test(self, block: Block, name: str, test: Any) -> None:
+        """A ``test_*`` function a block defines runs too (coroutines under ``asyncio.run``)."""
+        if inspect.signature(test).parameters:
+            raise SystemExit(f"{block.where}: {name} takes arguments; a test in the docs must take none")
+        print(f"    {name}", flush=True)
+        result = test()
+        if inspect.iscoroutine(result):
+            asyncio.run(result)
 
     def _shell_cwd(self) -> Path:
         first = self.state.read_text().splitlines()[0]
