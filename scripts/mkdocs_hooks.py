@@ -231,20 +231,24 @@ def _anchor(name: str) -> str:
     return "schema-" + re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
 
 
-def _schema_type(schema: dict[str, Any]) -> str:
+def _schema_type(schema: dict[str, Any], depth: int = 0) -> str:
     if "$ref" in schema:
         name = schema["$ref"].rsplit("/", 1)[-1]
         return f"[{name}](#{_anchor(name)})"
     for key in ("anyOf", "oneOf"):
         if key in schema:
-            parts = [_schema_type(part) for part in schema[key]]
+            parts = [_schema_type(part, depth) for part in schema[key]]
             return " or ".join(dict.fromkeys(parts))
     kind = schema.get("type")
     if kind == "array":
-        return f"list of {_schema_type(schema.get('items', {}))}"
+        return f"list of {_schema_type(schema.get('items', {}), depth)}"
     if kind == "object" and "properties" in schema:
-        fields = ", ".join(f"`{name}`" for name in schema["properties"])
-        return f"object ({fields})"
+        if depth > 0 or len(schema["properties"]) > 3:
+            return "object (" + ", ".join(f"`{name}`" for name in schema["properties"]) + ")"
+        fields = ", ".join(
+            f"`{name}`: {_schema_type(spec, depth + 1)}" for name, spec in schema["properties"].items()
+        )
+        return f"{{{fields}}}"
     if "enum" in schema:
         return " \\| ".join(f"`{json.dumps(value)}`" for value in schema["enum"])
     if "const" in schema:

@@ -46,7 +46,24 @@ def test_no_tracked_file_points_outside_the_repository() -> None:
 
 
 def test_the_pattern_catches_what_it_is_for() -> None:
-    for text in ["see ../shared/spec/x.md", "cd /work/main", "at /home/alice/x"]:
+    sibling, machine, home = "../" + "shared", "/" + "work", "/" + "home"
+    for text in [f"see {sibling}/spec/x.md", f"cd {machine}/main", f"at {home}/alice/x"]:
         assert OUTSIDE.search(text), text
     for text in ["relaygate/contexts/shared.py", "https://example.com/work/x", "./work/x"]:
         assert not OUTSIDE.search(text), text
+
+
+DOC_PATH = re.compile(r"(?<![\w./-])((?:docs|bench|examples)/[\w./-]+\.(?:md|py|mjs|png))")
+
+
+def test_paths_named_in_tracked_files_exist() -> None:
+    """A file that names a page ``docs/<page>.md`` (or an example, a bench result) names one that is there."""
+    missing = []
+    for path in tracked_files():
+        if not path.is_file() or path.suffix not in {".md", ".py", ".toml", ".yml", ".mjs"}:
+            continue
+        for number, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
+            for name in DOC_PATH.findall(line):
+                if not (ROOT / name.rstrip(".")).exists():
+                    missing.append(f"{path.relative_to(ROOT)}:{number}: {name}")
+    assert not missing, "named but missing:\n" + "\n".join(missing)

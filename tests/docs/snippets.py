@@ -4,7 +4,7 @@ Used by ``tests/docs/test_snippets.py`` (one subprocess per page) and by hand::
 
     .venv/bin/python -m tests.docs.snippets docs/guides/channels.md
 
-Rules for a page (docs/README on the site says the same to writers):
+Rules for a page:
 - every fenced block whose language is ``python``, ``sh``, ``bash`` or ``console`` runs; a block
   whose only line is ``--8<-- "file"`` runs that file from ``docs/snippets/``;
 - Python blocks of a page share one namespace, and a ``test_*`` function a block defines is

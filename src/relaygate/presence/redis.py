@@ -7,7 +7,7 @@ then advanced message by message in version order; a version gap or a new epoch 
 were lost, and the mirror reloads. ``list`` reads the mirror; the mirror's changes are this node's
 ``presence_diff`` broadcasts. Liveness: heartbeat keys with a TTL, and a reaper on every node
 that drops the entries of replicas whose key expired. The correctness argument is in
-docs/cluster.md.
+docs/reference/cluster-internals.md.
 """
 
 from __future__ import annotations
