@@ -32,30 +32,62 @@ class Entry:
 
 
 class Diffs:
-    """Joins and leaves per topic, collected while changes are applied, in ``presence_diff`` shape."""
+    """Joins and leaves per topic, in ``presence_diff`` shape, merged so that applying the result
+    once equals applying every recorded change in order (the coalescing window relies on it).
+
+    A meta is identified by its key and ``phx_ref`` (as presence.js identifies it): only its last
+    change counts, a join (the meta is present afterwards) or a leave (absent afterwards). Both
+    kinds stay in the result even when a join and a leave of one meta cancel out, because a client
+    may have listed that meta in a ``presence_state`` taken in between; a leave of a meta a client
+    never saw is a no-op in presence.js.
+    """
 
     def __init__(self) -> None:
-        self._topics: dict[str, tuple[dict[str, list[Entry]], dict[str, list[Entry]]]] = {}
+        self._topics: dict[str, dict[tuple[str, Any], tuple[bool, Entry]]] = {}
 
     def join(self, entry: Entry) -> None:
-        self._side(entry.topic)[0].setdefault(entry.key, []).append(entry)
+        self._record(entry, True)
 
     def leave(self, entry: Entry) -> None:
-        self._side(entry.topic)[1].setdefault(entry.key, []).append(entry)
+        self._record(entry, False)
 
-    def _side(self, topic: str) -> tuple[dict[str, list[Entry]], dict[str, list[Entry]]]:
-        sides = self._topics.get(topic)
-        if sides is None:
-            sides = self._topics[topic] = ({}, {})
-        return sides
+    def _record(self, entry: Entry, joined: bool) -> None:
+        changes = self._topics.get(entry.topic)
+        if changes is None:
+            changes = self._topics[entry.topic] = {}
+        ident = (entry.key, entry.meta.get("phx_ref"))
+        changes.pop(ident, None)  # the latest change goes last, so a payload lists changes in order
+        changes[ident] = (joined, entry)
+
+    def merge(self, later: Diffs) -> None:
+        """Add the changes of ``later`` (recorded after this one's) as if recorded here."""
+        for changes in later._topics.values():
+            for joined, entry in changes.values():
+                self._record(entry, joined)
+
+    def topics(self) -> list[str]:
+        return list(self._topics)
+
+    def pop(self, topic: str) -> dict[str, Any] | None:
+        """The ``presence_diff`` payload of one topic, removed from this collection (None if none)."""
+        changes = self._topics.pop(topic, None)
+        return None if changes is None else _payload(changes)
 
     def __bool__(self) -> bool:
         return bool(self._topics)
 
     def payloads(self) -> Iterator[tuple[str, dict[str, Any]]]:
         """``(topic, {"joins": {...}, "leaves": {...}})`` per changed topic; both keys always present."""
-        for topic, (joins, leaves) in self._topics.items():
-            yield topic, {"joins": _grouped(joins), "leaves": _grouped(leaves)}
+        for topic, changes in self._topics.items():
+            yield topic, _payload(changes)
+
+
+def _payload(changes: Mapping[tuple[str, Any], tuple[bool, Entry]]) -> dict[str, Any]:
+    joins: dict[str, list[Entry]] = {}
+    leaves: dict[str, list[Entry]] = {}
+    for joined, entry in changes.values():
+        (joins if joined else leaves).setdefault(entry.key, []).append(entry)
+    return {"joins": _grouped(joins), "leaves": _grouped(leaves)}
 
 
 def _grouped(by_key: Mapping[str, list[Entry]]) -> dict[str, dict[str, Any]]:
@@ -102,6 +134,13 @@ class PresenceTable:
         self._entries[entry_id] = entry
         self._topics.setdefault(entry.topic, {}).setdefault(entry.key, {})[entry_id] = entry
         diffs.join(entry)
+
+    def reseq(self, entry_id: str, seq: int) -> None:
+        """Give an entry its ordering number (no client sees that: no diff)."""
+        old = self._entries.get(entry_id)
+        if old is not None and old.seq != seq:
+            entry = Entry(old.topic, old.key, old.meta, seq)
+            self._entries[entry_id] = self._topics[entry.topic][entry.key][entry_id] = entry
 
     def remove(self, entry_id: str, diffs: Diffs) -> Entry | None:
         entry = self._entries.pop(entry_id, None)
