@@ -8,8 +8,11 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
+from relaygate.channels.testing import ChannelClient
+from relaygate.client.presence import sync_diff
 from relaygate.presence import AlreadyTracked, NoPresence, RedisPresence
 from relaygate.pubsub import MemoryPubSub
+from tests.presence.tracking import TOPIC, endpoint_with, normal
 from tests.recording import Recorder
 from tests.servers import RedisServer
 
@@ -245,3 +248,69 @@ async def test_not_started_is_a_clear_error(redis_url: str) -> None:
         await presence.track(Chan(), "room:1", "u1", {})
     with pytest.raises(ValueError):
         RedisPresence(MemoryPubSub(), redis_url, "x", heartbeat_interval=5.0, ttl=1.0)
+
+
+def merged(diffs: list[Any]) -> dict[str, Any]:
+    """presence.js's state after applying ``diffs`` in order to an empty state."""
+    state: dict[str, Any] = {}
+    for diff in diffs:
+        state = sync_diff(state, diff)
+    return state
+
+
+async def test_coalesced_diffs_across_two_nodes(make_node: Make) -> None:
+    """A burst of tracks and untracks on both nodes: each node's few merged diffs rebuild the list."""
+    a, b = await make_node("a", diff_window=0.05), await make_node("b", diff_window=0.05)
+    rec_a, rec_b = await a.watch("room:1"), await b.watch("room:1")
+    chans = {a: [Chan() for _ in range(100)], b: [Chan() for _ in range(100)]}
+
+    async def burst(node: Node, name: str) -> None:
+        for i, chan in enumerate(chans[node]):
+            await node.presence.track(chan, "room:1", f"u{i % 30}", {"node": name, "i": i})
+        for chan in chans[node][:20]:
+            await node.presence.untrack_all(chan)
+
+    await asyncio.gather(burst(a, "a"), burst(b, "b"))
+
+    def settled() -> bool:
+        listed = a.presence.list("room:1")
+        return sum(len(p["metas"]) for p in listed.values()) == 160 and listed == b.presence.list("room:1")
+
+    await eventually(settled)
+    await asyncio.sleep(0.3)  # the last windows close
+    for rec in (rec_a, rec_b):
+        assert normal(merged(rec.payloads())) == normal(a.presence.list("room:1"))
+        assert len(rec.payloads()) <= 10, len(rec.payloads())  # 280 changes without coalescing
+
+
+async def test_a_track_during_a_redis_outage_does_not_hold_the_join() -> None:
+    """presence_state of a tracking join comes at once while Redis is stopped; the other node
+    lists the presence once Redis is back."""
+    server = RedisServer()
+    server.start()
+    options: dict[str, Any] = {
+        "prefix": "outage:",
+        "heartbeat_interval": 0.2,
+        "ttl": 1.0,
+        "reap_interval": 0.2,
+    }
+    presence = RedisPresence(MemoryPubSub(), server.url, "n1", **options)
+    other = RedisPresence(MemoryPubSub(), server.url, "n2", **options)
+    endpoint = endpoint_with(presence)
+    try:
+        await presence.start()
+        await other.start()
+        server.stop()
+        client = await ChannelClient.connect(endpoint, endpoint.sockets[0])
+        chan = await client.join(TOPIC, {"key": "u1", "device": "phone"}, within=3)
+        state = await chan.assert_push("presence_state", within=3)  # before Redis is back
+        assert [m["device"] for m in state["u1"]["metas"]] == ["phone"]
+        assert other.list(TOPIC) == {}
+        server.start()
+        await eventually(lambda: other.list(TOPIC) == presence.list(TOPIC) == state, timeout=20)
+        await client.close()
+        await eventually(lambda: other.list(TOPIC) == {}, timeout=20)
+    finally:
+        await other.stop()
+        await presence.stop()
+        server.close()
