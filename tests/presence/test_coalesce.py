@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import random
 
+import orjson
+
 from relaygate.channels.testing import ChannelClient
 from relaygate.client.presence import sync_diff
 from relaygate.presence import MemoryPresence
@@ -38,6 +40,7 @@ def test_one_merged_diff_equals_every_change_from_any_state_in_the_window() -> N
             seq += 1
             merged.merge(diffs)
             states.append(table.list(TOPIC))
+            assert orjson.loads(table.state(TOPIC)) == states[-1]  # the cached encoding follows
         payload = dict(merged.payloads()).get(TOPIC, {"joins": {}, "leaves": {}})
         for seen in states:
             assert normal(sync_diff(seen, payload)) == normal(states[-1])

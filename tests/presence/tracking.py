@@ -21,7 +21,7 @@ class TrackingChannel(Channel):
 
     async def handle_info(self, message: Any, socket: ChannelSocket) -> None:
         await socket.track(message["key"], {"device": message["device"]})
-        await socket.push("presence_state", socket.presence_list())
+        await socket.push("presence_state", socket.endpoint.require_presence().state(socket.topic))
 
 
 async def accept(params: dict[str, str], info: ConnectInfo) -> dict[str, Any]:

@@ -13,6 +13,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 Meta = dict[str, Any]
 
 
@@ -106,6 +108,16 @@ class PresenceTable:
     def __init__(self) -> None:
         self._entries: dict[str, Entry] = {}
         self._topics: dict[str, dict[str, dict[str, Entry]]] = {}
+        self._fragments: dict[str, dict[str, bytes]] = {}
+        """Per topic and key, the encoded ``"key":{"metas":[...]}`` while the key is unchanged."""
+        self._states: dict[str, bytes] = {}
+        """Per topic, the encoded list while the topic is unchanged."""
+
+    def _touch(self, topic: str, key: str) -> None:
+        self._states.pop(topic, None)
+        fragments = self._fragments.get(topic)
+        if fragments is not None:
+            fragments.pop(key, None)
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -128,9 +140,11 @@ class PresenceTable:
             return
         if old is not None and (old.topic, old.key, old.meta) == (entry.topic, entry.key, entry.meta):
             self._entries[entry_id] = self._topics[entry.topic][entry.key][entry_id] = entry
+            self._touch(entry.topic, entry.key)  # the order of the key's metas may change
             return
         if old is not None:
             self.remove(entry_id, diffs)
+        self._touch(entry.topic, entry.key)
         self._entries[entry_id] = entry
         self._topics.setdefault(entry.topic, {}).setdefault(entry.key, {})[entry_id] = entry
         diffs.join(entry)
@@ -141,6 +155,7 @@ class PresenceTable:
         if old is not None and old.seq != seq:
             entry = Entry(old.topic, old.key, old.meta, seq)
             self._entries[entry_id] = self._topics[entry.topic][entry.key][entry_id] = entry
+            self._touch(entry.topic, entry.key)
 
     def remove(self, entry_id: str, diffs: Diffs) -> Entry | None:
         entry = self._entries.pop(entry_id, None)
@@ -149,10 +164,12 @@ class PresenceTable:
         keys = self._topics[entry.topic]
         ids = keys[entry.key]
         del ids[entry_id]
+        self._touch(entry.topic, entry.key)
         if not ids:
             del keys[entry.key]
             if not keys:
                 del self._topics[entry.topic]
+                self._fragments.pop(entry.topic, None)
         diffs.leave(entry)
         return entry
 
@@ -166,6 +183,29 @@ class PresenceTable:
     def list(self, topic: str) -> dict[str, dict[str, Any]]:
         """``{key: {"metas": [...]}}`` with metas in tracking order (fresh dicts, safe to mutate)."""
         return _grouped({key: list(ids.values()) for key, ids in self._topics.get(topic, {}).items()})
+
+    def state(self, topic: str) -> bytes:
+        """``list(topic)`` as JSON, re-encoded only for the keys that changed since the last call:
+        a join to a room of N sends the N-entry list, and building it must not cost N dicts."""
+        state = self._states.get(topic)
+        if state is not None:
+            return state
+        keys = self._topics.get(topic)
+        if not keys:
+            return b"{}"
+        fragments = self._fragments.setdefault(topic, {})
+        parts = []
+        for key, ids in keys.items():
+            fragment = fragments.get(key)
+            if fragment is None:
+                entries = list(ids.values())
+                if len(entries) > 1:
+                    entries.sort(key=_seq)
+                metas = {key: {"metas": [e.meta for e in entries]}}
+                fragment = fragments[key] = orjson.dumps(metas)[1:-1]
+            parts.append(fragment)
+        state = self._states[topic] = b"{" + b",".join(parts) + b"}"
+        return state
 
     def get_by_key(self, topic: str, key: str) -> dict[str, Any] | None:
         ids = self._topics.get(topic, {}).get(key)
