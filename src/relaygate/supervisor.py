@@ -56,12 +56,16 @@ class Supervisor:
     def node_name(self, index: int) -> str:
         return f"{self.base}/w{index}"
 
+    def worker_argv(self) -> list[str]:
+        """The command of one worker: it must bind (host, port) with SO_REUSEPORT."""
+        serve = [sys.executable, "-m", "relaygate", "serve", "--host", self.host, "--port", str(self.port)]
+        return [*serve, WORKER_FLAG]
+
     def _spawn(self, index: int) -> subprocess.Popen[bytes]:
-        argv = [sys.executable, "-m", "relaygate", "serve", "--host", self.host, "--port", str(self.port)]
         env = {**os.environ, "RELAYGATE_NODE_NAME": self.node_name(index)}
         # own session: a terminal's Ctrl-C reaches the supervisor only, which then stops each
         # worker once (a second signal would make uvicorn skip the drain)
-        return subprocess.Popen([*argv, WORKER_FLAG], env=env, start_new_session=True)  # noqa: S603 (our own argv)
+        return subprocess.Popen(self.worker_argv(), env=env, start_new_session=True)  # noqa: S603 (our own argv)
 
     def _stop(self, signum: int, frame: FrameType | None) -> None:
         if not self.stopping:
