@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Final, cast
 from relaygate.channels.api import Channel, Reply, Stop, logger
 from relaygate.protocol import ChannelEntry, EncodeError, Frame, Message
 from relaygate.pubsub import Broadcast
-from relaygate.telemetry.metrics import CHANNELS_JOINED
+from relaygate.telemetry.metrics import CHANNEL_JOINS, CHANNELS_JOINED
 
 if TYPE_CHECKING:
     from relaygate.channels.endpoint import Endpoint
@@ -262,6 +262,7 @@ class ChannelSocket(ChannelEntry):
             return
         self._state = _JOINED
         CHANNELS_JOINED.labels(self.topic.partition(":")[0]).inc()
+        CHANNEL_JOINS.inc()
         session.send(frame)
         for queued in pending:
             session.send(queued)
