@@ -35,7 +35,9 @@ async def test_a_user_who_is_not_an_administrator_cannot_join(app: FastAPI, toke
     await client.close()
 
 
-async def test_an_administrator_gets_a_view_then_snapshots_and_presence_lists(app: FastAPI, tokens: Tokens) -> None:
+async def test_an_administrator_gets_a_view_then_snapshots_and_presence_lists(
+    app: FastAPI, tokens: Tokens
+) -> None:
     node = _node(app)
     client = await _connect(node, tokens.admin)
     channel = await client.join(TOPIC)

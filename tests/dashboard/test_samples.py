@@ -40,9 +40,15 @@ def _registry() -> tuple[CollectorRegistry, Counter, Gauge, Counter, Histogram]:
     registry = CollectorRegistry()
     joins = Counter("relaygate_channel_joins_total", "j", registry=registry)
     joined = Gauge("relaygate_channels_joined", "g", ["prefix"], registry=registry)
-    calls = Counter("relaygate_gateway_calls_total", "c", ["service", "request_type", "code"], registry=registry)
+    calls = Counter(
+        "relaygate_gateway_calls_total", "c", ["service", "request_type", "code"], registry=registry
+    )
     seconds = Histogram(
-        "relaygate_gateway_call_seconds", "s", ["service", "request_type"], buckets=(0.01, 0.1), registry=registry
+        "relaygate_gateway_call_seconds",
+        "s",
+        ["service", "request_type"],
+        buckets=(0.01, 0.1),
+        registry=registry,
     )
     return registry, joins, joined, calls, seconds
 
