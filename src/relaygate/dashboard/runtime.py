@@ -155,6 +155,8 @@ class Dashboard:
             self._reporter = None
 
     def _count_dispatch(self, message: Broadcast, delivered: int) -> None:
+        if message.topic == CONTROL or message.topic == TOPIC:  # the dashboard's own traffic
+            return
         self._dispatched += 1
         self._delivered += delivered
 

@@ -25,7 +25,10 @@ function duration(seconds) {
   return d ? `${d}d ${h}h` : h ? `${h}h ${m}m` : `${m}m ${Math.floor(seconds % 60)}s`
 }
 function bytes(value) { return value ? `${(value / 1048576).toFixed(0)} MiB` : "–" }
-function rows(selector, html) { $(selector + " tbody").innerHTML = html.join("") }
+function rows(selector, html, empty = "none") {
+  const columns = $(selector + " thead tr")?.children.length || 2
+  $(selector + " tbody").innerHTML = html.length ? html.join("") : `<tr><td colspan="${columns}" class="muted">${empty}</td></tr>`
+}
 
 // --- sign-in and the channel -------------------------------------------------------------------
 
