@@ -142,3 +142,14 @@ def test_cluster_view_groups_workers_by_node_and_leaves_stale_nodes_out_of_the_t
     assert (b["name"], b["stale_s"]) == ("b", 11.0)
     assert view["totals"]["sockets"] == 5
     assert [(e["node"], e["message"]) for e in view["errors"]] == [("b", "m3"), ("a", "m2")]
+
+
+def test_the_dashboards_own_messages_are_left_out_of_the_pubsub_rates() -> None:
+    registry = CollectorRegistry()
+    broadcasts = Counter("relaygate_pubsub_broadcasts_total", "b", ["direction"], registry=registry)
+    old = read_sample([registry], 0.0, {"own_pubsub_out": 0.0})
+    broadcasts.labels("out").inc(10)
+    broadcasts.labels("in").inc(1)
+    new = read_sample([registry], 2.0, {"own_pubsub_out": 4.0, "own_pubsub_in": 3.0})
+    stats = node_stats(old, new)
+    assert (stats["pubsub_out_per_s"], stats["pubsub_in_per_s"]) == (3.0, 0.0)

@@ -89,6 +89,7 @@ class _Control:
         self.dashboard = dashboard
 
     def deliver(self, message: Broadcast, cache: dict[Any, Any]) -> None:
+        self.dashboard.own_in += 1
         if message.event == "watch":
             self.dashboard.watched()
         elif message.event == "report" and isinstance(message.payload, dict):
@@ -112,6 +113,9 @@ class Dashboard:
         self._reports: dict[tuple[str, int], tuple[float, dict[str, Any]]] = {}
         self._dispatched = 0
         self._delivered = 0
+        self.own_in = 0
+        self.own_out = 0
+        """Messages of the dashboard itself over :data:`CONTROL`, left out of the PubSub rates."""
         self.view: dict[str, Any] | None = None
 
     # --- lifecycle -----------------------------------------------------------------------------
@@ -144,6 +148,7 @@ class Dashboard:
         try:
             while time.monotonic() < self._watched_until:
                 try:
+                    self.own_out += 1
                     await pubsub.broadcast(CONTROL, "report", await self.report())
                 except Exception as exc:  # Redis away: the next beacon or tick retries
                     log.warning("dashboard report not sent (%s)", type(exc).__name__)
@@ -163,9 +168,9 @@ class Dashboard:
     async def report(self) -> dict[str, Any]:
         """This node now: identity, health, metrics over the last :data:`WINDOW` s, recent errors."""
         now = time.monotonic()
-        sample = read_sample(
-            REGISTRIES, now, {"messages_out": float(self._delivered), "broadcasts": float(self._dispatched)}
-        )
+        own = {"own_pubsub_in": float(self.own_in), "own_pubsub_out": float(self.own_out)}
+        extra = {"messages_out": float(self._delivered), "broadcasts": float(self._dispatched), **own}
+        sample = read_sample(REGISTRIES, now, extra)
         while self._samples and now - self._samples[0].at > WINDOW:
             self._samples.popleft()
         oldest = self._samples[0] if self._samples else None
@@ -218,6 +223,7 @@ class Dashboard:
 
     async def _beacon(self) -> None:
         try:
+            self.own_out += 1
             await self.host.pubsub.broadcast(CONTROL, "watch", {"from": self.name})
         except Exception as exc:
             log.warning("dashboard watch beacon not sent (%s)", type(exc).__name__)

@@ -123,6 +123,7 @@ def node_stats(old: Sample | None, new: Sample, topics: Iterable[tuple[str, int]
 
     Without an ``old`` sample (the first second of watching) rates are 0. ``topics`` is every
     local topic with its subscriber count; only topics under a joined channel prefix are kept.
+    ``own_pubsub_in``/``own_pubsub_out`` (the dashboard's own messages) are left out of the PubSub rates.
     """
     span = new.at - old.at if old is not None else 0.0
     window = deltas(old, new) if old is not None and span > 0 else {}
@@ -174,8 +175,8 @@ def node_stats(old: Sample | None, new: Sample, topics: Iterable[tuple[str, int]
         "messages_in_per_s": rate("messages_in"),
         "messages_out_per_s": rate("messages_out"),
         "broadcasts_per_s": rate("broadcasts"),
-        "pubsub_in_per_s": rate("pubsub_in"),
-        "pubsub_out_per_s": rate("pubsub_out"),
+        "pubsub_in_per_s": max(0.0, round(rate("pubsub_in") - rate("own_pubsub_in"), 3)),
+        "pubsub_out_per_s": max(0.0, round(rate("pubsub_out") - rate("own_pubsub_out"), 3)),
         "slow_closes_per_s": rate("slow_closes"),
         "slow_closes_total": int(new.counters.get("slow_closes", 0)),
         "history_per_s": history,
