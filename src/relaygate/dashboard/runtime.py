@@ -89,7 +89,9 @@ class _Control:
         self.dashboard = dashboard
 
     def deliver(self, message: Broadcast, cache: dict[Any, Any]) -> None:
-        self.dashboard.own_in += 1
+        payload = message.payload
+        if isinstance(payload, dict) and (payload.get("node"), payload.get("pid")) != self.dashboard.identity:
+            self.dashboard.own_in += 1  # came through Redis (a node's own broadcasts are delivered locally)
         if message.event == "watch":
             self.dashboard.watched()
         elif message.event == "report" and isinstance(message.payload, dict):
@@ -102,11 +104,13 @@ class Dashboard:
     def __init__(self, host: DashboardHost) -> None:
         self.host = host
         self.name = host.settings.node
+        self.identity = (self.name, os.getpid())
         self.started_at = time.time()
         self.errors = RecentErrors()
         self._control = _Control(self)
         self._viewers = 0
         self._watched_until = 0.0
+        self._subscribing: asyncio.Task[None] | None = None
         self._reporter: asyncio.Task[None] | None = None
         self._pusher: asyncio.Task[None] | None = None
         self._samples: deque[Sample] = deque()
@@ -121,17 +125,19 @@ class Dashboard:
     # --- lifecycle -----------------------------------------------------------------------------
 
     async def start(self) -> None:
+        """Listen for watch beacons; in a cluster the subscription completes whenever Redis answers
+        (a node starts without Redis, as ``/readyz`` reports)."""
         logging.getLogger("relaygate").addHandler(self.errors)
-        await self.host.pubsub.subscribe(CONTROL, self._control)
+        self._subscribing = asyncio.get_running_loop().create_task(
+            self.host.pubsub.subscribe(CONTROL, self._control), name="dashboard-subscribe"
+        )
 
     async def stop(self) -> None:
         logging.getLogger("relaygate").removeHandler(self.errors)
-        for task in (self._reporter, self._pusher):
-            if task is not None:
-                task.cancel()
-        await asyncio.gather(
-            *(t for t in (self._reporter, self._pusher) if t is not None), return_exceptions=True
-        )
+        tasks = [t for t in (self._subscribing, self._reporter, self._pusher) if t is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         await self.host.pubsub.unsubscribe(CONTROL, self._control)
 
     # --- reporting (every node, while some node watches) ---------------------------------------
@@ -224,7 +230,7 @@ class Dashboard:
     async def _beacon(self) -> None:
         try:
             self.own_out += 1
-            await self.host.pubsub.broadcast(CONTROL, "watch", {"from": self.name})
+            await self.host.pubsub.broadcast(CONTROL, "watch", {"node": self.name, "pid": os.getpid()})
         except Exception as exc:
             log.warning("dashboard watch beacon not sent (%s)", type(exc).__name__)
 
