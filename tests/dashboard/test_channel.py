@@ -68,3 +68,13 @@ async def test_an_administrator_gets_a_view_then_snapshots_and_presence_lists(
         while dashboard._pusher is not None or dashboard._reporter is not None:
             await asyncio.sleep(0.05)
     assert node.pubsub.on_dispatch is None
+
+
+async def test_logging_out_closes_the_dashboard_socket(app: FastAPI, tokens: Tokens) -> None:
+    node = _node(app)
+    client = await _connect(node, tokens.admin)
+    await client.join(TOPIC)
+    principal = await node.accounts.authenticate_token(tokens.admin)
+    assert principal is not None
+    await node.accounts.logout(principal)
+    assert await client.assert_closed(1001) == 1001

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any, Final
 
 from relaygate.channels import Channel, ChannelSocket, Reply, Socket
-from relaygate.contexts.accounts import Accounts, socket_authenticator
+from relaygate.contexts.accounts import Accounts, socket_authenticator, socket_id, socket_topics
 from relaygate.dashboard.runtime import TOPIC, Dashboard
 
 SOCKET_PATH: Final = "/dashboard/socket"
@@ -38,7 +38,10 @@ class DashboardChannel(Channel):
 
 
 def dashboard_socket(dashboard: Dashboard, accounts: Accounts) -> Socket:
-    """``/dashboard/socket``: the same access tokens as the API (phoenix.js ``authToken`` or ``token``)."""
-    socket = Socket(SOCKET_PATH, connect=socket_authenticator(accounts))
+    """``/dashboard/socket``: the same access tokens as the API (phoenix.js ``authToken`` or ``token``);
+    logging out or deleting the user closes it like the app's sockets."""
+    socket = Socket(
+        SOCKET_PATH, connect=socket_authenticator(accounts), id=socket_id, disconnect_topics=socket_topics
+    )
     socket.channel(TOPIC, DashboardChannel(dashboard))
     return socket

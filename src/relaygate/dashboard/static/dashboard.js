@@ -51,7 +51,10 @@ async function signIn(event) {
   connect()
 }
 
-function signOut(message) {
+function signOut(message, revoke = false) {
+  if (revoke && state.token) {  // log out: the token is revoked and every socket opened with it closes
+    fetch("/api/v1/sessions", { method: "DELETE", headers: { authorization: `Bearer ${state.token}` } }).catch(() => {})
+  }
   sessionStorage.removeItem(TOKEN_KEY)
   state.token = null
   if (state.socket) state.socket.disconnect()
@@ -243,7 +246,7 @@ async function toggleFunction(input) {
 
 document.addEventListener("DOMContentLoaded", () => {
   $("#signin-form").addEventListener("submit", signIn)
-  $("#sign-out").addEventListener("click", () => signOut())
+  $("#sign-out").addEventListener("click", () => signOut("", true))
   $("#scope").addEventListener("change", draw)
   $("#presence-form").addEventListener("submit", (event) => { event.preventDefault(); showPresence($("#presence-topic").value) })
   document.addEventListener("click", (event) => {
