@@ -210,7 +210,9 @@ class Dashboard:
     # --- viewing (a node with joined viewers) --------------------------------------------------
 
     def received(self, report: dict[str, Any]) -> None:
-        if self._viewers > 0:
+        """Keep a node's latest report while someone watches (one that lacks a part is ignored)."""
+        valid = isinstance(report.get("stats"), dict) and isinstance(report.get("started_at"), int | float)
+        if self._viewers > 0 and valid and isinstance(report.get("pid"), int):
             self._reports[(str(report.get("node")), int(report.get("pid", 0)))] = (time.monotonic(), report)
 
     async def viewer_joined(self) -> dict[str, Any]:
@@ -241,7 +243,11 @@ class Dashboard:
                 if self._viewers == 0:
                     break
                 await self._beacon()
-                self.view = await self.build_view()
+                try:
+                    self.view = await self.build_view()
+                except Exception:  # a bad report must not end the viewers' updates
+                    log.exception("dashboard view failed")
+                    continue
                 self.host.pubsub.local_broadcast(TOPIC, "snapshot", self.view)
         finally:
             self._pusher = None
