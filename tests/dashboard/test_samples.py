@@ -127,10 +127,11 @@ def _report(node: str, pid: int, sockets: int, health: str = "ok") -> dict[str, 
     }
 
 
-def test_cluster_view_groups_workers_by_node_and_leaves_stale_nodes_out_of_the_totals() -> None:
+def test_cluster_view_groups_workers_by_node_and_leaves_stale_processes_out() -> None:
     reports = [
-        (100.0, _report("a", 1, 2)),
-        (100.0, _report("a", 2, 3, health="error: OSError")),
+        (100.0, _report("a/w0", 1, 2)),
+        (100.0, _report("a/w1", 2, 3, health="error: OSError")),
+        (95.0, _report("a/w2", 4, 11)),
         (90.0, _report("b", 3, 7)),
     ]
     view = cluster_view(reports, now=101.0, wall=160.0, stale_after=3.5, errors=2)
@@ -139,9 +140,9 @@ def test_cluster_view_groups_workers_by_node_and_leaves_stale_nodes_out_of_the_t
     assert a["health"] == {"database": "error: OSError"}
     assert a["uptime_s"] == 60
     assert a["stats"]["gateway"]["inv/get"]["p50_ms"] == pytest.approx(10.0)
-    assert (b["name"], b["stale_s"]) == ("b", 11.0)
+    assert (b["name"], b["workers"], b["stats"]["sockets"], b["stale_s"]) == ("b", 1, 7, 11.0)
     assert view["totals"]["sockets"] == 5
-    assert [(e["node"], e["message"]) for e in view["errors"]] == [("b", "m3"), ("a", "m2")]
+    assert [(e["node"], e["message"]) for e in view["errors"]] == [("a/w2", "m4"), ("b", "m3")]
 
 
 def test_the_dashboards_own_messages_are_left_out_of_the_pubsub_rates() -> None:

@@ -9,10 +9,12 @@ histograms, the bucket counts of that window; :func:`node_stats` turns them into
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 
+_WORKER: Final = re.compile(r"/w[0-9]+$")
 SEP: Final = "\x1f"
 """Joins label values in flat keys (never inside a service or request_type name)."""
 TOP_TOPICS: Final = 50
@@ -266,6 +268,11 @@ def latency(stats: Mapping[str, Any]) -> dict[str, Any]:
     return {**stats, "gateway": gateway}
 
 
+def node_of(name: str) -> str:
+    """The node a process belongs to: ``serve --workers N`` names its workers ``<node>/w<i>``."""
+    return _WORKER.sub("", name)
+
+
 def cluster_view(
     reports: Iterable[tuple[float, Mapping[str, Any]]],
     now: float,
@@ -276,27 +283,30 @@ def cluster_view(
 ) -> dict[str, Any]:
     """Nodes, cluster totals and recent errors from ``(received_at, report)`` pairs.
 
-    Reports of one node name (its worker processes) are summed into one row; a node heard from
-    more than ``stale_after`` seconds before ``now`` is shown stale and left out of the totals.
+    The processes of one node (its workers) are summed into one row. A process not heard from for
+    more than ``stale_after`` seconds is left out of the figures; a node with none left is shown
+    stale (its last figures, and how long it has been silent).
     """
     by_node: dict[str, list[tuple[float, Mapping[str, Any]]]] = {}
     for at, report in reports:
-        by_node.setdefault(str(report["node"]), []).append((at, report))
+        by_node.setdefault(node_of(str(report["node"])), []).append((at, report))
     nodes = []
     fresh: list[Mapping[str, Any]] = []
     recent: list[dict[str, Any]] = []
     for name in sorted(by_node):
         group = by_node[name]
         last = max(at for at, _ in group)
-        members = [report for _, report in group]
-        if now - last <= stale_after:
-            fresh.extend(report["stats"] for report in members)
+        live = [report for at, report in group if now - at <= stale_after]
+        members = live or [report for _, report in group]
+        fresh.extend(report["stats"] for report in live)
         health: dict[str, str] = {}
         for report in members:
             for check, result in report.get("health", {}).items():
                 if health.get(check, "ok") == "ok":
                     health[check] = result
-            recent.extend({**error, "node": name} for error in report.get("errors", []))
+        for _, report in group:
+            process = str(report["node"])
+            recent.extend({**error, "node": process} for error in report.get("errors", []))
         nodes.append(
             {
                 "name": name,
@@ -305,7 +315,7 @@ def cluster_view(
                 "uptime_s": round(wall - min(report["started_at"] for report in members)),
                 "health": health,
                 "draining": any(report.get("draining") for report in members),
-                "stale_s": None if now - last <= stale_after else round(now - last, 1),
+                "stale_s": None if live else round(now - last, 1),
                 "stats": latency(merge_stats([report["stats"] for report in members])),
             }
         )
