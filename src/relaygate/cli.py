@@ -89,14 +89,14 @@ def serve(
         asyncio.run(_migrate(settings))
     _import_from_cwd()
     app = create_app(settings)
-    # The endpoint answers its WebSocket paths before the framework (smaller idle sockets), on
-    # uvicorn's sans-I/O websockets protocol (the legacy one costs ~20x the CPU per connect; see
-    # bench/ANALYSIS.md), with uvloop and httptools when installed (uvicorn[standard]).
+    # The endpoint's WebSocket paths run on Relaygate's own transport (uvicorn hands it the
+    # upgrade; frames are built once and written as bytes); HTTP stays on uvicorn, with uvloop and
+    # httptools when installed (uvicorn[standard]). See bench/ANALYSIS.md.
     config = uvicorn.Config(
         app.state.relaygate.endpoint.wrap(app),
         host=settings.host,
         port=settings.port,
-        ws="websockets-sansio",
+        ws=app.state.relaygate.endpoint.websocket_protocol(),
         log_config=None,
         date_header=False,
         ws_max_size=16 * 1024 * 1024,
