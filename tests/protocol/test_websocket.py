@@ -181,7 +181,9 @@ def test_accept_response_has_the_rfc_accept_key() -> None:
     # RFC 6455 section 1.3's example key and answer
     response = accept_response("dGhlIHNhbXBsZSBub25jZQ==", "phoenix")
     assert b"Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n" in response
-    assert response.startswith(b"HTTP/1.1 101 ") and response.endswith(b"Sec-WebSocket-Protocol: phoenix\r\n\r\n")
+    assert response.startswith(b"HTTP/1.1 101 ") and response.endswith(
+        b"Sec-WebSocket-Protocol: phoenix\r\n\r\n"
+    )
 
 
 def test_reject_response_closes_and_426_names_the_version() -> None:
