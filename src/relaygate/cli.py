@@ -83,27 +83,15 @@ def serve(
     settings = settings_or_exit(host=host, port=port)
     from relaygate.app import create_app
     from relaygate.telemetry.logging import configure_logging
+    from relaygate.web.server import server_config
 
     configure_logging(json=settings.env == "prod", level=settings.log_level)
     if settings.is_sqlite or migrate:
         asyncio.run(_migrate(settings))
     _import_from_cwd()
     app = create_app(settings)
-    # The endpoint's WebSocket paths run on Relaygate's own transport (uvicorn hands it the
-    # upgrade; frames are built once and written as bytes); HTTP stays on uvicorn, with uvloop and
-    # httptools when installed (uvicorn[standard]). See bench/ANALYSIS.md.
-    config = uvicorn.Config(
-        app.state.relaygate.endpoint.wrap(app),
-        host=settings.host,
-        port=settings.port,
-        ws=app.state.relaygate.endpoint.websocket_protocol(),
-        log_config=None,
-        date_header=False,
-        ws_max_size=16 * 1024 * 1024,
-        ws_ping_interval=None,
-        ws_per_message_deflate=False,
-        timeout_graceful_shutdown=10,
-    )
+    endpoint = app.state.relaygate.endpoint
+    config = server_config(endpoint.wrap(app), settings.host, settings.port, ws=endpoint.websocket_protocol())
     server = _Server(config)
     server.drain = app.state.relaygate.drain
     server.run()
