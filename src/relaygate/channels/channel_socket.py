@@ -9,29 +9,61 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final, Protocol, cast
+from typing import Any, ClassVar, Final, Protocol, cast
 
-from relaygate.channels.api import Channel, Reply, Stop, logger
+from relaygate.channels.api import Reply, Stop, logger
 from relaygate.channels.outbound import Encoding
+from relaygate.presence import Presence
 from relaygate.protocol import ChannelEntry, Connection, EncodeError, Frame, Message
-from relaygate.pubsub import Broadcast
+from relaygate.pubsub import Broadcast, PubSub
 from relaygate.telemetry.metrics import CHANNELS_JOINED
 
-if TYPE_CHECKING:
-    from relaygate.channels.core import EndpointCore
+
+class Handler(Protocol):
+    """The callbacks of a channel (``relaygate.channels.Channel`` implements them)."""
+
+    intercepts: ClassVar[Sequence[str]]
+
+    async def join(self, topic: str, payload: Any, socket: ChannelSocket) -> Reply: ...
+
+    async def handle_in(self, event: str, payload: Any, socket: ChannelSocket) -> Reply | Stop | None: ...
+
+    async def handle_out(self, event: str, payload: Any, socket: ChannelSocket) -> Stop | None: ...
+
+    async def handle_info(self, message: Any, socket: ChannelSocket) -> Stop | None: ...
+
+    async def terminate(self, reason: str, socket: ChannelSocket) -> None: ...
+
+
+class EndpointView(Protocol):
+    """What a channel sees of its endpoint (the Endpoint implements it)."""
+
+    @property
+    def pubsub(self) -> PubSub: ...
+
+    @property
+    def presence(self) -> Presence | None: ...
+
+    def require_presence(self) -> Presence: ...
+
+    async def broadcast(self, topic: str, event: str, payload: Any) -> None: ...
+
+    async def disconnect(self, socket_id: str) -> None: ...
 
 
 class Outlet(Protocol):
     """What a channel needs of its connection (a Session), so that this module does not import it."""
 
-    endpoint: EndpointCore
+    @property
+    def endpoint(self) -> EndpointView: ...
+
     encoding: Encoding
     assigns: dict[str, Any]
     socket_id: str | None
     peer: tuple[str, int] | None
-    conn: Connection[Channel, ChannelSocket]
+    conn: Connection[Any, ChannelSocket]
 
     def send(self, frame: Frame) -> None: ...
 
@@ -82,7 +114,7 @@ class ChannelSocket(ChannelEntry):
 
     __slots__ = ("_inbox", "_pending", "_ref", "_state", "_task", "assigns", "handler", "session")
 
-    def __init__(self, session: Outlet, message: Message, handler: Channel) -> None:
+    def __init__(self, session: Outlet, message: Message, handler: Handler) -> None:
         super().__init__(message.topic, message.join_ref)
         self.session = session
         self.handler = handler
@@ -101,7 +133,7 @@ class ChannelSocket(ChannelEntry):
         return self.session.socket_id
 
     @property
-    def endpoint(self) -> EndpointCore:
+    def endpoint(self) -> EndpointView:
         return self.session.endpoint
 
     @property

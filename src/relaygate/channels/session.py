@@ -14,7 +14,8 @@ import asyncio
 import time
 from typing import TYPE_CHECKING, Any, Protocol
 
-from relaygate.channels.api import Channel, logger
+from relaygate.channels.api import logger
+from relaygate.channels.channel import Channel
 from relaygate.channels.channel_socket import ChannelSocket
 from relaygate.channels.outbound import Encoding, encoding_for
 from relaygate.protocol import (
