@@ -44,7 +44,7 @@ class BenchChannel(Channel):
 
     async def handle_info(self, message: Any, socket: ChannelSocket) -> None:
         await socket.track(str(message["track"]), message.get("meta", {}))
-        await socket.push("presence_state", socket.presence_list())
+        await socket.push("presence_state", socket.endpoint.require_presence().state(socket.topic))
 
 
 async def accept(params: dict[str, str], info: ConnectInfo) -> dict[str, Any]:

@@ -61,6 +61,8 @@ class Settings(BaseSettings):
     """``package.module:attr``: a ``Service`` or ``register(gateway)`` giving local gateway functions."""
     gateway_debug_errors: bool = False
     """Show the exception of a failing gateway function to the caller instead of a generic text."""
+    presence_diff_window: float = Field(default=0.02, ge=0, le=5)
+    """Seconds during which a topic's presence changes are coalesced into one ``presence_diff``."""
 
     @field_validator("check_origin", "cors_origins", mode="before")
     @classmethod

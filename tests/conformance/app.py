@@ -152,4 +152,5 @@ def cluster_app() -> Starlette:
     """
     redis_url, node = os.environ["RELAYGATE_REDIS_URL"], os.environ["RELAYGATE_NODE_NAME"]
     pubsub = RedisPubSub(redis_url, node)
-    return build_app(pubsub=pubsub, presence=RedisPresence(pubsub, redis_url, node))
+    # one diff per change, as Phoenix: the scenarios count presence.js callbacks per change
+    return build_app(pubsub=pubsub, presence=RedisPresence(pubsub, redis_url, node, diff_window=0))

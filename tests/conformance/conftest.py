@@ -48,13 +48,16 @@ async def server_url() -> AsyncIterator[str]:
 
 @pytest.fixture(scope="module")
 async def presence_server_url() -> AsyncIterator[str]:
-    """The conformance app with a MemoryPresence: joins are followed by `presence_state`."""
+    """The conformance app with a MemoryPresence: joins are followed by `presence_state`.
+
+    Diffs go out one per change (no coalescing window), as Phoenix sends them: the scenarios
+    count presence.js callbacks per change; tests/presence covers coalesced diffs."""
     from relaygate.presence import MemoryPresence
     from relaygate.pubsub import MemoryPubSub
     from tests.conformance import app
 
     pubsub = MemoryPubSub()
-    async with serve(app.build_app(pubsub=pubsub, presence=MemoryPresence(pubsub))) as url:
+    async with serve(app.build_app(pubsub=pubsub, presence=MemoryPresence(pubsub, diff_window=0))) as url:
         yield url
 
 
