@@ -16,7 +16,6 @@ import uvicorn
 from relaygate.supervisor import Supervisor, reuse_port_socket
 
 
-
 class BenchSupervisor(Supervisor):
     def __init__(self, args: argparse.Namespace) -> None:
         super().__init__(args.workers, "127.0.0.1", args.port, "bench")
