@@ -10,7 +10,7 @@ never waits on Redis, and works while Redis is away), and takes only their order
 store. ``list`` reads the mirror; the mirror's changes are this node's ``presence_diff``
 broadcasts. Liveness: heartbeat keys with a TTL, and a reaper on every node
 that drops the entries of replicas whose key expired. The correctness argument is in
-docs/cluster.md.
+docs/reference/cluster-internals.md.
 """
 
 from __future__ import annotations
