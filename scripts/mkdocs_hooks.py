@@ -419,3 +419,11 @@ def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:
 
 def docs_dir() -> Path:
     return Path(__file__).resolve().parent.parent / "docs"
+
+
+SPHINX_ROLE = re.compile(r":(?:class|meth|func|data|mod|attr|exc|obj):(?=<code>)")
+
+
+def on_page_content(html: str, page: Any, config: Any, files: Any) -> str:
+    """Docstrings use Sphinx roles (``:class:`X```); on the page they are just code."""
+    return SPHINX_ROLE.sub("", html)
