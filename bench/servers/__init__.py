@@ -103,6 +103,16 @@ def _uvicorn(factory: str) -> Callable[[int, UvicornOptions], list[str]]:
     return argv
 
 
+def _relaygate(port: int, options: UvicornOptions) -> list[str]:
+    """As ``relaygate serve``: uvicorn for HTTP, the endpoint's own WebSocket transport."""
+    module = "bench.servers.relaygate_app"
+    return [sys.executable, "-m", module, "--port", str(port), "--loop", options.loop, "--http", options.http]
+
+
+def _relaygate_describe(options: UvicornOptions) -> str:
+    return f"Relaygate WebSocket transport + uvicorn --loop {options.loop} --http {options.http}"
+
+
 def _workers(count: int) -> Callable[[int, UvicornOptions], list[str]]:
     def argv(port: int, options: UvicornOptions) -> list[str]:
         flags = ["--ws", options.ws, "--loop", options.loop, "--http", options.http]
@@ -134,15 +144,15 @@ SERVERS: dict[str, ServerSpec] = {
             "relaygate",
             "phoenix",
             PHOENIX_PATH,
-            _uvicorn("bench.servers.relaygate_app:create_app"),
-            lambda o: o.describe(),
+            _relaygate,
+            _relaygate_describe,
         ),
         ServerSpec(
             "relaygate-redis",
             "phoenix",
             PHOENIX_PATH,
-            _uvicorn("bench.servers.relaygate_app:create_app"),
-            lambda o: f"2 nodes ({o.describe()}) + redis-server, RedisPubSub + RedisPresence",
+            _relaygate,
+            lambda o: f"2 nodes ({_relaygate_describe(o)}) + redis-server, RedisPubSub + RedisPresence",
             nodes=2,
         ),
         ServerSpec(
