@@ -110,6 +110,7 @@ class Node:
     async def start(self) -> None:
         await self.pubsub.start()
         await self.presence.start()
+        await self.accounts.start()
         if self.gateway_cluster is not None and not await self._start_gateway_cluster():
             self.spawn(self._start_gateway_cluster_later(), "gateway-cluster-start")
         self.spawn(self.accounts.purge_forever(), "purge-token-revocations")
@@ -147,6 +148,7 @@ class Node:
         if self.gateway_cluster is not None:
             await self.gateway_cluster.stop()
         await self.mailer.stop()
+        await self.accounts.stop()
         await self.presence.stop()
         await self.pubsub.stop()
         if self.redis is not None:
