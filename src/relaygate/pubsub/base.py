@@ -64,10 +64,11 @@ class PubSub(abc.ABC):
         ``connected`` both times, missed no broadcast in between."""
         return 1
 
-    async def broadcast_confirmed(self, topic: str, event: str, payload: Any) -> None:
+    async def broadcast_confirmed(self, topic: str, event: str, payload: Any) -> int:
         """As :meth:`broadcast`, but returns only once the message has left this node for every
-        other one (raising if it could not): for changes that must be seen before a reply."""
+        other one (raising if it could not), with how many other nodes it reached."""
         await self.broadcast(topic, event, payload)
+        return 0
 
     def subscriber_count(self, topic: str) -> int:
         return len(self._topics.get(topic, ()))

@@ -200,7 +200,7 @@ class RedisPubSub(PubSub):
             return
         await self._queue.put((self._topic_prefix + topic.encode(), frame, time.perf_counter()))
 
-    async def broadcast_confirmed(self, topic: str, event: str, payload: Any) -> None:
+    async def broadcast_confirmed(self, topic: str, event: str, payload: Any) -> int:
         """Published directly (not through the batching writer); Redis has handed the message to
         every subscribed node's connection when this returns."""
         frame = codec.encode(self.node_id, event, payload)
@@ -208,7 +208,9 @@ class RedisPubSub(PubSub):
         self.local_broadcast(topic, event, payload)
         PUBSUB_BROADCASTS.labels("out").inc()
         assert self._client is not None
-        await self._client.publish(self._topic_prefix + topic.encode(), frame)
+        receivers = int(await self._client.publish(self._topic_prefix + topic.encode(), frame))
+        subscribed_here = self._connected and self.subscriber_count(topic) > 0
+        return max(0, receivers - 1) if subscribed_here else receivers
 
     def _expect_confirmation(self, channel: bytes) -> asyncio.Future[None]:
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()

@@ -26,7 +26,7 @@ from relaygate.contexts.accounts.schemas import Credentials, NewUser, UserChange
 from relaygate.contexts.accounts.sockets import token_socket_topic, user_socket_id
 from relaygate.contexts.accounts.throttle import LoginThrottle, throttle_keys
 from relaygate.contexts.accounts.tokens import Claims, TokenCodec
-from relaygate.contexts.accounts.view import REVOKED, TOPIC, USER_CHANGED, AccessView, UserFacts
+from relaygate.contexts.accounts.view import REVOKED, USER_CHANGED, AccessView, UserFacts, announce
 from relaygate.db import Database, utcnow
 from relaygate.db.direct import SQL
 from relaygate.mail import Email, Mailer
@@ -233,17 +233,15 @@ class Accounts:
     async def logout(self, principal: Principal) -> None:
         """Revoke the token on every node and disconnect the sockets opened with it.
 
-        Persisted first (a node that restarts or lost Redis reads it), then announced to every
-        node's view before this returns, so no node accepts the token once the logout is answered.
+        Persisted first (a node that restarts or lost Redis reads it), then announced: every node's
+        view has it before this returns, so no node accepts the token once the logout is answered.
         """
         expires_at = datetime.fromtimestamp(principal.expires_at, UTC)
         async with self.db.transaction() as session:
             exists = await session.get(RevokedToken, principal.jti)
             if exists is None:
                 session.add(RevokedToken(jti=principal.jti, user_id=principal.user_id, expires_at=expires_at))
-        await self.pubsub.broadcast_confirmed(
-            TOPIC, REVOKED, {"jti": principal.jti, "exp": principal.expires_at}
-        )
+        await announce(self.view, REVOKED, {"jti": principal.jti, "exp": principal.expires_at})
         await self.pubsub.broadcast(token_socket_topic(principal.user_id, principal.jti), "disconnect", {})
 
     # -- users ----------------------------------------------------------------------------------
@@ -336,7 +334,7 @@ class Accounts:
 
     async def _announce_user_change(self, user_id: int) -> None:
         """Every node's view forgets the user (role, name, existence) before the change is answered."""
-        await self.pubsub.broadcast_confirmed(TOPIC, USER_CHANGED, {"id": user_id})
+        await announce(self.view, USER_CHANGED, {"id": user_id})
 
     @staticmethod
     async def _by_email(session: AsyncSession, email: str) -> User | None:
