@@ -27,6 +27,7 @@ import logging
 import re
 import sqlite3
 import threading
+from collections import deque
 from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -235,52 +236,136 @@ def _unavailable_errors() -> tuple[type[BaseException], ...]:
     )
 
 
+class _Pool:
+    """A minimal asyncpg connection pool: an idle list and a queue of waiters, no task per acquire
+    (asyncpg's own pool wraps each acquire in a task and resets each connection on release, which
+    cost more CPU than the query). Connections that failed are closed, never reused."""
+
+    def __init__(self, dsn: str, max_size: int) -> None:
+        self.dsn = dsn
+        self.max_size = max_size
+        self.size = 0
+        self.idle: list[Any] = []
+        self.waiters: deque[asyncio.Future[Any]] = deque()
+
+    async def acquire(self) -> Any:
+        while self.idle:
+            connection = self.idle.pop()
+            if not connection.is_closed():
+                return connection
+            self.size -= 1
+        if self.size < self.max_size:
+            import asyncpg
+
+            self.size += 1
+            try:
+                return await asyncpg.connect(self.dsn, command_timeout=30)
+            except BaseException:
+                self.size -= 1
+                self._wake()
+                raise
+        waiter: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self.waiters.append(waiter)
+        try:
+            connection = await waiter
+        except BaseException:
+            if waiter.done() and not waiter.cancelled():
+                handed = waiter.result()  # handed over just as we were cancelled: pass it on
+                if handed is None:
+                    self._wake()
+                else:
+                    self.release(handed)
+            raise
+        if connection is None:  # a slot was freed: open a connection of our own
+            return await self.acquire()
+        return connection
+
+    def release(self, connection: Any, broken: bool = False) -> None:
+        if broken or connection.is_closed() or connection.is_in_transaction():
+            connection.terminate()
+            self.size -= 1
+            self._wake()
+            return
+        while self.waiters:
+            waiter = self.waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(connection)
+                return
+        self.idle.append(connection)
+
+    def _wake(self) -> None:
+        while self.waiters:
+            waiter = self.waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+
+    async def close(self) -> None:
+        idle, self.idle = self.idle, []
+        for connection in idle:
+            await connection.close()
+        self.size -= len(idle)
+
+    def terminate(self) -> None:
+        for connection in self.idle:
+            connection.terminate()
+        self.idle = []
+
+
 class PostgresDirect:
-    """An asyncpg pool (statements prepared once per connection), opened on first use."""
+    """A small asyncpg pool of its own (asyncpg prepares each statement once per connection)."""
 
     dialect = "postgresql"
 
     def __init__(self, dsn: str, *, max_size: int = 10) -> None:
         self.dsn = dsn
         self.max_size = max_size
-        self._pool: Any = None
+        self._pool: _Pool | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._opening: asyncio.Lock | None = None
         self._unavailable = _unavailable_errors()
 
-    async def _get_pool(self) -> Any:
+    def _get_pool(self) -> _Pool:
         loop = asyncio.get_running_loop()
-        if self._pool is not None and self._loop is loop:
-            return self._pool
-        import asyncpg
-
-        if self._opening is None or self._loop is not loop:
+        if self._pool is None or self._loop is not loop:
             if self._pool is not None:  # bound to a loop that is gone
                 self._pool.terminate()
-                self._pool = None
-            self._opening, self._loop = asyncio.Lock(), loop
-        async with self._opening:
-            if self._pool is None:
-                self._pool = await asyncpg.create_pool(
-                    self.dsn, min_size=1, max_size=self.max_size, command_timeout=30
-                )
+            self._pool, self._loop = _Pool(self.dsn, self.max_size), loop
         return self._pool
 
     async def run(self, unit: Unit[T], *, write: bool) -> T:
+        pool = self._get_pool()
         try:
-            pool = await self._get_pool()
-            async with pool.acquire() as connection, connection.transaction():
-                return await unit(_PostgresTx(connection))
+            connection = await pool.acquire()
         except self._unavailable as exc:
             raise DatabaseUnavailable(f"PostgreSQL is unavailable: {type(exc).__name__}") from exc
+        broken = True
+        try:
+            async with connection.transaction():
+                result = await unit(_PostgresTx(connection))
+            broken = False
+            return result
+        except self._unavailable as exc:
+            raise DatabaseUnavailable(f"PostgreSQL is unavailable: {type(exc).__name__}") from exc
+        except BaseException:
+            broken = connection.is_closed()
+            raise
+        finally:
+            pool.release(connection, broken)
 
     async def fetch_one(self, sql: SQL, *args: Any) -> Row | None:
+        pool = self._get_pool()
         try:
-            pool = await self._get_pool()
-            async with pool.acquire() as connection:
-                row = await connection.fetchrow(sql.postgresql, *args)
+            connection = await pool.acquire()
         except self._unavailable as exc:
             raise DatabaseUnavailable(f"PostgreSQL is unavailable: {type(exc).__name__}") from exc
+        broken = True
+        try:
+            row = await connection.fetchrow(sql.postgresql, *args)
+            broken = False
+        except self._unavailable as exc:
+            raise DatabaseUnavailable(f"PostgreSQL is unavailable: {type(exc).__name__}") from exc
+        finally:
+            pool.release(connection, broken)
         return None if row is None else tuple(row)
 
     @staticmethod

@@ -47,6 +47,15 @@ _INSERT = SQL(
     "INSERT INTO messages (conversation_id, sender_id, content, date, inserted_at) "
     "VALUES (?, ?, ?, ?, ?) RETURNING id"
 )
+# PostgreSQL does both in one statement (one round trip, its own transaction): the message is
+# inserted only if the participant's UPDATE touched the conversation.
+_TOUCH_AND_INSERT = SQL(
+    "WITH touched AS (UPDATE conversations SET last_activity_at = ?, updated_at = ? "
+    "WHERE id = ? AND (sender_id = ? OR recipient_id = ?) RETURNING sender_id, recipient_id) "
+    "INSERT INTO messages (conversation_id, sender_id, content, date, inserted_at) "
+    "SELECT ?, ?, ?, ?, ? FROM touched "
+    "RETURNING id, (SELECT sender_id FROM touched), (SELECT recipient_id FROM touched)"
+)
 
 
 def user_topic(user_id: int) -> str:
@@ -246,7 +255,16 @@ class Chat:
             assert inserted is not None
             return inserted[0], pair[0], pair[1]
 
-        message_id, sender_id, recipient_id = await direct.run(store, write=True)
+        if errors or direct.dialect != "postgresql":
+            message_id, sender_id, recipient_id = await direct.run(store, write=True)
+        else:
+            row = await direct.fetch_one(
+                _TOUCH_AND_INSERT, stamp, stamp, conversation_id, user_id, user_id,
+                conversation_id, user_id, content, stamp, stamp,
+            )  # fmt: skip
+            if row is None:
+                raise ConversationNotFound(conversation_id)
+            message_id, sender_id, recipient_id = row
         assert isinstance(content, str) and isinstance(conversation_id, int)
         message = MessageRecord(message_id, conversation_id, user_id, content, now, now)
         await self._publish(message, recipient_id if sender_id == user_id else sender_id, origin)
