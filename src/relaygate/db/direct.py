@@ -109,6 +109,7 @@ class SQLiteDirect:
         self._worker = ThreadPoolExecutor(1, thread_name_prefix="relaygate-sqlite")
         self._worker_connection = threading.local()
         self._commits = 0
+        self.healthy = True
 
     def _connect(self, busy_timeout_ms: int) -> sqlite3.Connection:
         connection = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
@@ -147,6 +148,7 @@ class SQLiteDirect:
             return self._transaction(self._thread_connection(), unit, write)
         except sqlite3.OperationalError as exc:
             if _locked(exc):
+                self.healthy = False
                 raise DatabaseUnavailable(f"SQLite stayed locked: {exc}") from exc
             raise
 
@@ -160,7 +162,8 @@ class SQLiteDirect:
             if connection.in_transaction:
                 connection.execute("ROLLBACK")
             loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(self._worker, self._in_thread, unit, write)
+            result = await loop.run_in_executor(self._worker, self._in_thread, unit, write)
+        self.healthy = True
         if write:
             self._commits += 1
             if self._commits % CHECKPOINT_EVERY == 0:
@@ -184,6 +187,7 @@ class SQLiteDirect:
                 return await tx.one(sql, *args)
 
             return await self.run(read, write=False)
+        self.healthy = True
         return tuple(rows[0]) if rows else None
 
     @staticmethod
@@ -323,6 +327,7 @@ class PostgresDirect:
         self._pool: _Pool | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._unavailable = _unavailable_errors()
+        self.healthy = True
 
     def _get_pool(self) -> _Pool:
         loop = asyncio.get_running_loop()
@@ -337,15 +342,16 @@ class PostgresDirect:
         try:
             connection = await pool.acquire()
         except self._unavailable as exc:
-            raise DatabaseUnavailable(f"PostgreSQL is unavailable: {type(exc).__name__}") from exc
+            raise self._down(exc) from exc
         broken = True
         try:
             async with connection.transaction():
                 result = await unit(_PostgresTx(connection))
             broken = False
+            self.healthy = True
             return result
         except self._unavailable as exc:
-            raise DatabaseUnavailable(f"PostgreSQL is unavailable: {type(exc).__name__}") from exc
+            raise self._down(exc) from exc
         except BaseException:
             broken = connection.is_closed()
             raise
@@ -357,16 +363,21 @@ class PostgresDirect:
         try:
             connection = await pool.acquire()
         except self._unavailable as exc:
-            raise DatabaseUnavailable(f"PostgreSQL is unavailable: {type(exc).__name__}") from exc
+            raise self._down(exc) from exc
         broken = True
         try:
             row = await connection.fetchrow(sql.postgresql, *args)
             broken = False
+            self.healthy = True
         except self._unavailable as exc:
-            raise DatabaseUnavailable(f"PostgreSQL is unavailable: {type(exc).__name__}") from exc
+            raise self._down(exc) from exc
         finally:
             pool.release(connection, broken)
         return None if row is None else tuple(row)
+
+    def _down(self, exc: BaseException) -> DatabaseUnavailable:
+        self.healthy = False
+        return DatabaseUnavailable(f"PostgreSQL is unavailable: {type(exc).__name__}")
 
     @staticmethod
     def timestamp(moment: datetime) -> datetime:
@@ -390,6 +401,8 @@ class Direct(Protocol):
     """The hot-path access of one database (:class:`SQLiteDirect` or :class:`PostgresDirect`)."""
 
     dialect: str
+    healthy: bool
+    """False from a :class:`DatabaseUnavailable` until the next statement that succeeds."""
 
     async def run(self, unit: Unit[T], *, write: bool) -> T: ...
 

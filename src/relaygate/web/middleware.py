@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
 import time
-import uuid
 from email.utils import formatdate
 from typing import Any
 
@@ -25,7 +25,7 @@ def _incoming_request_id(scope: Scope) -> str:
             candidate: str = value.decode("latin-1")
             if _VALID_REQUEST_ID.match(candidate):
                 return candidate
-    return uuid.uuid4().hex
+    return os.urandom(16).hex()
 
 
 def route_name(scope: Scope) -> str:

@@ -434,9 +434,8 @@ class ResourceRoute(BaseRoute):
         # 9: existence (ids that are not integers name nothing)
         if not ids_name_something:
             raise _problem(Problem(404, "No resource at this address."))
-        validators: Validators | None = None
         representation = self.representation
-        if operation.loads_itself and not _PRECONDITIONS.intersection(headers):
+        if operation.loads_itself and _PRECONDITIONS.isdisjoint(headers):
             body = self._acceptable_body(operation, call, headers, raw)
             if body is not None:
                 call.body = body
@@ -447,10 +446,13 @@ class ResourceRoute(BaseRoute):
             call.entity = await self.load(call)
             if call.entity is None:
                 raise _problem(Problem(404, "No resource at this address."))
-            if representation is not None and representation.validators is not None:
+        # 10: preconditions (validators are computed only when a precondition asks for them)
+        if (self.load is not None or method not in ("GET", "HEAD")) and not _PRECONDITIONS.isdisjoint(
+            headers
+        ):
+            validators = None
+            if self.load is not None and representation is not None and representation.validators is not None:
                 validators = representation.validators(call.entity)
-        # 10: preconditions
-        if self.load is not None or method not in ("GET", "HEAD"):
             self._check_preconditions(method, validators, representation, headers)
         # 11, 12, 13: the request body and the query
         if operation.query is not None:

@@ -135,7 +135,7 @@ class Accounts:
         if claims is None:
             return None
         view = self.view
-        if not view.live:
+        if not (view.live and self.db.direct.healthy):
             return UNKNOWN
         if claims.jti in view.revoked:
             return None
@@ -154,7 +154,9 @@ class Accounts:
             return None
         view = self.view
         direct = self.db.direct
-        if view.live:
+        # After a database failure, checks go to the database until it answers again: requests
+        # are then refused 503 at authentication, before anything (a rate limit) counts them.
+        if view.live and direct.healthy:
             if claims.jti in view.revoked:
                 return None
             facts = view.users.get(claims.user_id)
@@ -170,7 +172,8 @@ class Accounts:
                 facts = UserFacts(row[0], _micros(direct.moment(row[1])), row[2])
                 view.remember(claims.user_id, facts, generation)
         else:
-            view.ensure_loading()
+            if not view.live:
+                view.ensure_loading()
             row = await direct.fetch_one(_FACTS_UNLESS_REVOKED, claims.user_id, claims.jti)
             if row is None:
                 return None
