@@ -110,6 +110,8 @@ async def _main(args: argparse.Namespace, database_url: str) -> None:
     async with app.router.lifespan_context(app):
         await asyncio.sleep(0.2)  # the access view loads in the background
         for name, call in requests(app, seeded).items():
+            if args.only and name != args.only:
+                continue
             best = min([await measure(call, args.count, None) for _ in range(args.repeat)])
             print(f"{name}: {best:.1f} µs CPU per request (best of {args.repeat} x {args.count})")
             if args.profile:
@@ -128,6 +130,7 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--sort", default="tottime")
     parser.add_argument("--top", type=int, default=30)
+    parser.add_argument("--only", choices=("get", "post"), help="one request kind")
     args = parser.parse_args()
     import uvloop
 

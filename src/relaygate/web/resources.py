@@ -27,10 +27,9 @@ from typing import Any, Literal
 from urllib.parse import parse_qsl
 
 import orjson
-from fastapi.routing import APIRoute
 from pydantic import BaseModel, ValidationError
 from starlette._utils import get_route_path
-from starlette.routing import BaseRoute, Match, NoMatchFound, Route, compile_path
+from starlette.routing import BaseRoute, Match, Mount, NoMatchFound, Route, WebSocketRoute, compile_path
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from relaygate.contexts.accounts import Principal
@@ -670,19 +669,30 @@ class ResourceDispatch:
     A resource route answers every outcome itself (problem+json included), so the framework's
     server-error, telemetry, body-limit and exception wrappers and its router's second scan of
     the routes only cost time there. ``routes`` are the app's routes in order: the first full
-    match wins, as in the router; anything else goes to the framework stack unchanged.
+    match wins, as in the router, and a request that an earlier framework route may take goes
+    to the framework stack unchanged (decided from the route's path where it is known, by asking
+    the route otherwise).
     """
 
     def __init__(self, framework: ASGIApp, resources: ASGIApp, routes: Sequence[BaseRoute]) -> None:
         self.framework = framework
         self.resources = resources
-        self.routes = [(_static_prefix(route), route) for route in routes]
+        self.entries: list[tuple[str, bool, BaseRoute | None]] = []
+        """``(pattern, exact, route)``: a resource route (``route``, ``pattern`` its static
+        prefix), a framework route known by its path (``route`` None: ``pattern`` is the path when
+        ``exact``, else a prefix of every path it takes), or any other route (``pattern`` "")."""
+        for route in routes:
+            self.entries.extend(_entries(route, ""))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             path = get_route_path(scope)
-            for prefix, route in self.routes:
-                if not path.startswith(prefix):
+            for pattern, exact, route in self.entries:
+                if route is None:
+                    if path == pattern if exact else path.startswith(pattern):
+                        break  # a framework route may take it
+                    continue
+                if not path.startswith(pattern):
                     continue
                 match, child = route.matches(scope)
                 if match is Match.FULL:
@@ -694,12 +704,24 @@ class ResourceDispatch:
         await self.framework(scope, receive, send)
 
 
-def _static_prefix(route: BaseRoute) -> str:
-    """The literal start every path the route matches has (``""`` when unknown)."""
+def _entries(route: BaseRoute, prefix: str) -> list[tuple[str, bool, BaseRoute | None]]:
+    if isinstance(route, ResourceRoute) and not prefix:
+        return [(route.path.split("{", 1)[0], False, route)]
+    if isinstance(route, WebSocketRoute):
+        return []  # never an HTTP request's
     path = getattr(route, "path", None)
-    if not isinstance(path, str) or not isinstance(route, ResourceRoute | Route | APIRoute):
-        return ""
-    return path.split("{", 1)[0]
+    if isinstance(route, Route | Mount) and isinstance(path, str):
+        full = prefix + path
+        if isinstance(route, Route) and "{" not in full:
+            return [(full, True, None)]
+        return [(full.split("{", 1)[0], False, None)]
+    included = getattr(route, "original_router", None)  # FastAPI's include_router
+    context = getattr(route, "include_context", None)
+    sub_routes = getattr(included, "routes", None)
+    include_prefix = getattr(context, "prefix", None)
+    if isinstance(sub_routes, list) and isinstance(include_prefix, str):
+        return [entry for sub in sub_routes for entry in _entries(sub, prefix + include_prefix)]
+    return [("", False, route)]
 
 
 def build_routes(groups: Iterable[ResourceGroup]) -> list[ResourceRoute]:
