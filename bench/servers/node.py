@@ -11,6 +11,7 @@ the service process, Redis and PostgreSQL (every backend of the cluster). Every 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 import shutil
 import subprocess
@@ -100,8 +101,21 @@ class NodeProcess(ServerProcess):
                 procs.append(psutil.Process(child.pid))
         if self.postgres is not None:
             postmaster = psutil.Process(int((self.postgres.data / "postmaster.pid").read_text().split()[0]))
-            procs += [postmaster, *postmaster.children(recursive=True)]
+            with contextlib.suppress(psutil.NoSuchProcess):
+                procs += [postmaster, *postmaster.children(recursive=True)]
         return procs
+
+    def cpu(self) -> float:
+        """As the base, tolerating PostgreSQL backends that exit meanwhile (pool overflow
+        connections closing); their CPU is then no longer counted."""
+        total = 0.0
+        for process in self._processes():
+            try:
+                times = process.cpu_times()
+            except psutil.NoSuchProcess:
+                continue
+            total += float(times.user + times.system)
+        return total
 
     def alive(self) -> bool:
         return super().alive() and (self.service is None or self.service.poll() is None)
