@@ -49,15 +49,17 @@ async def cluster(db: Database) -> AsyncIterator[tuple[Accounts, Accounts, Redis
     redis = RedisServer()  # its own, so that the test may restart it
     redis.start()
     nodes = (_node(db, redis.url, "a"), _node(db, redis.url, "b"))
-    for node in nodes:
-        await node.pubsub.start()
-        await node.start()
-    await _until(lambda: all(node.view.live for node in nodes))
-    yield nodes[0], nodes[1], redis
-    for node in nodes:
-        await node.stop()
-        await node.pubsub.stop()
-    redis.close()
+    try:
+        for node in nodes:
+            await node.pubsub.start()
+            await node.start()
+        await _until(lambda: all(node.view.live for node in nodes))
+        yield nodes[0], nodes[1], redis
+    finally:
+        for node in nodes:
+            await node.stop()
+            await node.pubsub.stop()
+        redis.close()
 
 
 async def _token(accounts: Accounts, email: str = "ada@example.com") -> str:
