@@ -38,7 +38,8 @@ TARGETS = [
         system="relaygate-workers",
         capped_by="connections",
     ),
-    Target("≤ 20 KB server RSS per socket", "rss_per_conn_kb", "<=", 20),
+    Target("≤ 10 KB server RSS per joined socket", "rss_per_conn_kb", "<=", 10),
+    Target("connect + auth + join ≤ 250 µs server CPU", "server_cpu_per_connect_ms", "<=", 0.25),
     Target(
         "≤ 0.5 x python-socketio memory per connection",
         "rss_per_conn_kb",

@@ -65,6 +65,8 @@ class NodeSetup:
 
     gateway: str | None = None
     """``"local"``: the bench gateway functions run in the node; ``"redis"``: on a service node."""
+    database: str = "sqlite"
+    """``"postgres"``: a throwaway PostgreSQL server, whose CPU counts as the system's."""
 
 
 @dataclass(frozen=True)
@@ -103,6 +105,16 @@ def _uvicorn(factory: str) -> Callable[[int, UvicornOptions], list[str]]:
     return argv
 
 
+def _relaygate(port: int, options: UvicornOptions) -> list[str]:
+    """As ``relaygate serve``: uvicorn for HTTP, the endpoint's own WebSocket transport."""
+    module = "bench.servers.relaygate_app"
+    return [sys.executable, "-m", module, "--port", str(port), "--loop", options.loop, "--http", options.http]
+
+
+def _relaygate_describe(options: UvicornOptions) -> str:
+    return f"Relaygate WebSocket transport + uvicorn --loop {options.loop} --http {options.http}"
+
+
 def _workers(count: int) -> Callable[[int, UvicornOptions], list[str]]:
     def argv(port: int, options: UvicornOptions) -> list[str]:
         flags = ["--ws", options.ws, "--loop", options.loop, "--http", options.http]
@@ -134,15 +146,15 @@ SERVERS: dict[str, ServerSpec] = {
             "relaygate",
             "phoenix",
             PHOENIX_PATH,
-            _uvicorn("bench.servers.relaygate_app:create_app"),
-            lambda o: o.describe(),
+            _relaygate,
+            _relaygate_describe,
         ),
         ServerSpec(
             "relaygate-redis",
             "phoenix",
             PHOENIX_PATH,
-            _uvicorn("bench.servers.relaygate_app:create_app"),
-            lambda o: f"2 nodes ({o.describe()}) + redis-server, RedisPubSub + RedisPresence",
+            _relaygate,
+            lambda o: f"2 nodes ({_relaygate_describe(o)}) + redis-server, RedisPubSub + RedisPresence",
             nodes=2,
         ),
         ServerSpec(
@@ -176,21 +188,25 @@ SERVERS: dict[str, ServerSpec] = {
             lambda o: f"relaygate.app ({o.describe()}) + redis-server + `relaygate service run`, SQLite",
             node=NodeSetup(gateway="redis"),
         ),
-        ServerSpec(
-            "relaygate-api",
-            "http",
-            "",
-            _uvicorn(APP),
-            lambda o: f"relaygate.app ({o.describe()}), SQLite",
-            node=NodeSetup(),
-        ),
-        ServerSpec(
-            "bare-fastapi",
-            "http",
-            "",
-            _uvicorn("bench.servers.bare_rest:create_app"),
-            lambda o: f"plain FastAPI routes over the same contexts ({o.describe()}), SQLite",
-            node=NodeSetup(),
+        *(
+            ServerSpec(
+                f"{name}{suffix}",
+                "http",
+                "",
+                _uvicorn(factory),
+                lambda o, what=what, db=db: f"{what} ({o.describe()}), {db}",
+                node=NodeSetup(database=database),
+            )
+            for name, factory, what in (
+                ("relaygate-api", APP, "relaygate.app"),
+                ("bare-fastapi", "bench.servers.bare_rest:create_app", "FastAPI + SQLAlchemy ORM routes"),
+                (
+                    "bare-starlette",
+                    "bench.servers.bare_rest:create_starlette_app",
+                    "Starlette routes on the driver with prepared statements",
+                ),
+            )
+            for suffix, database, db in (("", "sqlite", "SQLite"), ("-pg", "postgres", "PostgreSQL"))
         ),
         ServerSpec(
             "bare-websockets",

@@ -15,8 +15,6 @@ import uvicorn
 
 from relaygate.supervisor import Supervisor, reuse_port_socket
 
-APP = "bench.servers.relaygate_app:create_app"
-
 
 class BenchSupervisor(Supervisor):
     def __init__(self, args: argparse.Namespace) -> None:
@@ -36,12 +34,14 @@ class BenchSupervisor(Supervisor):
 
 
 def child(args: argparse.Namespace) -> None:
+    from bench.servers.relaygate_app import build
+
+    app, endpoint = build()
     config = uvicorn.Config(
-        APP,
-        factory=True,
+        app,
         host="127.0.0.1",
         port=args.port,
-        ws=args.ws,
+        ws=endpoint.websocket_protocol(),  # as relaygate serve (--ws names uvicorn's only for peers)
         loop=args.loop,
         http=args.http,
         ws_ping_interval=None,

@@ -101,7 +101,8 @@ def serve(
         raise typer.Exit(Supervisor(workers, settings.host, settings.port, settings.node_name).run())
     _import_from_cwd()
     app = create_app(settings)
-    config = server_config(app.state.relaygate.endpoint.wrap(app), settings.host, settings.port)
+    endpoint = app.state.relaygate.endpoint
+    config = server_config(endpoint.wrap(app), settings.host, settings.port, ws=endpoint.websocket_protocol())
     server = _Server(config)
     server.drain = app.state.relaygate.drain
     server.run(sockets=[reuse_port_socket(settings.host, settings.port)] if reuse_port else None)

@@ -140,7 +140,9 @@ def build_app(
                 await presence.stop()
             await pubsub.stop()
 
-    return Starlette(routes=endpoint.routes(), lifespan=lifespan)
+    application = Starlette(routes=endpoint.routes(), lifespan=lifespan)
+    application.state.endpoint = endpoint  # the conformance server runs its WebSocket protocol
+    return application
 
 
 def cluster_app() -> Starlette:

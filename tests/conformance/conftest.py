@@ -14,7 +14,14 @@ from starlette.applications import Starlette
 @asynccontextmanager
 async def serve(application: Starlette) -> AsyncIterator[str]:
     """Run `application` (lifespan included) under uvicorn; yields its `ws://.../socket` URL."""
-    config = uvicorn.Config(application, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
+    config = uvicorn.Config(
+        application,
+        host="127.0.0.1",
+        port=0,
+        log_level="warning",
+        lifespan="on",
+        ws=application.state.endpoint.websocket_protocol(),  # Relaygate's own transport, as `serve`
+    )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     for _ in range(500):
