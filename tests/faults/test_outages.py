@@ -24,7 +24,6 @@ from relaygate.client import Client, ClientChannel, PushError
 from tests.servers import PostgresServer, RedisServer
 from tests.web.liveserver import LiveServer, register, start_conversation
 
-
 # The load posts faster than the chat's per-user limit allows: a 429 would hide what is tested.
 UNLIMITED = str(10**9)
 
