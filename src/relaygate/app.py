@@ -16,6 +16,8 @@ from relaygate.channels import Endpoint
 from relaygate.config import ConfigError, Settings, get_settings
 from relaygate.contexts.accounts import Accounts, LoginThrottle, MemoryThrottle, RedisThrottle, TokenCodec
 from relaygate.contexts.chat import Chat, MemoryRateLimiter, RateLimiter, RedisRateLimiter
+from relaygate.dashboard import Dashboard, dashboard_socket
+from relaygate.dashboard import group as dashboard_group
 from relaygate.db import Database
 from relaygate.gateway import Gateway, GatewayAdmin, LocalAdmin, RedisCluster
 from relaygate.gateway import local as gateway_local
@@ -54,10 +56,12 @@ class Node:
         self.presence: Presence
         if settings.redis_url is not None and self.redis is not None:
             self.pubsub = RedisPubSub(settings.redis_url, settings.node)
-            self.presence = RedisPresence(self.pubsub, self.redis, settings.node)
+            self.presence = RedisPresence(
+                self.pubsub, self.redis, settings.node, diff_window=settings.presence_diff_window
+            )
         else:
             self.pubsub = MemoryPubSub()
-            self.presence = MemoryPresence(self.pubsub)
+            self.presence = MemoryPresence(self.pubsub, diff_window=settings.presence_diff_window)
         self.mailer = Mailer(adapter_from_settings(settings), settings.mail_from)
         throttle: LoginThrottle = RedisThrottle(self.redis) if self.redis is not None else MemoryThrottle()
         self.accounts = Accounts(
@@ -87,6 +91,8 @@ class Node:
             except GatewayConfigError as exc:
                 raise ConfigError(f"RELAYGATE_GATEWAY_MODULE: {exc}") from None
         self.endpoint.add_socket(app_socket(self.accounts, self.chat, self.gateway))
+        self.dashboard = Dashboard(self)
+        self.endpoint.add_socket(dashboard_socket(self.dashboard, self.accounts))
         self._tasks: set[asyncio.Task[Any]] = set()
 
     def _chat_limiter(self) -> RateLimiter:
@@ -110,6 +116,8 @@ class Node:
     async def start(self) -> None:
         await self.pubsub.start()
         await self.presence.start()
+        await self.accounts.start()
+        await self.dashboard.start()
         if self.gateway_cluster is not None and not await self._start_gateway_cluster():
             self.spawn(self._start_gateway_cluster_later(), "gateway-cluster-start")
         self.spawn(self.accounts.purge_forever(), "purge-token-revocations")
@@ -147,6 +155,8 @@ class Node:
         if self.gateway_cluster is not None:
             await self.gateway_cluster.stop()
         await self.mailer.stop()
+        await self.dashboard.stop()
+        await self.accounts.stop()
         await self.presence.stop()
         await self.pubsub.stop()
         if self.redis is not None:
@@ -190,6 +200,7 @@ def create_app(settings: Settings | None = None, node: Node | None = None) -> Fa
         sessions.group,
         conversations.group,
         gateway.group,
+        dashboard_group,
     ]
     if settings.dev_routes:
         groups.append(dev.group)

@@ -10,7 +10,7 @@ from relaygate.contexts.accounts.errors import (
 )
 from relaygate.contexts.accounts.principal import Account, Principal, Session
 from relaygate.contexts.accounts.schemas import Credentials, NewUser, UserChanges, UserPatch
-from relaygate.contexts.accounts.service import Accounts
+from relaygate.contexts.accounts.service import UNKNOWN, Accounts, Identity
 from relaygate.contexts.accounts.sockets import (
     socket_authenticator,
     socket_id,
@@ -22,10 +22,12 @@ from relaygate.contexts.accounts.throttle import LoginThrottle, MemoryThrottle, 
 from relaygate.contexts.accounts.tokens import TokenCodec
 
 __all__ = [
+    "UNKNOWN",
     "Account",
     "Accounts",
     "AccountsError",
     "Credentials",
+    "Identity",
     "InvalidCredentials",
     "InvalidInput",
     "LoginThrottle",
