@@ -27,7 +27,10 @@ REQUIRED: dict[str, set[str]] = {
     "relaygate.client": {"Client", "ClientChannel", "ConnectError", "PresenceState"},
     "relaygate.gateway": {"CallerContext", "Gateway", "GatewayError", "RedisCluster", "Registry"},
     "relaygate.service": {"CallContext", "Service", "ServiceError", "ServiceNode", "run"},
-    "relaygate.contexts.accounts": {"Accounts", "Credentials", "Principal", "TokenCodec"},
+    "relaygate.accounts": {"Accounts", "Credentials", "Principal", "TokenCodec", "User"},
+    "relaygate.node": {"App", "Node", "create_app", "load_app", "migrate", "token_socket"},
+    "relaygate.web": {"ACCOUNT_ROUTERS", "Call", "Page", "Problem", "Reply", "Representation", "ResourceGroup"},
+    "relaygate": {"App"},
     "relaygate.mail": {"Email", "LocalAdapter", "Mailer", "SMTPAdapter"},
     "relaygate.db": {"Base", "Database"},
 }

@@ -12,10 +12,10 @@ import orjson
 from fastapi import FastAPI, Header, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from relaygate.app import Node, node_lifespan
+from company_api.contexts import catalog
+from company_api.contexts.chat import ConversationNotFound
 from relaygate.config import get_settings
-from relaygate.contexts import catalog
-from relaygate.contexts.chat import ConversationNotFound
+from relaygate.node import Node, node_lifespan
 
 
 class NewMessage(BaseModel):
@@ -46,11 +46,11 @@ def create_app() -> FastAPI:
         if principal is None:
             return json(401, {"detail": "unauthenticated"})
         try:
-            await node.chat.get_conversation(principal.user_id, conversation_id)
+            await node.contexts.chat.get_conversation(principal.user_id, conversation_id)
         except ConversationNotFound:
             return json(404, {"detail": "not found"})
-        await node.chat.check_rate(principal.user_id)
-        message = await node.chat.send_message(
+        await node.contexts.chat.check_rate(principal.user_id)
+        message = await node.contexts.chat.send_message(
             principal.user_id, conversation_id, body.content, rate_checked=True
         )
         return json(201, {"data": message.to_json()})

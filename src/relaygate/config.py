@@ -16,6 +16,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+__all__ = ["DEFAULT_DATABASE_URL", "ConfigError", "Settings", "get_settings", "load_settings"]
+
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///var/relaygate.db"
 SECRET_KEY_FILE = Path("var/secret_key")
 
@@ -54,8 +56,6 @@ class Settings(BaseSettings):
     smtp_starttls: bool = False
     mail_from: str = "no-reply@relaygate.local"
     longpoll: bool = False
-    chat_rate_limit: int = Field(default=20, ge=1)
-    chat_rate_window: float = Field(default=10.0, gt=0)
     log_level: str = "info"
     gateway_module: str | None = None
     """``package.module:attr``: a ``Service`` or ``register(gateway)`` giving local gateway functions."""
@@ -131,10 +131,11 @@ class Settings(BaseSettings):
         return key
 
 
-def load_settings(**overrides: object) -> Settings:
-    """Read the environment; raise :class:`ConfigError` with one line naming what is wrong."""
+def load_settings(cls: type[Settings] = Settings, **overrides: object) -> Settings:
+    """Read the environment into ``cls`` (an app's subclass); raise :class:`ConfigError` with one
+    line naming what is wrong."""
     try:
-        return Settings(**overrides)  # type: ignore[arg-type]
+        return cls(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         error = exc.errors()[0]
         where = ".".join(str(part) for part in error["loc"])

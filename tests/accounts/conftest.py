@@ -2,13 +2,13 @@ from __future__ import annotations
 
 import pytest
 
-from relaygate.contexts.accounts import Accounts, MemoryThrottle, TokenCodec
-from relaygate.contexts.accounts.passwords import Passwords
+from relaygate.accounts import Accounts, MemoryThrottle, TokenCodec
+from relaygate.accounts.passwords import Passwords
 from relaygate.db import Database
 from relaygate.mail import LocalAdapter, Mailer
 from relaygate.pubsub import MemoryPubSub
 from tests.conftest import TEST_SECRET
-from tests.contexts.accounts.support import FAST_HASHER
+from tests.accounts.support import FAST_HASHER
 
 
 @pytest.fixture

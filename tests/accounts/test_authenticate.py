@@ -6,10 +6,10 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
-from relaygate.contexts.accounts import Accounts, Credentials, NewUser, Principal, UserChanges
-from relaygate.contexts.accounts.models import RevokedToken
+from relaygate.accounts import Accounts, Credentials, NewUser, Principal, UserChanges
+from relaygate.accounts.models import RevokedToken
 from relaygate.db import Database, utcnow
-from tests.contexts.accounts.support import PASSWORD
+from tests.accounts.support import PASSWORD
 
 
 async def _user(accounts: Accounts, email: str = "ada@example.com", role: str = "user") -> str:

@@ -7,7 +7,7 @@ import threading
 
 from argon2 import PasswordHasher
 
-from relaygate.contexts.accounts.passwords import Passwords, generate_password
+from relaygate.accounts.passwords import Passwords, generate_password
 
 
 async def test_production_hashes_are_argon2id_and_verify() -> None:

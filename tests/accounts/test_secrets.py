@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from relaygate.contexts.accounts import Account, Credentials, NewUser, Session, UserChanges
+from relaygate.accounts import Account, Credentials, NewUser, Session, UserChanges
 
 SECRET = "correct-horse-battery"
 

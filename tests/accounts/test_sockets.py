@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from relaygate.contexts.accounts import (
+from relaygate.accounts import (
     Accounts,
     Credentials,
     NewUser,
@@ -14,7 +14,7 @@ from relaygate.contexts.accounts import (
     socket_topics,
 )
 from relaygate.pubsub import Broadcast
-from tests.contexts.accounts.support import PASSWORD
+from tests.accounts.support import PASSWORD
 
 
 @dataclass

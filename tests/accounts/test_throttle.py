@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator
 import pytest
 import redis.asyncio as aioredis
 
-from relaygate.contexts.accounts import LoginThrottle, MemoryThrottle, RedisThrottle
-from relaygate.contexts.accounts.throttle import throttle_keys
+from relaygate.accounts import LoginThrottle, MemoryThrottle, RedisThrottle
+from relaygate.accounts.throttle import throttle_keys
 
 
 @pytest.fixture(params=["memory", "redis"])

@@ -8,7 +8,7 @@ import json
 import jwt
 import pytest
 
-from relaygate.contexts.accounts.tokens import TokenCodec
+from relaygate.accounts.tokens import TokenCodec
 
 KEY = "k" * 64
 codec = TokenCodec(KEY, ttl=600)

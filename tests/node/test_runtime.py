@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from relaygate.app import create_app, shared_redis
 from relaygate.config import Settings
 from relaygate.db import Database
+from relaygate.node import create_app, shared_redis
 from relaygate.presence import MemoryPresence, RedisPresence
 from relaygate.pubsub import Broadcast, MemoryPubSub
 from relaygate.pubsub.redis import RedisPubSub

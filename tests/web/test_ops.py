@@ -1,8 +1,8 @@
 import httpx
 
-from relaygate.app import create_app
 from relaygate.config import Settings
 from relaygate.db import Database
+from relaygate.node import create_app
 from tests.servers import free_port
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from company_api.channels.replies import unknown_event
 from relaygate.channels import Channel, ChannelSocket, Reply
-from relaygate.web.topics.replies import unknown_event
 
 
 class ProductsChannel(Channel):

@@ -9,10 +9,10 @@ import re
 import time
 from typing import Any
 
+from company_api.channels.replies import invalid, rate_limited, unknown_event
+from company_api.contexts.chat import Chat, RateLimited, content_errors, isotime
 from relaygate.channels import Channel, ChannelSocket, Reply
-from relaygate.contexts.chat import Chat, RateLimited, content_errors, isotime
 from relaygate.db import utcnow
-from relaygate.web.topics.replies import invalid, rate_limited, unknown_event
 
 ROOM_TOPIC = re.compile(r"room:[A-Za-z0-9_-]{1,64}")
 MAX_DEVICE = 100

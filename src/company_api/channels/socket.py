@@ -2,22 +2,22 @@
 
 from __future__ import annotations
 
+from company_api.channels.products import ProductsChannel
+from company_api.channels.room import RoomChannel
+from company_api.channels.user import UserChannel
 from relaygate.channels import Socket
-from relaygate.contexts.accounts import Accounts, socket_authenticator, socket_id, socket_topics
-from relaygate.contexts.chat import Chat
-from relaygate.gateway import Gateway, GatewayChannel
-from relaygate.web.topics import ProductsChannel, RoomChannel, UserChannel
+from relaygate.gateway import GatewayChannel
+from relaygate.node import Node, token_socket
 
 
-def app_socket(accounts: Accounts, chat: Chat, gateway: Gateway) -> Socket:
+def app_socket(node: Node) -> Socket:
     """``/socket`` with id ``users_socket:<user_id>``, the topics of channels.md and the gateway."""
-    socket = Socket(
-        "/socket", connect=socket_authenticator(accounts), id=socket_id, disconnect_topics=socket_topics
-    )
+    chat = node.contexts.chat
+    socket = token_socket(node, "/socket")
     socket.channel("room:*", RoomChannel(chat))
     socket.channel("user:*", UserChannel(chat))
     socket.channel("products", ProductsChannel())
-    gateway_channel = GatewayChannel(gateway)
+    gateway_channel = GatewayChannel(node.gateway)
     socket.channel("gateway", gateway_channel)
     socket.channel("gateway:*", gateway_channel)
     return socket

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from relaygate.channels import Channel, ChannelSocket, Reply
-from relaygate.contexts.chat import (
+from company_api.channels.replies import invalid, rate_limited, unknown_event
+from company_api.contexts.chat import (
     Chat,
     ConversationNotFound,
     InvalidInput,
@@ -18,7 +18,7 @@ from relaygate.contexts.chat import (
     content_errors,
     user_topic,
 )
-from relaygate.web.topics.replies import invalid, rate_limited, unknown_event
+from relaygate.channels import Channel, ChannelSocket, Reply
 
 _NOT_FOUND = Reply.error({"reason": "not_found"})
 

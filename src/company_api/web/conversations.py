@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from relaygate.contexts.chat import (
+from company_api.contexts.chat import (
     MAX_CONTENT,
     Chat,
     ConversationNotFound,
@@ -21,11 +21,19 @@ from relaygate.contexts.chat import (
     Position,
     RateLimited,
 )
-from relaygate.contexts.chat.records import to_micros
-from relaygate.web.conditional import Validators
-from relaygate.web.cursors import decode_cursor, encode_cursor
-from relaygate.web.problems import Problem
-from relaygate.web.resources import MAX_ID, Call, Page, Reply, Representation, ResourceGroup
+from company_api.contexts.chat.records import to_micros
+from relaygate.web import (
+    MAX_ID,
+    Call,
+    Page,
+    Problem,
+    Reply,
+    Representation,
+    ResourceGroup,
+    Validators,
+    decode_cursor,
+    encode_cursor,
+)
 
 PREFIX = "/api/v1"
 
@@ -87,7 +95,7 @@ MESSAGE = Representation(
 
 
 def _chat(call: Call) -> Chat:
-    chat: Chat = call.node.chat
+    chat: Chat = call.node.contexts.chat
     return chat
 
 

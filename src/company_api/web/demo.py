@@ -11,16 +11,16 @@ from pathlib import Path
 from fastapi import APIRouter
 from starlette.responses import FileResponse, Response
 
-from relaygate.web.problems import Problem
+from relaygate.web import Problem
 
 router = APIRouter(include_in_schema=False)
-PAGE = Path(__file__).resolve().parents[1] / "static" / "demo" / "index.html"
+PAGE = Path(__file__).resolve().parent / "static" / "demo" / "index.html"
 PHOENIX_JS = Path("node_modules") / "phoenix" / "priv" / "static" / "phoenix.min.js"
 
 
 def phoenix_js() -> Path | None:
     """phoenix.min.js of the npm package, in the working directory's or the source tree's node_modules."""
-    for root in (Path.cwd(), Path(__file__).resolve().parents[4]):
+    for root in (Path.cwd(), Path(__file__).resolve().parents[3]):
         candidate = root / PHOENIX_JS
         if candidate.is_file():
             return candidate

@@ -6,12 +6,18 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from relaygate.contexts import catalog
-from relaygate.contexts.catalog.models import Product
-from relaygate.web.conditional import Validators
-from relaygate.web.cursors import decode_cursor, encode_cursor
-from relaygate.web.problems import Problem
-from relaygate.web.resources import Call, Page, Representation, ResourceGroup
+from company_api.contexts import catalog
+from company_api.contexts.catalog.models import Product
+from relaygate.web import (
+    Call,
+    Page,
+    Problem,
+    Representation,
+    ResourceGroup,
+    Validators,
+    decode_cursor,
+    encode_cursor,
+)
 
 PREFIX = "/api/v1"
 

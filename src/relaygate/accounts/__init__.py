@@ -1,6 +1,6 @@
-"""The accounts context: users, password hashing, access tokens, revocation, socket auth."""
+"""Token auth, part of the framework: users, password hashing, access tokens, revocation, socket auth."""
 
-from relaygate.contexts.accounts.errors import (
+from relaygate.accounts.errors import (
     AccountsError,
     InvalidCredentials,
     InvalidInput,
@@ -8,18 +8,19 @@ from relaygate.contexts.accounts.errors import (
     NotAllowed,
     UserNotFound,
 )
-from relaygate.contexts.accounts.principal import Account, Principal, Session
-from relaygate.contexts.accounts.schemas import Credentials, NewUser, UserChanges, UserPatch
-from relaygate.contexts.accounts.service import Accounts
-from relaygate.contexts.accounts.sockets import (
+from relaygate.accounts.models import RevokedToken, User
+from relaygate.accounts.principal import Account, Principal, Session
+from relaygate.accounts.schemas import Credentials, NewUser, UserChanges, UserPatch
+from relaygate.accounts.service import Accounts
+from relaygate.accounts.sockets import (
     socket_authenticator,
     socket_id,
     socket_topics,
     token_socket_topic,
     user_socket_id,
 )
-from relaygate.contexts.accounts.throttle import LoginThrottle, MemoryThrottle, RedisThrottle
-from relaygate.contexts.accounts.tokens import TokenCodec
+from relaygate.accounts.throttle import LoginThrottle, MemoryThrottle, RedisThrottle
+from relaygate.accounts.tokens import TokenCodec
 
 __all__ = [
     "Account",
@@ -35,8 +36,10 @@ __all__ = [
     "NotAllowed",
     "Principal",
     "RedisThrottle",
+    "RevokedToken",
     "Session",
     "TokenCodec",
+    "User",
     "UserChanges",
     "UserNotFound",
     "UserPatch",

@@ -21,7 +21,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from relaygate.contexts.accounts.principal import Account
+from relaygate.accounts.principal import Account
 
 PASSWORD_MIN, PASSWORD_MAX = 12, 128
 

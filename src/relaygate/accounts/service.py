@@ -11,20 +11,20 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from relaygate.contexts.accounts.errors import (
+from relaygate.accounts.errors import (
     InvalidCredentials,
     InvalidInput,
     LoginThrottled,
     NotAllowed,
     UserNotFound,
 )
-from relaygate.contexts.accounts.models import RevokedToken, User
-from relaygate.contexts.accounts.passwords import Passwords, generate_password
-from relaygate.contexts.accounts.principal import Account, Principal, Session
-from relaygate.contexts.accounts.schemas import Credentials, NewUser, UserChanges
-from relaygate.contexts.accounts.sockets import token_socket_topic, user_socket_id
-from relaygate.contexts.accounts.throttle import LoginThrottle, throttle_keys
-from relaygate.contexts.accounts.tokens import TokenCodec
+from relaygate.accounts.models import RevokedToken, User
+from relaygate.accounts.passwords import Passwords, generate_password
+from relaygate.accounts.principal import Account, Principal, Session
+from relaygate.accounts.schemas import Credentials, NewUser, UserChanges
+from relaygate.accounts.sockets import token_socket_topic, user_socket_id
+from relaygate.accounts.throttle import LoginThrottle, throttle_keys
+from relaygate.accounts.tokens import TokenCodec
 from relaygate.db import Database, utcnow
 from relaygate.mail import Email, Mailer
 from relaygate.pubsub import PubSub

@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from relaygate.contexts.accounts.service import Accounts
+    from relaygate.accounts.service import Accounts
 
 
 class ConnectInfoLike(Protocol):

@@ -1,4 +1,4 @@
-"""Composition root: builds a node's parts from settings and wires them into the web app."""
+"""The node runtime: builds a node's parts from settings, serves an :class:`App` on them."""
 
 from __future__ import annotations
 
@@ -9,28 +9,28 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, Final
 
 import redis.asyncio as aioredis
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from redis.exceptions import RedisError
 
+from relaygate.accounts import Accounts, LoginThrottle, MemoryThrottle, RedisThrottle, TokenCodec
 from relaygate.channels import Endpoint
-from relaygate.config import ConfigError, Settings, get_settings
-from relaygate.contexts.accounts import Accounts, LoginThrottle, MemoryThrottle, RedisThrottle, TokenCodec
-from relaygate.contexts.chat import Chat, MemoryRateLimiter, RateLimiter, RedisRateLimiter
+from relaygate.config import ConfigError, Settings
 from relaygate.db import Database
 from relaygate.gateway import Gateway, GatewayAdmin, LocalAdmin, RedisCluster
 from relaygate.gateway import local as gateway_local
 from relaygate.mail import Mailer, adapter_from_settings
+from relaygate.node.app import App
 from relaygate.presence import MemoryPresence, Presence, RedisPresence
 from relaygate.protocol.gateway.options import ConfigError as GatewayConfigError
 from relaygate.pubsub import MemoryPubSub, PubSub
 from relaygate.pubsub.backoff import Backoff
 from relaygate.pubsub.redis import RedisPubSub
+from relaygate.service import Service
 from relaygate.web.cors import CORSMiddleware
 from relaygate.web.middleware import RequestContextMiddleware
 from relaygate.web.problems import install_problem_handlers
-from relaygate.web.resources import install_resources
-from relaygate.web.routers import conversations, demo, dev, docs, gateway, ops, products, sessions, users
-from relaygate.web.socket import app_socket
+from relaygate.web.resources import ResourceGroup, install_resources
+from relaygate.web.routers import dev, docs, gateway, ops
 
 log = logging.getLogger("relaygate")
 DRAIN_GRACE_S: Final = 10.0
@@ -44,9 +44,19 @@ def shared_redis(url: str) -> aioredis.Redis:
 
 
 class Node:
-    """Everything one Relaygate node runs; built once, started and stopped by the app lifespan."""
+    """Everything one Relaygate node runs for ``app``; built once, started and stopped by the lifespan.
 
-    def __init__(self, settings: Settings) -> None:
+    ``settings`` is widened to the app's settings class; ``node.contexts`` is what the app's
+    ``contexts`` factory built (``None`` without one).
+    """
+
+    def __init__(self, settings: Settings | None = None, app: App | None = None) -> None:
+        if app is None:
+            from relaygate.node.loading import load_app
+
+            app = load_app(None)
+        self.app = app
+        settings = app.configure(settings)
         self.settings = settings
         self.db = Database(settings.database_url)
         self.redis: aioredis.Redis | None = shared_redis(settings.redis_url) if settings.redis_url else None
@@ -67,7 +77,6 @@ class Node:
             self.mailer,
             throttle,
         )
-        self.chat = Chat(self.db, self.pubsub, self._chat_limiter())
         self.endpoint = Endpoint(
             self.pubsub, self.presence, check_origin=settings.allowed_origins, longpoll=settings.longpoll
         )
@@ -81,19 +90,20 @@ class Node:
         else:
             self.gateway = Gateway(debug_errors=settings.gateway_debug_errors)
             self.gateway_admin = LocalAdmin(self.gateway.registry, self.gateway.limiter)
+        for functions in app.gateway:
+            if isinstance(functions, Service):
+                gateway_local.register_service_locally(self.gateway, functions)
+            else:
+                functions(self.gateway)
         if settings.gateway_module:
             try:
                 gateway_local.install(self.gateway, settings.gateway_module)
             except GatewayConfigError as exc:
                 raise ConfigError(f"RELAYGATE_GATEWAY_MODULE: {exc}") from None
-        self.endpoint.add_socket(app_socket(self.accounts, self.chat, self.gateway))
+        self.contexts: Any = app.contexts(self) if app.contexts is not None else None
+        for socket in app.sockets:
+            self.endpoint.add_socket(socket(self))
         self._tasks: set[asyncio.Task[Any]] = set()
-
-    def _chat_limiter(self) -> RateLimiter:
-        limit, window = self.settings.chat_rate_limit, self.settings.chat_rate_window
-        if self.redis is not None:
-            return RedisRateLimiter(self.redis, limit, window)
-        return MemoryRateLimiter(limit, window)
 
     def spawn(self, coroutine: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
         """Run a background task for the node's lifetime; its failure is logged, never lost."""
@@ -113,6 +123,8 @@ class Node:
         if self.gateway_cluster is not None and not await self._start_gateway_cluster():
             self.spawn(self._start_gateway_cluster_later(), "gateway-cluster-start")
         self.spawn(self.accounts.purge_forever(), "purge-token-revocations")
+        for hook in self.app.on_startup:
+            await hook(self)
 
     async def _start_gateway_cluster(self) -> bool:
         """Join the gateway cluster; False when Redis does not answer (``/readyz`` says so meanwhile)."""
@@ -140,6 +152,8 @@ class Node:
         await self.endpoint.drain(grace)
 
     async def stop(self) -> None:
+        for hook in self.app.on_shutdown:
+            await hook(self)
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -168,35 +182,32 @@ def node_lifespan(node: Node) -> Callable[[FastAPI], AbstractAsyncContextManager
     return lifespan
 
 
-def create_app(settings: Settings | None = None, node: Node | None = None) -> FastAPI:
-    settings = settings or get_settings()
-    node = node or Node(settings)
+def create_app(settings: Settings | None = None, node: Node | None = None, app: App | None = None) -> FastAPI:
+    """The ASGI app serving ``app`` (default: ``node.app``, else the app :func:`load_app` finds)."""
+    if node is None:
+        node = Node(settings, app)
+    settings = node.settings
+    app = node.app
 
-    app = FastAPI(
-        title="Relaygate",
-        version="1.0.0",
+    web = FastAPI(
+        title=app.name,
+        version=app.version,
         lifespan=node_lifespan(node),
         docs_url=None,
         redoc_url=None,
         openapi_url=None,
     )
-    app.state.relaygate = node
-    install_problem_handlers(app)
-    groups = [
-        ops.group,
-        docs.group,
-        products.group,
-        users.group,
-        sessions.group,
-        conversations.group,
-        gateway.group,
-    ]
+    web.state.relaygate = node
+    install_problem_handlers(web)
+    routers: list[ResourceGroup | APIRouter] = [ops.group, docs.group, *app.routers, gateway.group]
     if settings.dev_routes:
-        groups.append(dev.group)
-        app.include_router(demo.router)
-    install_resources(app, groups)
-    app.router.routes.extend(node.endpoint.routes())
+        routers.extend([dev.group, *app.dev_routers])
+    for router in routers:
+        if isinstance(router, APIRouter):
+            web.include_router(router)
+    install_resources(web, [router for router in routers if isinstance(router, ResourceGroup)])
+    web.router.routes.extend(node.endpoint.routes())
     if settings.cors_origins:
-        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins)
-    app.add_middleware(RequestContextMiddleware)
-    return app
+        web.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins)
+    web.add_middleware(RequestContextMiddleware)
+    return web

@@ -12,7 +12,8 @@ import orjson
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 user_id_var: ContextVar[int | None] = ContextVar("user_id", default=None)
 
-_STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
+_STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "color_message"}
+"""Record attributes that are not extra fields (uvicorn's ``color_message`` repeats the message)."""
 
 
 class ContextFilter(logging.Filter):
@@ -64,3 +65,4 @@ def configure_logging(*, json: bool, level: str = "info") -> None:
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # per-revision and plugin set-up lines

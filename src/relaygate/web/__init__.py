@@ -1,1 +1,37 @@
-"""The HTTP layer: FastAPI app factory, middleware, routers."""
+"""The HTTP layer: the resource layer (the decision flow of the API), problem+json, ETags and
+cursors for app routers, and the framework's own routers (accounts, ops, docs, gateway admin)."""
+
+from relaygate.web.conditional import Validators
+from relaygate.web.cursors import decode_cursor, encode_cursor
+from relaygate.web.problems import Problem
+from relaygate.web.resources import (
+    MAX_ID,
+    Call,
+    Page,
+    Reply,
+    Representation,
+    Resource,
+    ResourceGroup,
+    content_etag,
+)
+from relaygate.web.routers import sessions as _sessions
+from relaygate.web.routers import users as _users
+
+ACCOUNT_ROUTERS = (_users.group, _sessions.group)
+"""``/api/v1/users``, ``/api/v1/me`` and ``/api/v1/sessions``: mount them in ``App(routers=...)``."""
+
+__all__ = [
+    "ACCOUNT_ROUTERS",
+    "MAX_ID",
+    "Call",
+    "Page",
+    "Problem",
+    "Reply",
+    "Representation",
+    "Resource",
+    "ResourceGroup",
+    "Validators",
+    "content_etag",
+    "decode_cursor",
+    "encode_cursor",
+]

@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
-from relaygate.app import Node
 from relaygate.channels.testing import ChannelClient
 from relaygate.config import Settings
 from relaygate.db import Database
-from tests.contexts.chat.helpers import insert_users
+from relaygate.node import Node
+from tests.company_api.contexts.chat.helpers import insert_users
 
 Connect = Callable[[int], Awaitable[ChannelClient]]
 

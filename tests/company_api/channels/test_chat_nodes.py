@@ -15,7 +15,7 @@ from sqlalchemy import delete
 from relaygate.client import Client, ClientError
 from relaygate.db import Database
 from relaygate.db.migrate import upgrade
-from relaygate.db.models import metadata
+from tests.reference import MIGRATIONS, metadata
 from tests.web.liveserver import LiveServer, register, start_conversation
 
 SENDS = 40
@@ -75,7 +75,7 @@ async def test_no_acknowledged_message_is_lost_when_the_node_is_killed(
 async def shared_postgres(postgres_url: str) -> AsyncIterator[str]:
     """The PostgreSQL database both nodes use, migrated and emptied."""
     database = Database(postgres_url)
-    await upgrade(database)
+    await upgrade(database, MIGRATIONS)
     async with database.transaction() as session:
         for table in reversed(metadata.sorted_tables):
             await session.execute(delete(table))

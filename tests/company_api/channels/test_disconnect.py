@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from relaygate.app import Node
+from relaygate.accounts import Credentials, NewUser
 from relaygate.channels.testing import ChannelClient
-from relaygate.contexts.accounts import Credentials, NewUser
+from relaygate.node import Node
 
 PASSWORD = "correct horse battery"
 

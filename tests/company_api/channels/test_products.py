@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from tests.web.topics.conftest import Connect
+from tests.company_api.channels.conftest import Connect
 
 
 async def test_any_user_joins_products_and_sends_nothing(connect: Connect, users: list[int]) -> None:

@@ -5,7 +5,7 @@ from typing import Any
 import pytest
 
 from relaygate.channels.testing import JoinRefused, TestChannel
-from tests.web.topics.conftest import Connect
+from tests.company_api.channels.conftest import Connect
 
 
 async def _diff_about(channel: TestChannel, user_id: int, side: str) -> dict[str, Any]:

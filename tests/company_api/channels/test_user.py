@@ -4,11 +4,11 @@ from typing import Any
 
 import pytest
 
-from relaygate.app import Node
+from relaygate.accounts import Credentials, NewUser
 from relaygate.channels.testing import ChannelClient, ConnectRefused, JoinRefused
 from relaygate.config import Settings
-from relaygate.contexts.accounts import Credentials, NewUser
-from tests.web.topics.conftest import Connect
+from relaygate.node import Node
+from tests.company_api.channels.conftest import Connect
 
 
 async def test_only_the_user_joins_their_topic(connect: Connect, users: list[int]) -> None:
@@ -24,7 +24,7 @@ async def test_send_msg_is_stored_acknowledged_and_relayed(
     node: Node, connect: Connect, users: list[int]
 ) -> None:
     alice, bob, _ = users
-    conversation, _ = await node.chat.start_conversation(alice, bob)
+    conversation, _ = await node.contexts.chat.start_conversation(alice, bob)
     alice_phone = await (await connect(alice)).join(f"user:{alice}")
     alice_laptop = await (await connect(alice)).join(f"user:{alice}")
     bob_inbox = await (await connect(bob)).join(f"user:{bob}")
@@ -40,20 +40,20 @@ async def test_send_msg_is_stored_acknowledged_and_relayed(
     assert await bob_inbox.assert_push("receive_msg") == {"message": message}
     assert await alice_laptop.assert_push("receive_msg") == {"message": message}
     await alice_phone.refute_push("receive_msg")
-    history = await node.chat.list_messages(bob, conversation.id)
+    history = await node.contexts.chat.list_messages(bob, conversation.id)
     assert [m.to_json() for m in history.items] == [message]
 
 
 async def test_a_non_participant_gets_not_found(node: Node, connect: Connect, users: list[int]) -> None:
     alice, bob, carol = users
-    conversation, _ = await node.chat.start_conversation(alice, bob)
+    conversation, _ = await node.contexts.chat.start_conversation(alice, bob)
     carol_inbox = await (await connect(carol)).join(f"user:{carol}")
     bob_inbox = await (await connect(bob)).join(f"user:{bob}")
     for conv in (conversation.id, conversation.id + 1000, 2**40):
         ref = await carol_inbox.push("send_msg", {"conv": conv, "message": "sneaky"})
         assert await carol_inbox.assert_reply(ref, "error") == {"reason": "not_found"}
     await bob_inbox.refute_push("receive_msg")
-    assert (await node.chat.list_messages(bob, conversation.id)).items == []
+    assert (await node.contexts.chat.list_messages(bob, conversation.id)).items == []
 
 
 @pytest.mark.parametrize(
@@ -72,7 +72,7 @@ async def test_a_non_participant_gets_not_found(node: Node, connect: Connect, us
 async def test_bad_payloads_are_invalid_and_the_channel_stays_joined(
     node: Node, connect: Connect, users: list[int], payload: Any, errors: dict[str, list[str]]
 ) -> None:
-    conversation, _ = await node.chat.start_conversation(users[0], users[1])
+    conversation, _ = await node.contexts.chat.start_conversation(users[0], users[1])
     inbox = await (await connect(users[0])).join(f"user:{users[0]}")
     ref = await inbox.push("send_msg", payload)
     assert await inbox.assert_reply(ref, "error") == {"reason": "invalid", "errors": errors}
@@ -88,7 +88,7 @@ async def test_the_rate_limit_is_reported_with_retry_after(
     node = Node(settings.model_copy(update={"chat_rate_limit": 2}))
     await node.start()
     try:
-        conversation, _ = await node.chat.start_conversation(users[0], users[1])
+        conversation, _ = await node.contexts.chat.start_conversation(users[0], users[1])
         client = await ChannelClient.connect(
             node.endpoint, node.endpoint.sockets[0], assigns={"user_id": users[0], "name": "A", "jti": "j"}
         )
@@ -100,7 +100,7 @@ async def test_the_rate_limit_is_reported_with_retry_after(
         )
         assert reply["reason"] == "rate_limited"
         assert 0 < reply["retry_after_ms"] <= 10_000
-        assert len((await node.chat.list_messages(users[0], conversation.id)).items) == 2
+        assert len((await node.contexts.chat.list_messages(users[0], conversation.id)).items) == 2
         await client.close()
     finally:
         await node.stop()

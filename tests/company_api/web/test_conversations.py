@@ -4,8 +4,8 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from relaygate.contexts.chat import MemoryRateLimiter
-from tests.contexts.chat.helpers import Collector
+from company_api.contexts.chat import MemoryRateLimiter
+from tests.company_api.contexts.chat.helpers import Collector
 from tests.web.routers.support import Users
 
 
@@ -210,7 +210,7 @@ async def test_bad_messages_are_422(
 async def test_the_rate_limit_answers_429_with_retry_after(
     http: httpx.AsyncClient, users: Users, app: FastAPI
 ) -> None:
-    app.state.relaygate.chat.limiter = MemoryRateLimiter(limit=2, window=10.0)
+    app.state.relaygate.contexts.chat.limiter = MemoryRateLimiter(limit=2, window=10.0)
     (_, token), (bob, _) = await _pair(users)
     conversation_id = await _conversation(http, token, bob)
     path = f"/api/v1/conversations/{conversation_id}/messages"

@@ -3,9 +3,9 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from relaygate.app import create_app
+from company_api.web.demo import phoenix_js
 from relaygate.config import Settings
-from relaygate.web.routers.demo import phoenix_js
+from relaygate.node import create_app
 
 
 async def test_the_demo_page_uses_the_local_phoenix_js(http: httpx.AsyncClient) -> None:

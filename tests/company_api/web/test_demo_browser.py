@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from relaygate.web.routers.demo import phoenix_js
+from company_api.web.demo import phoenix_js
 from tests.web.liveserver import PASSWORD, LiveServer, register
 
 pytestmark = pytest.mark.browser

@@ -1,6 +1,6 @@
 """The catalog context: products, their rules and their change broadcasts."""
 
-from relaygate.contexts.catalog.products import (
+from company_api.contexts.catalog.products import (
     TOPIC,
     ProductInput,
     ProductPage,

@@ -11,7 +11,7 @@ from sqlalchemy import Select, exists, func, select, update
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.sql.expression import cast
 
-from relaygate.contexts.catalog.models import Product
+from company_api.contexts.catalog.models import Product
 from relaygate.db import Database, utcnow
 from relaygate.pubsub import PubSub
 

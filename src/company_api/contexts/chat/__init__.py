@@ -1,18 +1,18 @@
 """The chat context: one conversation per pair of users, their messages and the message rate limit.
 
-Routers and channels call :class:`Chat` (``node.chat``) and map its errors to their wire forms.
+Routers and channels call :class:`Chat` (``node.contexts.chat``) and map its errors to their wire forms.
 """
 
-from relaygate.contexts.chat.errors import (
+from company_api.contexts.chat.errors import (
     ChatError,
     ConversationNotFound,
     InvalidCursor,
     InvalidInput,
     RateLimited,
 )
-from relaygate.contexts.chat.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
-from relaygate.contexts.chat.records import ConversationRecord, MessageRecord, Page, Position, isotime
-from relaygate.contexts.chat.service import MAX_CONTENT, MAX_PAGE, Chat, content_errors, user_topic
+from company_api.contexts.chat.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
+from company_api.contexts.chat.records import ConversationRecord, MessageRecord, Page, Position, isotime
+from company_api.contexts.chat.service import MAX_CONTENT, MAX_PAGE, Chat, content_errors, user_topic
 
 __all__ = [
     "MAX_CONTENT",

@@ -13,11 +13,10 @@ from typing import Any
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from relaygate.contexts.accounts.models import User
-from relaygate.contexts.chat.errors import ConversationNotFound, InvalidCursor, InvalidInput, RateLimited
-from relaygate.contexts.chat.models import Conversation, Message
-from relaygate.contexts.chat.ratelimit import RateLimiter
-from relaygate.contexts.chat.records import (
+from company_api.contexts.chat.errors import ConversationNotFound, InvalidCursor, InvalidInput, RateLimited
+from company_api.contexts.chat.models import Conversation, Message
+from company_api.contexts.chat.ratelimit import RateLimiter
+from company_api.contexts.chat.records import (
     ConversationRecord,
     MessageRecord,
     Page,
@@ -25,6 +24,7 @@ from relaygate.contexts.chat.records import (
     from_micros,
     to_micros,
 )
+from relaygate.accounts import User
 from relaygate.db import Database, utcnow
 from relaygate.pubsub import PubSub
 
@@ -70,7 +70,7 @@ def _position(after: Position | None, size: int) -> Position | None:
 
 
 class Chat:
-    """One per node (``node.chat``). Messages are committed before any method returns them."""
+    """One per node (``node.contexts.chat``). Messages are committed before any method returns them."""
 
     def __init__(self, db: Database, pubsub: PubSub, limiter: RateLimiter) -> None:
         self.db = db

@@ -8,7 +8,7 @@ from typing import Any, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
-from relaygate.contexts.accounts import (
+from relaygate.accounts import (
     Account,
     Accounts,
     InvalidInput,

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from relaygate.contexts import catalog
+from company_api.contexts import catalog
 from relaygate.db import Database
 from relaygate.pubsub import Broadcast, MemoryPubSub
 

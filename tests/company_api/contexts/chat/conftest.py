@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from relaygate.contexts.chat import Chat, MemoryRateLimiter
+from company_api.contexts.chat import Chat, MemoryRateLimiter
 from relaygate.db import Database
 from relaygate.pubsub import MemoryPubSub
-from tests.contexts.chat.helpers import insert_users
+from tests.company_api.contexts.chat.helpers import insert_users
 
 
 @pytest.fixture

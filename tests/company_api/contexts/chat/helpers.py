@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from relaygate.contexts.accounts.models import User
+from relaygate.accounts.models import User
 from relaygate.db import Database
 from relaygate.pubsub import Broadcast
 

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 import pytest
 import redis.asyncio as aioredis
 
-from relaygate.contexts.chat import MemoryRateLimiter, RedisRateLimiter
+from company_api.contexts.chat import MemoryRateLimiter, RedisRateLimiter
 
 
 class Clock:

@@ -4,7 +4,7 @@ import asyncio
 
 import pytest
 
-from relaygate.contexts.chat import (
+from company_api.contexts.chat import (
     Chat,
     ConversationNotFound,
     InvalidCursor,
@@ -14,7 +14,7 @@ from relaygate.contexts.chat import (
 )
 from relaygate.db import Database
 from relaygate.pubsub import MemoryPubSub
-from tests.contexts.chat.helpers import Collector
+from tests.company_api.contexts.chat.helpers import Collector
 
 
 async def test_a_conversation_is_created_once_per_pair_in_either_direction(
