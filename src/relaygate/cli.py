@@ -105,26 +105,13 @@ def serve(
     settings = settings_or_exit(served.settings, host=host, port=port)
     from relaygate.node import create_app
     from relaygate.telemetry.logging import configure_logging
+    from relaygate.web.server import server_config
 
     configure_logging(json=settings.env == "prod", level=settings.log_level)
     if settings.is_sqlite or migrate:
         _migrate(served, settings)
     app = create_app(settings, app=served)
-    # The endpoint answers its WebSocket paths before the framework (smaller idle sockets), on
-    # uvicorn's sans-I/O websockets protocol (the legacy one costs ~20x the CPU per connect; see
-    # bench/ANALYSIS.md), with uvloop and httptools when installed (uvicorn[standard]).
-    config = uvicorn.Config(
-        app.state.relaygate.endpoint.wrap(app),
-        host=settings.host,
-        port=settings.port,
-        ws="websockets-sansio",
-        log_config=None,
-        date_header=False,
-        ws_max_size=16 * 1024 * 1024,
-        ws_ping_interval=None,
-        ws_per_message_deflate=False,
-        timeout_graceful_shutdown=10,
-    )
+    config = server_config(app.state.relaygate.endpoint.wrap(app), settings.host, settings.port)
     server = _Server(config)
     server.drain = app.state.relaygate.drain
     server.run()

@@ -7,8 +7,8 @@ from relaygate.accounts.passwords import Passwords
 from relaygate.db import Database
 from relaygate.mail import LocalAdapter, Mailer
 from relaygate.pubsub import MemoryPubSub
-from tests.conftest import TEST_SECRET
 from tests.accounts.support import FAST_HASHER
+from tests.conftest import TEST_SECRET
 
 
 @pytest.fixture
