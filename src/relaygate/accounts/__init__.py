@@ -10,7 +10,7 @@ from relaygate.accounts.errors import (
 )
 from relaygate.accounts.models import RevokedToken, User
 from relaygate.accounts.principal import Account, Principal, Session
-from relaygate.accounts.schemas import Credentials, NewUser, UserChanges, UserPatch
+from relaygate.accounts.schemas import Credentials, NewUser, QuickSignUp, UserChanges, UserPatch
 from relaygate.accounts.service import Accounts
 from relaygate.accounts.sockets import (
     socket_authenticator,
@@ -35,6 +35,7 @@ __all__ = [
     "NewUser",
     "NotAllowed",
     "Principal",
+    "QuickSignUp",
     "RedisThrottle",
     "RevokedToken",
     "Session",

@@ -58,6 +58,26 @@ class NewUser(Strict):
     job: Text
     password: Annotated[Password | None, Hidden] = None
 
+    def new_user(self) -> NewUser:
+        return self
+
+
+class QuickSignUp(Strict):
+    """Sign-up with an email and a password, the name optional (other profile fields get defaults)."""
+
+    email: Email
+    password: Annotated[Password, Hidden]
+    name: Text | None = None
+
+    def new_user(self) -> NewUser:
+        return NewUser(
+            name=self.name or self.email.partition("@")[0],
+            subname="-",
+            email=self.email,
+            job="Member",
+            password=self.password,
+        )
+
 
 class UserChanges(Strict):
     """A merge patch of a user; a field left out is unchanged, ``null`` is refused."""
