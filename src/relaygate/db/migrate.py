@@ -6,6 +6,8 @@ app holds its revision files (:class:`Migrations`), compared against its models'
 
 from __future__ import annotations
 
+import contextlib
+import io
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,7 +32,7 @@ class Migrations:
 
 
 def alembic_config(migrations: Migrations, connection: Connection | None = None) -> Config:
-    config = Config()
+    config = Config(stdout=io.StringIO())  # Alembic's progress lines are not for our users
     config.set_main_option("script_location", str(ENVIRONMENT))
     config.set_main_option("path_separator", "os")
     config.set_main_option("version_locations", str(migrations.versions))
@@ -66,7 +68,8 @@ async def autogenerate(database: Database, migrations: Migrations, message: str,
 
     def run(connection: Connection) -> Path:
         config = alembic_config(migrations, connection)
-        script = command.revision(config, message=message, autogenerate=True, rev_id=rev_id)
+        with contextlib.redirect_stdout(io.StringIO()):  # "Generating <path> ... done"
+            script = command.revision(config, message=message, autogenerate=True, rev_id=rev_id)
         assert script is not None and not isinstance(script, list)
         return Path(script.path)
 

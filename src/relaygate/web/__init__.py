@@ -4,6 +4,7 @@ cursors for app routers, and the framework's own routers (accounts, ops, docs, g
 from relaygate.accounts import QuickSignUp
 from relaygate.web.conditional import Validators
 from relaygate.web.cursors import decode_cursor, encode_cursor
+from relaygate.web.fields import IsoDateTime, iso
 from relaygate.web.problems import Problem
 from relaygate.web.resources import (
     MAX_ID,
@@ -29,6 +30,7 @@ __all__ = [
     "MAX_ID",
     "QUICK_ACCOUNT_ROUTERS",
     "Call",
+    "IsoDateTime",
     "Page",
     "Problem",
     "Reply",
@@ -39,4 +41,5 @@ __all__ = [
     "content_etag",
     "decode_cursor",
     "encode_cursor",
+    "iso",
 ]
