@@ -9,6 +9,6 @@ from relaygate.config import Settings
 
 class CompanySettings(Settings):
     chat_rate_limit: int = Field(default=20, ge=1)
-    """``RELAYGATE_CHAT_RATE_LIMIT``: messages per user per window, over HTTP and channels together."""
+    """Chat messages one user may send per window, over HTTP and channels together."""
     chat_rate_window: float = Field(default=10.0, gt=0)
-    """``RELAYGATE_CHAT_RATE_WINDOW``: the window in seconds."""
+    """The chat rate limit's window, in seconds."""

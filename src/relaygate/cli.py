@@ -99,6 +99,11 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Listen address")] = None,
     port: Annotated[int | None, typer.Option(help="Listen port")] = None,
     migrate: Annotated[bool, typer.Option("--migrate", help="Apply migrations on PostgreSQL too")] = False,
+    workers: Annotated[
+        int,
+        typer.Option(min=1, help="Processes on one port (SO_REUSEPORT), each a cluster node through Redis"),
+    ] = 1,
+    reuse_port: Annotated[bool, typer.Option("--reuse-port", hidden=True)] = False,
     app_target: AppOption = None,
 ) -> None:
     """Run a node (applies pending migrations on SQLite; on PostgreSQL only with --migrate)."""
@@ -106,17 +111,25 @@ def serve(
     served = app_or_exit(app_target)
     settings = settings_or_exit(served.settings, host=host, port=port)
     from relaygate.node import create_app
+    from relaygate.supervisor import Supervisor, reuse_port_socket
     from relaygate.telemetry.logging import configure_logging
     from relaygate.web.server import server_config
 
     configure_logging(json=settings.env == "prod", level=settings.log_level)
-    if settings.is_sqlite or migrate:
+    if workers > 1 and settings.redis_url is None:
+        typer.echo("relaygate: --workers needs RELAYGATE_REDIS_URL (each worker is a cluster node)", err=True)
+        raise typer.Exit(2)
+    if (settings.is_sqlite or migrate) and not reuse_port:  # a worker's supervisor migrated already
         _migrate(served, settings)
+    if workers > 1:
+        supervisor = Supervisor(workers, settings.host, settings.port, settings.node_name, app_target)
+        raise typer.Exit(supervisor.run())
     app = create_app(settings, app=served)
-    config = server_config(app.state.relaygate.endpoint.wrap(app), settings.host, settings.port)
+    endpoint = app.state.relaygate.endpoint
+    config = server_config(endpoint.wrap(app), settings.host, settings.port, ws=endpoint.websocket_protocol())
     server = _Server(config)
     server.drain = app.state.relaygate.drain
-    server.run()
+    server.run(sockets=[reuse_port_socket(settings.host, settings.port)] if reuse_port else None)
 
 
 @cli.command()

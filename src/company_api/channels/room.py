@@ -54,7 +54,7 @@ class RoomChannel(Channel):
             await super().handle_info(message, socket)
             return None
         await socket.track(str(socket.assigns["user_id"]), socket.assigns["presence"])
-        await socket.push("presence_state", socket.presence_list())
+        await socket.push("presence_state", socket.endpoint.require_presence().state(socket.topic))
         return None
 
     async def handle_in(self, event: str, payload: Any, socket: ChannelSocket) -> Reply:

@@ -64,10 +64,12 @@ class Node:
         self.presence: Presence
         if settings.redis_url is not None and self.redis is not None:
             self.pubsub = RedisPubSub(settings.redis_url, settings.node)
-            self.presence = RedisPresence(self.pubsub, self.redis, settings.node)
+            self.presence = RedisPresence(
+                self.pubsub, self.redis, settings.node, diff_window=settings.presence_diff_window
+            )
         else:
             self.pubsub = MemoryPubSub()
-            self.presence = MemoryPresence(self.pubsub)
+            self.presence = MemoryPresence(self.pubsub, diff_window=settings.presence_diff_window)
         self.mailer = Mailer(adapter_from_settings(settings), settings.mail_from)
         throttle: LoginThrottle = RedisThrottle(self.redis) if self.redis is not None else MemoryThrottle()
         self.accounts = Accounts(

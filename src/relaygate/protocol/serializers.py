@@ -89,9 +89,12 @@ class Serializer(abc.ABC):
         """A channel push: ``[JR, null, topic, event, payload]``."""
         return self.encode(join_ref, None, topic, event, payload)
 
-    def broadcast(self, topic: str, event: str, payload: Any) -> Frame:
-        """A fastlaned broadcast: ``[null, null, topic, event, payload]``."""
-        return self.encode(None, None, topic, event, payload)
+    def broadcast(self, topic: str, event: str, payload: Any, ref: str | None = None) -> Frame:
+        """A fastlaned broadcast: ``[null, ref, topic, event, payload]``. ``ref`` is null, or a
+        string the sender chose (a history position); binary broadcasts have no ref slot."""
+        if isinstance(payload, bytes):
+            ref = None
+        return self.encode(None, ref, topic, event, payload)
 
     def close(self, join_ref: str | None, topic: str) -> Frame:
         """``phx_close`` with ref = join_ref."""

@@ -20,6 +20,8 @@ class Broadcast:
     payload: Any
     origin: object | None = field(default=None, compare=False)
     """The subscriber to skip (``broadcast_from``); only meaningful on the publishing node."""
+    ref: str | None = None
+    """Sent in the frame's ref slot to every subscriber (e.g. a history position); None = null."""
 
 
 class Subscriber(Protocol):

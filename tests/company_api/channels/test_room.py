@@ -41,7 +41,7 @@ async def test_presence_tracks_every_device_of_every_user(connect: Connect, user
 
     await bob_laptop.leave()
     diff = await _diff_about(alice_phone, bob, "leaves")
-    assert diff["joins"] == {}
+    assert str(bob) not in diff["joins"]  # the diff may also carry the tablet's join (coalesced)
 
 
 async def test_room_messages_reach_everyone_including_the_sender(connect: Connect, users: list[int]) -> None:
