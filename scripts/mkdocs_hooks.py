@@ -92,7 +92,7 @@ def _type_text(annotation: Any) -> str:
 def settings_markdown() -> str:
     from pydantic_core import PydanticUndefined
 
-    from company_api.settings import CompanySettings as Settings  # the framework's and the reference app's
+    from relaygate.config import Settings
 
     prefix = Settings.model_config.get("env_prefix", "")
     rows = ["| variable | type | default | meaning |", "| --- | --- | --- | --- |"]
