@@ -120,7 +120,7 @@ def settings_markdown() -> str:
 
 
 def cli_markdown() -> str:
-    import click
+    """Every command of the typer app (typer ships its own click: read it by duck typing)."""
     import typer.main
 
     from relaygate import cli as cli_module
@@ -128,53 +128,48 @@ def cli_markdown() -> str:
     root = typer.main.get_command(cli_module.cli)
     out: list[str] = []
 
-    def walk(command: click.Command, path: list[str], parent: click.Context | None) -> None:
-        ctx = click.Context(command, info_name=path[-1], parent=parent)
+    def walk(command: Any, path: list[str], parent: Any) -> None:
+        ctx = command.context_class(command, info_name=path[-1], parent=parent)
+        group = hasattr(command, "list_commands")
         if path[1:]:
             out.extend([f"## `{' '.join(path)}`", ""])
         text = command.help or command.short_help or ""
         if text:
             out.extend([" ".join(text.split()), ""])
-        if not isinstance(command, click.Group):
-            out.extend(
-                [
-                    "```text",
-                    " ".join(command.collect_usage_pieces(ctx)).join([f"{' '.join(path)} ", ""]),
-                    "```",
-                    "",
-                ]
-            )
+        if not group:
+            usage = " ".join([*path, *command.collect_usage_pieces(ctx)])
+            out.extend(["```text", usage, "```", ""])
         rows = []
         for param in command.get_params(ctx):
             if param.name == "help" or getattr(param, "hidden", False):
                 continue
-            if isinstance(param, click.Argument):
-                name = f"`{param.human_readable_name}`"
+            if param.param_type_name == "argument":
+                name = f"`{param.metavar or param.name.upper()}`"
                 what = getattr(param, "help", None) or ""
                 default = "required" if param.required else ""
             else:
-                assert isinstance(param, click.Option)
-                names = [*param.opts, *param.secondary_opts]
-                name = " / ".join(f"`{opt}`" for opt in names)
+                name = " / ".join(f"`{opt}`" for opt in [*param.opts, *param.secondary_opts])
                 what = param.help or ""
-                if param.required:
-                    default = "required"
-                elif param.is_flag:
-                    default = "off" if not param.default else "on"
-                else:
-                    default = "" if param.default is None else f"`{param.default}`"
                 if param.prompt:
                     default = "prompted"
-            rows.append(f"| {name} | {' '.join(what.split())} | {default} |")
+                elif param.required:
+                    default = "required"
+                elif param.is_flag:
+                    default = "on" if param.default else "off"
+                else:
+                    default = "" if param.default is None else f"`{param.default}`"
+            rows.append(f"| {name} | {_cell(what)} | {default} |")
         if rows:
             out.extend(["| argument / option | meaning | default |", "| --- | --- | --- |", *rows, ""])
-        if isinstance(command, click.Group):
+        if group:
             for name in command.list_commands(ctx):
                 sub = command.get_command(ctx, name)
                 if sub is not None and not sub.hidden:
                     walk(sub, [*path, name], ctx)
 
     walk(root, ["relaygate"], None)
+    if len(out) < 20:
+        raise DocsError("the CLI reference found no subcommands: has the typer app changed shape?")
     return "\n".join(out)
 
 
@@ -419,3 +414,11 @@ def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:
 
 def docs_dir() -> Path:
     return Path(__file__).resolve().parent.parent / "docs"
+
+
+SPHINX_ROLE = re.compile(r":(?:class|meth|func|data|mod|attr|exc|obj):(?=<code>)")
+
+
+def on_page_content(html: str, page: Any, config: Any, files: Any) -> str:
+    """Docstrings use Sphinx roles (``:class:`X```); on the page they are just code."""
+    return SPHINX_ROLE.sub("", html)

@@ -18,7 +18,7 @@ from relaygate.channels.outbound import Encoding
 from relaygate.presence import Presence
 from relaygate.protocol import ChannelEntry, Connection, EncodeError, Frame, Message
 from relaygate.pubsub import Broadcast, PubSub
-from relaygate.telemetry.metrics import CHANNELS_JOINED
+from relaygate.telemetry.metrics import CHANNEL_JOINS, CHANNELS_JOINED
 
 
 class Handler(Protocol):
@@ -316,6 +316,7 @@ class ChannelSocket(ChannelEntry):
             return
         self._state = _JOINED
         CHANNELS_JOINED.labels(self.topic.partition(":")[0]).inc()
+        CHANNEL_JOINS.inc()
         session.send(frame)
         for queued in pending:
             session.write(queued)

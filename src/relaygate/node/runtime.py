@@ -15,6 +15,8 @@ from redis.exceptions import RedisError
 from relaygate.accounts import Accounts, LoginThrottle, MemoryThrottle, RedisThrottle, TokenCodec
 from relaygate.channels import Endpoint
 from relaygate.config import ConfigError, Settings
+from relaygate.dashboard import Dashboard, dashboard_socket
+from relaygate.dashboard import group as dashboard_group
 from relaygate.db import Database
 from relaygate.gateway import Gateway, GatewayAdmin, LocalAdmin, RedisCluster
 from relaygate.gateway import local as gateway_local
@@ -105,6 +107,8 @@ class Node:
         self.contexts: Any = app.contexts(self) if app.contexts is not None else None
         for socket in app.sockets:
             self.endpoint.add_socket(socket(self))
+        self.dashboard = Dashboard(self)
+        self.endpoint.add_socket(dashboard_socket(self.dashboard, self.accounts))
         self._tasks: set[asyncio.Task[Any]] = set()
 
     def spawn(self, coroutine: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
@@ -122,6 +126,7 @@ class Node:
     async def start(self) -> None:
         await self.pubsub.start()
         await self.presence.start()
+        await self.dashboard.start()
         if self.gateway_cluster is not None and not await self._start_gateway_cluster():
             self.spawn(self._start_gateway_cluster_later(), "gateway-cluster-start")
         self.spawn(self.accounts.purge_forever(), "purge-token-revocations")
@@ -163,6 +168,7 @@ class Node:
         if self.gateway_cluster is not None:
             await self.gateway_cluster.stop()
         await self.mailer.stop()
+        await self.dashboard.stop()
         await self.presence.stop()
         await self.pubsub.stop()
         if self.redis is not None:
@@ -201,7 +207,13 @@ def create_app(settings: Settings | None = None, node: Node | None = None, app: 
     )
     web.state.relaygate = node
     install_problem_handlers(web)
-    routers: list[ResourceGroup | APIRouter] = [ops.group, docs.group, *app.routers, gateway.group]
+    routers: list[ResourceGroup | APIRouter] = [
+        ops.group,
+        docs.group,
+        *app.routers,
+        gateway.group,
+        dashboard_group,
+    ]
     if settings.dev_routes:
         routers.extend([dev.group, *app.dev_routers])
     for router in routers:

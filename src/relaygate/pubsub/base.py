@@ -58,6 +58,10 @@ class PubSub(abc.ABC):
     def subscriber_count(self, topic: str) -> int:
         return len(self._topics.get(topic, ()))
 
+    def topic_counts(self) -> list[tuple[str, int]]:
+        """Every topic with local subscribers and how many (the dashboard's channel list)."""
+        return [(topic, len(subscribers)) for topic, subscribers in self._topics.items()]
+
     def local_broadcast(self, topic: str, event: str, payload: Any, *, origin: object | None = None) -> int:
         """Deliver to this node's subscribers only; returns how many were reached."""
         return self.dispatch(Broadcast(topic, event, payload, origin))
