@@ -65,6 +65,8 @@ class NodeSetup:
 
     gateway: str | None = None
     """``"local"``: the bench gateway functions run in the node; ``"redis"``: on a service node."""
+    database: str = "sqlite"
+    """``"postgres"``: a throwaway PostgreSQL server, whose CPU counts as the system's."""
 
 
 @dataclass(frozen=True)
@@ -186,21 +188,25 @@ SERVERS: dict[str, ServerSpec] = {
             lambda o: f"relaygate.app ({o.describe()}) + redis-server + `relaygate service run`, SQLite",
             node=NodeSetup(gateway="redis"),
         ),
-        ServerSpec(
-            "relaygate-api",
-            "http",
-            "",
-            _uvicorn(APP),
-            lambda o: f"relaygate.app ({o.describe()}), SQLite",
-            node=NodeSetup(),
-        ),
-        ServerSpec(
-            "bare-fastapi",
-            "http",
-            "",
-            _uvicorn("bench.servers.bare_rest:create_app"),
-            lambda o: f"plain FastAPI routes over the same contexts ({o.describe()}), SQLite",
-            node=NodeSetup(),
+        *(
+            ServerSpec(
+                f"{name}{suffix}",
+                "http",
+                "",
+                _uvicorn(factory),
+                lambda o, what=what, db=db: f"{what} ({o.describe()}), {db}",
+                node=NodeSetup(database=database),
+            )
+            for name, factory, what in (
+                ("relaygate-api", APP, "relaygate.app"),
+                ("bare-fastapi", "bench.servers.bare_rest:create_app", "FastAPI + SQLAlchemy ORM routes"),
+                (
+                    "bare-starlette",
+                    "bench.servers.bare_rest:create_starlette_app",
+                    "Starlette routes on the driver with prepared statements",
+                ),
+            )
+            for suffix, database, db in (("", "sqlite", "SQLite"), ("-pg", "postgres", "PostgreSQL"))
         ),
         ServerSpec(
             "bare-websockets",

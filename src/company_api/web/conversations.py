@@ -225,6 +225,7 @@ async def list_messages(call: Call) -> Page:
     representation=MESSAGE,
     status=201,
     location=_message_location,
+    loads_itself=True,
     summary="Send a message (committed before the response, then pushed as `receive_msg`)",
 )
 async def send_message(call: Call) -> MessageRecord:

@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from company_api.contexts import catalog
+from company_api.contexts.catalog import ProductFields, ProductRecord
 from company_api.contexts.catalog.models import Product
 from relaygate.web import (
     Call,
@@ -30,20 +31,20 @@ class ProductQuery(BaseModel):
     tag: str | None = Field(default=None, min_length=1, max_length=50, pattern=r"^[^\x00]*$")
 
 
-def validators(product: Product) -> Validators:
+def validators(product: ProductFields) -> Validators:
     return Validators(
         f"{product.id}-{product.revision}-{product.inserted_at.timestamp():.6f}", product.updated_at
     )
 
 
-def location(product: Product) -> str:
+def location(product: ProductFields) -> str:
     return f"{PREFIX}/products/{product.id}"
 
 
 PRODUCT = Representation(schema=catalog.ProductView, render=catalog.product_json, validators=validators)
 
 
-async def load(call: Call) -> Product | None:
+async def load(call: Call) -> ProductRecord | None:
     return await catalog.get_product(call.node.db, call.params["id"])
 
 

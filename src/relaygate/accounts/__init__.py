@@ -1,4 +1,4 @@
-"""Token auth, part of the framework: users, password hashing, access tokens, revocation, socket auth."""
+"""The accounts context: users, password hashing, access tokens, revocation, socket auth."""
 
 from relaygate.accounts.errors import (
     AccountsError,
@@ -11,7 +11,7 @@ from relaygate.accounts.errors import (
 from relaygate.accounts.models import RevokedToken, User
 from relaygate.accounts.principal import Account, Principal, Session
 from relaygate.accounts.schemas import Credentials, NewUser, QuickSignUp, UserChanges, UserPatch
-from relaygate.accounts.service import Accounts
+from relaygate.accounts.service import UNKNOWN, Accounts, Identity
 from relaygate.accounts.sockets import (
     socket_authenticator,
     socket_id,
@@ -23,10 +23,12 @@ from relaygate.accounts.throttle import LoginThrottle, MemoryThrottle, RedisThro
 from relaygate.accounts.tokens import TokenCodec
 
 __all__ = [
+    "UNKNOWN",
     "Account",
     "Accounts",
     "AccountsError",
     "Credentials",
+    "Identity",
     "InvalidCredentials",
     "InvalidInput",
     "LoginThrottle",

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import html
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
@@ -24,8 +25,10 @@ from relaygate.accounts.principal import Account, Principal, Session
 from relaygate.accounts.schemas import Credentials, NewUser, UserChanges
 from relaygate.accounts.sockets import token_socket_topic, user_socket_id
 from relaygate.accounts.throttle import LoginThrottle, throttle_keys
-from relaygate.accounts.tokens import TokenCodec
+from relaygate.accounts.tokens import Claims, TokenCodec
+from relaygate.accounts.view import REVOKED, USER_CHANGED, AccessView, UserFacts, announce
 from relaygate.db import Database, utcnow
+from relaygate.db.direct import SQL
 from relaygate.mail import Email, Mailer
 from relaygate.pubsub import PubSub
 
@@ -34,6 +37,35 @@ log = logging.getLogger("relaygate.accounts")
 EMAIL_TAKEN = {"email": ["has already been taken"]}
 PASSWORD_SUBJECT = "Your Relaygate password"  # noqa: S105 (a mail subject)
 PURGE_INTERVAL = 3600.0
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+_FACTS = SQL("SELECT role, inserted_at, name FROM users WHERE id = ?")
+_FACTS_UNLESS_REVOKED = SQL(
+    "SELECT role, inserted_at, name FROM users WHERE id = ? "
+    "AND NOT EXISTS (SELECT 1 FROM revoked_tokens WHERE jti = ?)"
+)
+_REVOKED = SQL("SELECT jti, expires_at FROM revoked_tokens WHERE expires_at > ?")
+
+
+class Identity(NamedTuple):
+    """Who holds a valid token: the principal, and the user's name (for socket assigns)."""
+
+    principal: Principal
+    name: str
+
+
+class _Unknown:
+    """The type of :data:`UNKNOWN`."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "UNKNOWN"
+
+
+UNKNOWN = _Unknown()
+"""What :meth:`Accounts.identify_now` answers when memory alone cannot decide."""
 
 
 def _account(user: User) -> Account:
@@ -79,47 +111,93 @@ class Accounts:
         self.mailer = mailer
         self.throttle = throttle
         self.passwords = passwords or Passwords()
+        self.view = AccessView(pubsub, self._revocations)
+        """Revocations and users in memory (``relaygate.accounts.view``); the node starts it."""
+
+    async def start(self) -> None:
+        """Keep the in-memory view of revocations and users current (until :meth:`stop`)."""
+        self.view.start()
+
+    async def stop(self) -> None:
+        await self.view.stop()
 
     # -- tokens ---------------------------------------------------------------------------------
 
     async def authenticate_token(self, token: str) -> Principal | None:
         """The caller of ``token``; ``None`` if malformed, expired, tampered, revoked or user gone."""
-        found = await self._verify(token)
-        return found[0] if found else None
+        found = await self.identify(token)
+        return found.principal if found else None
 
-    async def _verify(self, token: str) -> tuple[Principal, Account] | None:
+    def identify_now(self, token: str) -> Identity | _Unknown | None:
+        """:meth:`identify` from memory alone, without suspending: :data:`UNKNOWN` when that needs
+        the database (view not live, user not cached); then await :meth:`identify`."""
         claims = self.tokens.verify(token)
         if claims is None:
             return None
-        revoked = select(RevokedToken.jti).where(RevokedToken.jti == claims.jti).exists()
-        async with self.db.session() as session:
-            user = (
-                await session.execute(select(User).where(User.id == claims.user_id, ~revoked))
-            ).scalar_one_or_none()
-        if user is None:
+        view = self.view
+        if not (view.live and self.db.direct.healthy):
+            return UNKNOWN
+        if claims.jti in view.revoked:
             return None
-        account = _account(user)
-        if account.created_us != claims.user_created:  # the id now belongs to another user
+        facts = view.users.get(claims.user_id)
+        if facts is None or facts.created_us != claims.user_created:
+            return UNKNOWN
+        return _identity(claims, facts)
+
+    async def identify(self, token: str) -> Identity | None:
+        """The holder of ``token``; ``None`` if malformed, expired, tampered, revoked or user gone.
+
+        From memory when the view is live (revocations), with one query when the user is not
+        cached; otherwise one query for the user and the revocation together."""
+        claims = self.tokens.verify(token)
+        if claims is None:
             return None
-        return Principal(account.id, account.role, claims.jti, claims.expires_at), account
+        view = self.view
+        direct = self.db.direct
+        # After a database failure, checks go to the database until it answers again: requests
+        # are then refused 503 at authentication, before anything (a rate limit) counts them.
+        if view.live and direct.healthy:
+            if claims.jti in view.revoked:
+                return None
+            facts = view.users.get(claims.user_id)
+            if facts is not None and facts.created_us != claims.user_created:
+                # A token of another user with this id, or the row changed behind our back (a
+                # database restored or emptied): ask the database rather than refuse from memory.
+                facts = None
+            if facts is None:
+                generation = view.generation
+                row = await direct.fetch_one(_FACTS, claims.user_id)
+                if row is None:
+                    return None
+                facts = UserFacts(row[0], _micros(direct.moment(row[1])), row[2])
+                view.remember(claims.user_id, facts, generation)
+        else:
+            if not view.live:
+                view.ensure_loading()
+            row = await direct.fetch_one(_FACTS_UNLESS_REVOKED, claims.user_id, claims.jti)
+            if row is None:
+                return None
+            facts = UserFacts(row[0], _micros(direct.moment(row[1])), row[2])
+        return _identity(claims, facts)
+
+    async def _revocations(self) -> list[tuple[str, int]]:
+        direct = self.db.direct
+        rows = await direct.run(lambda tx: tx.all(_REVOKED, direct.timestamp(utcnow())), write=False)
+        return [(str(jti), int(direct.moment(expires).timestamp())) for jti, expires in rows]
 
     async def socket_assigns(self, token: str) -> dict[str, object] | None:
         """Assigns of a socket connecting with ``token`` (``None`` refuses the connection)."""
-        found = await self._verify(token)
+        found = await self.identify(token)
         if found is None:
             return None
-        principal, account = found
-        return {
-            "user_id": principal.user_id,
-            "role": principal.role,
-            "jti": principal.jti,
-            "name": account.name,
-        }
+        principal, name = found
+        return {"user_id": principal.user_id, "role": principal.role, "jti": principal.jti, "name": name}
 
     async def purge_revocations(self) -> int:
         """Forget revoked tokens that have expired anyway; returns how many."""
         async with self.db.transaction() as session:
             result = await session.execute(delete(RevokedToken).where(RevokedToken.expires_at <= utcnow()))
+        self.view.forget_expired()
         return int(getattr(result, "rowcount", 0) or 0)
 
     async def purge_forever(self, interval: float = PURGE_INTERVAL) -> None:
@@ -156,12 +234,17 @@ class Accounts:
         return Session(account, issued.token, issued.claims.expires_at)
 
     async def logout(self, principal: Principal) -> None:
-        """Revoke the token on every node (persisted) and disconnect the sockets opened with it."""
+        """Revoke the token on every node and disconnect the sockets opened with it.
+
+        Persisted first (a node that restarts or lost Redis reads it), then announced: every node's
+        view has it before this returns, so no node accepts the token once the logout is answered.
+        """
         expires_at = datetime.fromtimestamp(principal.expires_at, UTC)
         async with self.db.transaction() as session:
             exists = await session.get(RevokedToken, principal.jti)
             if exists is None:
                 session.add(RevokedToken(jti=principal.jti, user_id=principal.user_id, expires_at=expires_at))
+        await announce(self.view, REVOKED, {"jti": principal.jti, "exp": principal.expires_at})
         await self.pubsub.broadcast(token_socket_topic(principal.user_id, principal.jti), "disconnect", {})
 
     # -- users ----------------------------------------------------------------------------------
@@ -234,7 +317,9 @@ class Accounts:
                 await session.commit()
             except IntegrityError:
                 raise InvalidInput(dict(EMAIL_TAKEN)) from None
-            return _account(user)
+            account = _account(user)
+        await self._announce_user_change(user_id)
+        return account
 
     async def delete_user(self, principal: Principal, user_id: int) -> None:
         """Delete a user (self or admin): their tokens stop working, their sockets are closed."""
@@ -245,9 +330,14 @@ class Accounts:
             if user is None:
                 raise UserNotFound
             await session.delete(user)
+        await self._announce_user_change(user_id)
         await self.pubsub.broadcast(user_socket_id(user_id), "disconnect", {})
 
     # -- helpers --------------------------------------------------------------------------------
+
+    async def _announce_user_change(self, user_id: int) -> None:
+        """Every node's view forgets the user (role, name, existence) before the change is answered."""
+        await announce(self.view, USER_CHANGED, {"id": user_id})
 
     @staticmethod
     async def _by_email(session: AsyncSession, email: str) -> User | None:
@@ -260,3 +350,13 @@ class Accounts:
             user = await session.get(User, user_id)
             if user is not None:
                 user.password_hash = password_hash
+
+
+def _micros(moment: datetime) -> int:
+    return (moment - _EPOCH) // _MICROSECOND
+
+
+def _identity(claims: Claims, facts: UserFacts) -> Identity | None:
+    if facts.created_us != claims.user_created:  # the id now belongs to another user
+        return None
+    return Identity(Principal(claims.user_id, facts.role, claims.jti, claims.expires_at), facts.name)

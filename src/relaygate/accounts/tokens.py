@@ -2,6 +2,10 @@
 
 The algorithm is fixed server-side to HS256: the token's own header never chooses it, so
 ``alg: none`` and algorithm-confusion tokens (RS/ES/other HMAC variants) are refused.
+
+A token that verified once is remembered (the exact string, so its signature was checked) and
+then costs a dict lookup and an expiry comparison instead of a decode; a tampered token is a
+different string and is decoded in full.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ ALGORITHM = "HS256"
 _REQUIRED = ("sub", "exp", "iat", "jti", "uat")
 _USER_ID = re.compile(r"^[1-9][0-9]{0,17}$")
 _JTI = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+VERIFIED_CACHE = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +53,7 @@ class TokenCodec:
             raise ValueError("the signing key must be at least 32 characters")
         self._key = key
         self.ttl = ttl
+        self._verified: dict[str, Claims] = {}
 
     def issue(self, user_id: int, user_created: int, *, now: int | None = None) -> IssuedToken:
         issued_at = int(time.time()) if now is None else now
@@ -69,6 +75,20 @@ class TokenCodec:
 
     def verify(self, token: str) -> Claims | None:
         """The claims of a well-formed, correctly signed, unexpired token; else ``None``."""
+        claims = self._verified.get(token)
+        if claims is not None:
+            if time.time() < claims.expires_at:
+                return claims
+            del self._verified[token]
+            return None
+        claims = self._decode(token)
+        if claims is not None:
+            if len(self._verified) >= VERIFIED_CACHE:
+                del self._verified[next(iter(self._verified))]
+            self._verified[token] = claims
+        return claims
+
+    def _decode(self, token: str) -> Claims | None:
         try:
             payload = jwt.decode(
                 token,

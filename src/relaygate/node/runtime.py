@@ -126,6 +126,7 @@ class Node:
     async def start(self) -> None:
         await self.pubsub.start()
         await self.presence.start()
+        await self.accounts.start()
         await self.dashboard.start()
         if self.gateway_cluster is not None and not await self._start_gateway_cluster():
             self.spawn(self._start_gateway_cluster_later(), "gateway-cluster-start")
@@ -169,6 +170,7 @@ class Node:
             await self.gateway_cluster.stop()
         await self.mailer.stop()
         await self.dashboard.stop()
+        await self.accounts.stop()
         await self.presence.stop()
         await self.pubsub.stop()
         if self.redis is not None:

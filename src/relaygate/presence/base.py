@@ -78,7 +78,7 @@ class Presence(abc.ABC):
         pubsub: PubSub,
         *,
         diff_window: float = 0.02,
-        diff_budget: int = 5000,
+        diff_budget: int = 2500,
         max_diff_window: float = 1.0,
     ) -> None:
         if diff_window < 0 or max_diff_window < diff_window or diff_budget < 1:

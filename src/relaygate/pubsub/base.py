@@ -55,6 +55,23 @@ class PubSub(abc.ABC):
         if not subscribers:
             del self._topics[topic]
 
+    @property
+    def connected(self) -> bool:
+        """Whether broadcasts from every node reach this node's subscribers now."""
+        return True
+
+    @property
+    def connections(self) -> int:
+        """Counts (re)connections to the cluster: a subscriber that saw the same count twice, with
+        ``connected`` both times, missed no broadcast in between."""
+        return 1
+
+    async def broadcast_confirmed(self, topic: str, event: str, payload: Any) -> int:
+        """As :meth:`broadcast`, but returns only once the message has left this node for every
+        other one (raising if it could not), with how many other nodes it reached."""
+        await self.broadcast(topic, event, payload)
+        return 0
+
     def subscriber_count(self, topic: str) -> int:
         return len(self._topics.get(topic, ()))
 

@@ -94,6 +94,7 @@ class RedisPubSub(PubSub):
         self._topic_prefix = f"{prefix}t:".encode()
         self._max_batch = max_batch
         self._queue_size = queue_size
+        self._connections = 0  # never reset: a restart is a reconnection too
         self._reset()
 
     def _reset(self) -> None:
@@ -117,6 +118,10 @@ class RedisPubSub(PubSub):
     def connected(self) -> bool:
         """True while the subscriber connection is up and subscribed."""
         return self._connected
+
+    @property
+    def connections(self) -> int:
+        return self._connections
 
     async def start(self) -> None:
         if self._started and self._pid == os.getpid():
@@ -195,6 +200,18 @@ class RedisPubSub(PubSub):
             return
         await self._queue.put((self._topic_prefix + topic.encode(), frame, time.perf_counter()))
 
+    async def broadcast_confirmed(self, topic: str, event: str, payload: Any) -> int:
+        """Published directly (not through the batching writer); Redis has handed the message to
+        every subscribed node's connection when this returns."""
+        frame = codec.encode(self.node_id, event, payload)
+        await self.start()
+        self.local_broadcast(topic, event, payload)
+        PUBSUB_BROADCASTS.labels("out").inc()
+        assert self._client is not None
+        receivers = int(await self._client.publish(self._topic_prefix + topic.encode(), frame))
+        subscribed_here = self._connected and self.subscriber_count(topic) > 0
+        return max(0, receivers - 1) if subscribed_here else receivers
+
     def _expect_confirmation(self, channel: bytes) -> asyncio.Future[None]:
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._pending.setdefault(channel, deque()).append(waiter)
@@ -233,6 +250,7 @@ class RedisPubSub(PubSub):
         """On a fresh connection: subscribe every topic with local subscribers, release old waiters."""
         previous, self._pending = self._pending, {}
         self._connected = True
+        self._connections += 1
         channels = {self._topic_prefix + topic.encode() for topic in self._topics} | set(previous)
         wanted = [c for c in channels if self.subscriber_count(c[len(self._topic_prefix) :].decode()) > 0]
         for channel in wanted:

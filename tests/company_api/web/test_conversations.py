@@ -5,6 +5,10 @@ import pytest
 from fastapi import FastAPI
 
 from company_api.contexts.chat import MemoryRateLimiter
+from company_api.contexts.chat.models import Conversation, Message
+from company_api.contexts.chat.records import isotime as to_json_time
+from relaygate.config import Settings
+from relaygate.db import Database
 from tests.company_api.contexts.chat.helpers import Collector
 from tests.web.routers.support import Users
 
@@ -232,3 +236,55 @@ async def test_a_conversation_supports_conditional_get(http: httpx.AsyncClient, 
     await http.post(f"{path}/messages", json={"content": "activity"}, headers=auth(token))
     changed = await http.get(path, headers={**auth(token), "If-None-Match": first.headers["etag"]})
     assert changed.status_code == 200 and changed.headers["etag"] != first.headers["etag"]
+
+
+async def test_a_missing_conversation_is_404_before_body_and_precondition_checks(
+    http: httpx.AsyncClient, users: Users
+) -> None:
+    """POST messages finds the conversation in its write; the decision order still holds."""
+    (_, token), (bob, bob_token) = await _pair(users)
+    conversation_id = await _conversation(http, token, bob)
+    (_, stranger_token), _ = await _pair(users)
+    path = f"/api/v1/conversations/{conversation_id}/messages"
+    missing = f"/api/v1/conversations/{conversation_id + 1000}/messages"
+    for url, who in ((missing, token), (path, stranger_token)):
+        for body in ({"content": "hi"}, {"content": ""}, {"bogus": 1}):
+            assert (await http.post(url, json=body, headers=auth(who))).status_code == 404
+        not_json = await http.post(url, content=b"{", headers=auth(who) | {"content-type": "text/plain"})
+        assert not_json.status_code == 404
+        with_precondition = await http.post(
+            url, json={"content": "hi"}, headers=auth(who) | {"if-match": "*"}
+        )
+        assert with_precondition.status_code == 404
+    wrong_type = await http.post(path, content=b"{", headers=auth(token) | {"content-type": "text/plain"})
+    assert wrong_type.status_code == 415
+    assert (await http.post(path, json={"content": ""}, headers=auth(token))).status_code == 422
+    listed = await http.get(path, headers=auth(bob_token))
+    assert listed.json()["data"] == []
+
+
+async def test_an_acknowledged_message_is_committed(
+    http: httpx.AsyncClient, users: Users, settings: Settings
+) -> None:
+    """Read back through a database connection of its own, opened after the 201."""
+    (alice, token), (bob, _) = await _pair(users)
+    conversation_id = await _conversation(http, token, bob)
+    response = await http.post(
+        f"/api/v1/conversations/{conversation_id}/messages", json={"content": "kept"}, headers=auth(token)
+    )
+    assert response.status_code == 201
+    message_id = response.json()["data"]["id"]
+    other = Database(settings.database_url)
+    try:
+        async with other.session() as session:
+            row = await session.get(Message, message_id)
+            conversation = await session.get(Conversation, conversation_id)
+    finally:
+        await other.dispose()
+    assert row is not None and (row.content, row.sender_id, row.conversation_id) == (
+        "kept",
+        alice,
+        conversation_id,
+    )
+    assert conversation is not None and conversation.last_activity_at == row.inserted_at
+    assert to_json_time(row.inserted_at) == response.json()["data"]["inserted_at"]

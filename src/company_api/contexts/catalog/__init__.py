@@ -2,8 +2,10 @@
 
 from company_api.contexts.catalog.products import (
     TOPIC,
+    ProductFields,
     ProductInput,
     ProductPage,
+    ProductRecord,
     ProductView,
     StaleProduct,
     create_product,
@@ -16,8 +18,10 @@ from company_api.contexts.catalog.products import (
 
 __all__ = [
     "TOPIC",
+    "ProductFields",
     "ProductInput",
     "ProductPage",
+    "ProductRecord",
     "ProductView",
     "StaleProduct",
     "create_product",

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Select, exists, func, select, update
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.sql.expression import cast
 
 from company_api.contexts.catalog.models import Product
-from relaygate.db import Database, utcnow
+from relaygate.db import SQL, Database, utcnow
 from relaygate.pubsub import PubSub
 
 TOPIC = "products"
@@ -45,6 +46,41 @@ class ProductView(BaseModel):
     updated_at: datetime
 
 
+class ProductFields(Protocol):
+    """A product as stored: an ORM row or a :class:`ProductRecord`."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def description(self) -> str: ...
+    @property
+    def price_cents(self) -> int: ...
+    @property
+    def tags(self) -> list[str]: ...
+    @property
+    def revision(self) -> int: ...
+    @property
+    def inserted_at(self) -> datetime: ...
+    @property
+    def updated_at(self) -> datetime: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ProductRecord:
+    """A product read for display (no ORM identity map, no session)."""
+
+    id: int
+    name: str
+    description: str
+    price_cents: int
+    tags: list[str]
+    revision: int
+    inserted_at: datetime
+    updated_at: datetime
+
+
 @dataclass(frozen=True, slots=True)
 class ProductPage:
     products: list[Product]
@@ -53,10 +89,11 @@ class ProductPage:
 
 
 def iso(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    """``2026-11-22T10:00:00Z`` (the moment is UTC already)."""
+    return moment.replace(tzinfo=None).isoformat(timespec="seconds") + "Z"
 
 
-def product_json(product: Product) -> dict[str, Any]:
+def product_json(product: ProductFields) -> dict[str, Any]:
     return {
         "id": product.id,
         "name": product.name,
@@ -68,9 +105,29 @@ def product_json(product: Product) -> dict[str, Any]:
     }
 
 
-async def get_product(db: Database, product_id: int) -> Product | None:
-    async with db.session() as session:
-        return await session.get(Product, product_id)
+_BY_ID = SQL(
+    "SELECT id, name, description, price_cents, tags, revision, inserted_at, updated_at "
+    "FROM products WHERE id = ?"
+)
+
+
+async def get_product(db: Database, product_id: int) -> ProductRecord | None:
+    """One product by id: a single prepared statement on the driver (the hot read of the API)."""
+    direct = db.direct
+    row = await direct.fetch_one(_BY_ID, product_id)
+    if row is None:
+        return None
+    id_, name, description, price_cents, tags, revision, inserted_at, updated_at = row
+    return ProductRecord(
+        id_,
+        name,
+        description,
+        price_cents,
+        orjson.loads(tags),
+        revision,
+        direct.moment(inserted_at),
+        direct.moment(updated_at),
+    )
 
 
 def _with_tag(query: Select[Product], db: Database, tag: str) -> Select[Product]:

@@ -19,7 +19,7 @@ Position = tuple[int, ...]
 
 def isotime(moment: datetime) -> str:
     """ISO 8601 UTC to the second, as every time in the API (``2026-11-22T10:00:00Z``)."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="seconds") + "Z"
 
 
 def to_micros(moment: datetime) -> int:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from company_api.contexts.chat.errors import ConversationNotFound, InvalidCursor, InvalidInput, RateLimited
@@ -25,7 +25,7 @@ from company_api.contexts.chat.records import (
     to_micros,
 )
 from relaygate.accounts import User
-from relaygate.db import Database, utcnow
+from relaygate.db import SQL, Database, Tx, utcnow
 from relaygate.pubsub import PubSub
 
 log = logging.getLogger("relaygate.chat")
@@ -34,6 +34,27 @@ MAX_CONTENT = 4000
 MAX_PAGE = 200
 MAX_ID = 2**31 - 1
 """Ids are 32-bit integer columns; anything larger cannot exist (and must not reach the driver)."""
+
+
+# One transaction of two statements: the participant check is the UPDATE's WHERE (no read first),
+# and the new id comes back with RETURNING.
+_TOUCH = SQL(
+    "UPDATE conversations SET last_activity_at = ?, updated_at = ? "
+    "WHERE id = ? AND (sender_id = ? OR recipient_id = ?) RETURNING sender_id, recipient_id"
+)
+_INSERT = SQL(
+    "INSERT INTO messages (conversation_id, sender_id, content, date, inserted_at) "
+    "VALUES (?, ?, ?, ?, ?) RETURNING id"
+)
+# PostgreSQL does both in one statement (one round trip, its own transaction): the message is
+# inserted only if the participant's UPDATE touched the conversation.
+_TOUCH_AND_INSERT = SQL(
+    "WITH touched AS (UPDATE conversations SET last_activity_at = ?, updated_at = ? "
+    "WHERE id = ? AND (sender_id = ? OR recipient_id = ?) RETURNING sender_id, recipient_id) "
+    "INSERT INTO messages (conversation_id, sender_id, content, date, inserted_at) "
+    "SELECT ?, ?, ?, ?, ? FROM touched "
+    "RETURNING id, (SELECT sender_id FROM touched), (SELECT recipient_id FROM touched)"
+)
 
 
 def user_topic(user_id: int) -> str:
@@ -218,29 +239,34 @@ class Chat:
             await self.check_rate(user_id)
         if not _is_id(conversation_id):
             raise ConversationNotFound(conversation_id)
+        errors = content_errors(content)
         now = utcnow()
-        async with self.db.transaction() as session:
-            touched = await session.execute(
-                update(Conversation)
-                .where(Conversation.id == conversation_id, _participant(user_id))
-                .values(last_activity_at=now, updated_at=now)
-                .returning(Conversation.sender_id, Conversation.recipient_id)
-            )
-            pair = touched.one_or_none()
+        direct = self.db.direct
+        stamp = direct.timestamp(now)
+
+        async def store(tx: Tx) -> tuple[int, int, int]:
+            pair = await tx.one(_TOUCH, stamp, stamp, conversation_id, user_id, user_id)
             if pair is None:
                 raise ConversationNotFound(conversation_id)
-            errors = content_errors(content)
             if errors:
                 raise InvalidInput({"content": errors})
-            assert isinstance(content, str) and isinstance(conversation_id, int)
-            row = Message(
-                conversation_id=conversation_id, sender_id=user_id, content=content, date=now, inserted_at=now
-            )
-            session.add(row)
-            await session.flush()
-            message = MessageRecord.of(row)
-        recipient_id = pair.recipient_id if pair.sender_id == user_id else pair.sender_id
-        await self._publish(message, recipient_id, origin)
+            inserted = await tx.one(_INSERT, conversation_id, user_id, content, stamp, stamp)
+            assert inserted is not None
+            return inserted[0], pair[0], pair[1]
+
+        if errors or direct.dialect != "postgresql":
+            message_id, sender_id, recipient_id = await direct.run(store, write=True)
+        else:
+            row = await direct.fetch_one(
+                _TOUCH_AND_INSERT, stamp, stamp, conversation_id, user_id, user_id,
+                conversation_id, user_id, content, stamp, stamp,
+            )  # fmt: skip
+            if row is None:
+                raise ConversationNotFound(conversation_id)
+            message_id, sender_id, recipient_id = row
+        assert isinstance(content, str) and isinstance(conversation_id, int)
+        message = MessageRecord(message_id, conversation_id, user_id, content, now, now)
+        await self._publish(message, recipient_id if sender_id == user_id else sender_id, origin)
         return message
 
     async def _publish(self, message: MessageRecord, recipient_id: int, origin: object | None) -> None:
