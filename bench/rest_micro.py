@@ -25,8 +25,8 @@ from typing import Any
 import orjson
 
 from bench.servers.seed import Seed, seed
-from relaygate.app import create_app
 from relaygate.config import Settings
+from relaygate.node import create_app
 
 
 def _scope(method: str, path: str, headers: list[tuple[bytes, bytes]]) -> dict[str, Any]:

@@ -178,8 +178,8 @@ def cli_markdown() -> str:
 
 def reference_app() -> Any:
     """The reference app, built as ``relaygate serve`` would, on a throwaway SQLite database."""
-    from relaygate.app import create_app
     from relaygate.config import load_settings
+    from relaygate.node import create_app
 
     folder = tempfile.mkdtemp(prefix="relaygate-docs-")
     settings = load_settings(

@@ -137,7 +137,7 @@ def _bare_ws(port: int, options: UvicornOptions) -> list[str]:
 
 
 PHOENIX_PATH = "/socket/websocket?vsn=2.0.0"
-APP = "relaygate.app:create_app"
+APP = "relaygate.node:create_app"
 
 SERVERS: dict[str, ServerSpec] = {
     spec.name: spec

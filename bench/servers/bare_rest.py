@@ -22,14 +22,14 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.routing import Route
 
-from relaygate.app import Node, node_lifespan
+from company_api.contexts import catalog
+from company_api.contexts.catalog.models import Product
+from company_api.contexts.chat.models import Conversation, Message
+from relaygate.accounts.models import RevokedToken, User
 from relaygate.config import get_settings
-from relaygate.contexts import catalog
-from relaygate.contexts.accounts.models import RevokedToken, User
-from relaygate.contexts.catalog.models import Product
-from relaygate.contexts.chat.models import Conversation, Message
 from relaygate.db import utcnow
 from relaygate.db.direct import SQL, Tx
+from relaygate.node import Node, node_lifespan
 
 
 class NewMessage(BaseModel):
@@ -101,7 +101,7 @@ def create_app() -> FastAPI:
             )
             if found is None:
                 return json(404, {"detail": "not found"})
-        await node.chat.check_rate(user_id)
+        await node.contexts.chat.check_rate(user_id)
         now = utcnow()
         async with node.db.transaction() as session:
             pair = (
@@ -178,7 +178,7 @@ def create_starlette_app() -> Starlette:
             content = NewMessage.model_validate_json(await request.body()).content
         except ValueError:
             return _raw(422, {"detail": "invalid"})
-        await node.chat.check_rate(user_id)
+        await node.contexts.chat.check_rate(user_id)
         now = utcnow()
         stamp = direct.timestamp(now)
 

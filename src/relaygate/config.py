@@ -16,6 +16,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+__all__ = ["DEFAULT_DATABASE_URL", "ConfigError", "Settings", "get_settings", "load_settings"]
+
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///var/relaygate.db"
 SECRET_KEY_FILE = Path("var/secret_key")
 
@@ -74,10 +76,6 @@ class Settings(BaseSettings):
     """Sender address of outgoing mail."""
     longpoll: bool = False
     """Also serve the long-poll transport at ``/socket/longpoll`` (phoenix.js ``LongPoll``)."""
-    chat_rate_limit: int = Field(default=20, ge=1)
-    """Chat messages one user may send per window, over HTTP and channels together."""
-    chat_rate_window: float = Field(default=10.0, gt=0)
-    """The chat rate limit's window, in seconds."""
     log_level: str = "info"
     """Python logging level of the node's logs (``debug``, ``info``, ``warning``, ...)."""
     gateway_module: str | None = None
@@ -156,10 +154,11 @@ class Settings(BaseSettings):
         return key
 
 
-def load_settings(**overrides: object) -> Settings:
-    """Read the environment; raise :class:`ConfigError` with one line naming what is wrong."""
+def load_settings(cls: type[Settings] = Settings, **overrides: object) -> Settings:
+    """Read the environment into ``cls`` (an app's subclass); raise :class:`ConfigError` with one
+    line naming what is wrong."""
     try:
-        return Settings(**overrides)  # type: ignore[arg-type]
+        return cls(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         error = exc.errors()[0]
         where = ".".join(str(part) for part in error["loc"])

@@ -44,8 +44,11 @@ def reuse_port_socket(host: str, port: int, *, listen: bool = True) -> socket.so
 
 
 class Supervisor:
-    def __init__(self, workers: int, host: str, port: int, node_name: str | None) -> None:
+    def __init__(
+        self, workers: int, host: str, port: int, node_name: str | None, app: str | None = None
+    ) -> None:
         self.count = workers
+        self.app = app
         self.host = host
         self.holder = reuse_port_socket(host, port, listen=False)
         self.port = int(self.holder.getsockname()[1])
@@ -59,7 +62,7 @@ class Supervisor:
     def worker_argv(self) -> list[str]:
         """The command of one worker: it must bind (host, port) with SO_REUSEPORT."""
         serve = [sys.executable, "-m", "relaygate", "serve", "--host", self.host, "--port", str(self.port)]
-        return [*serve, WORKER_FLAG]
+        return [*serve, *(["--app", self.app] if self.app else []), WORKER_FLAG]
 
     def _spawn(self, index: int) -> subprocess.Popen[bytes]:
         env = {**os.environ, "RELAYGATE_NODE_NAME": self.node_name(index)}

@@ -9,16 +9,17 @@ from typing import Any
 
 import pytest
 
-from relaygate.app import create_app
+from relaygate.accounts import NewUser
+from relaygate.accounts.passwords import Passwords
 from relaygate.config import load_settings
-from relaygate.contexts.accounts import NewUser
-from relaygate.contexts.accounts.passwords import Passwords
 from relaygate.db import Database
 from relaygate.db.migrate import upgrade
+from relaygate.node import create_app
+from tests.accounts.support import FAST_HASHER
+from tests.company_api.web.test_demo_browser import ARGS, ARTIFACTS, CHROMIUM
 from tests.conftest import TEST_SECRET
-from tests.contexts.accounts.support import FAST_HASHER
+from tests.reference import MIGRATIONS
 from tests.web.liveserver import PASSWORD
-from tests.web.test_demo_browser import ARGS, ARTIFACTS, CHROMIUM
 
 __all__ = ["ARTIFACTS", "PASSWORD", "chromium", "create_users", "sign_in"]
 
@@ -28,7 +29,7 @@ async def create_users(database_url: str) -> dict[str, str]:
     database, migrated first; returns their access tokens. Registered in process with cheap hashing
     (the node's own argon2 parameters, or ``relaygate users create``, cost seconds per user here)."""
     database = Database(database_url)
-    await upgrade(database)
+    await upgrade(database, MIGRATIONS)
     await database.dispose()
     settings = load_settings(env="test", database_url=database_url, secret_key=TEST_SECRET, redis_url=None)
     app = create_app(settings)

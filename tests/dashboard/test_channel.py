@@ -8,9 +8,9 @@ import asyncio
 import pytest
 from fastapi import FastAPI
 
-from relaygate.app import Node
 from relaygate.channels.testing import ChannelClient, JoinRefused
 from relaygate.dashboard import TOPIC
+from relaygate.node import Node
 from tests.dashboard.conftest import SQLITE_ONLY
 from tests.web.support import Tokens
 

@@ -6,9 +6,9 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from relaygate.app import create_app
 from relaygate.config import Settings
 from relaygate.dashboard.web import phoenix_js
+from relaygate.node import create_app
 from tests.dashboard.conftest import SQLITE_ONLY
 from tests.web.support import Tokens, problem
 

@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from relaygate.contexts.catalog.models import Product
+from company_api.contexts.catalog.models import Product
 from relaygate.db import Database, utcnow
 from relaygate.db.direct import SQL, DatabaseUnavailable, SQLiteDirect, Tx
 

@@ -3,9 +3,9 @@ import pytest
 from redis import exceptions as redis_errors
 from sqlalchemy import exc as db_errors
 
-from relaygate.app import create_app
 from relaygate.config import Settings
 from relaygate.db import Database
+from relaygate.node import create_app
 from relaygate.web.problems import is_outage
 from tests.servers import free_port
 

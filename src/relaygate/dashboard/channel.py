@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any, Final
 
+from relaygate.accounts import Accounts, socket_authenticator, socket_id, socket_topics
 from relaygate.channels import Channel, ChannelSocket, Reply, Socket
-from relaygate.contexts.accounts import Accounts, socket_authenticator, socket_id, socket_topics
 from relaygate.dashboard.runtime import TOPIC, Dashboard
 
 SOCKET_PATH: Final = "/dashboard/socket"

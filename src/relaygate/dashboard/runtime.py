@@ -58,7 +58,7 @@ REGISTRIES: Final = (REGISTRY, prometheus_client.REGISTRY)
 
 
 class DashboardHost(Protocol):
-    """The parts of a node the dashboard reads (``relaygate.app.Node`` has them)."""
+    """The parts of a node the dashboard reads (``relaygate.node.Node`` has them)."""
 
     @property
     def settings(self) -> Settings: ...

@@ -32,7 +32,7 @@ from starlette._utils import get_route_path
 from starlette.routing import BaseRoute, Match, Mount, NoMatchFound, Route, WebSocketRoute, compile_path
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from relaygate.contexts.accounts import Principal
+from relaygate.accounts import Principal
 from relaygate.telemetry.logging import user_id_var
 from relaygate.web.conditional import Validators, evaluate_preconditions, media_type_of, negotiate
 from relaygate.web.problems import KNOWN_METHODS, PROBLEM_JSON, Problem, error_map, outage_problem
