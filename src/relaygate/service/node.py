@@ -116,13 +116,11 @@ class ServiceNode:
         log.info("service node %s serving %s", self.name, self.service.name)
 
     async def _announce(self) -> None:
-        """Write the node record, a heartbeat and the service's configuration, then tell gateways.
+        """Write the service's configuration, the node record and a heartbeat, then tell gateways.
 
         Run on start and again whenever the control subscription reconnects: a restarted Redis
         has lost the registry, and gateways only select nodes they find there.
         """
-        await self.redis.hset(wire.NODES, self.name, self._record(draining=False))
-        await self._heartbeat(keys=[wire.HEARTBEATS], args=[self.name])
         entry = orjson.dumps(
             {"config_version": self.service.config_version, "functions": self.service.wire_functions()}
         )
@@ -131,6 +129,10 @@ class ServiceNode:
             args=[self.service.name, entry, "1" if self.force_push else "0", self.service.config_version],
         )
         self.pushed = bool(pushed)
+        # The node becomes selectable only after its service's configuration is readable: a
+        # gateway that saw the node first would answer "no such service" in between.
+        await self.redis.hset(wire.NODES, self.name, self._record(draining=False))
+        await self._heartbeat(keys=[wire.HEARTBEATS], args=[self.name])
         await self._notice()
 
     async def _notice(self) -> None:
