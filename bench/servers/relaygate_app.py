@@ -104,7 +104,7 @@ def main() -> None:
         port=args.port,
         ws=endpoint.websocket_protocol(),
         loop=args.loop,
-        http=args.http,
+        http=endpoint.http_protocol(args.http),  # upgrades skip uvicorn's HTTP parser, as serve
         ws_ping_interval=None,
         ws_per_message_deflate=False,
         backlog=4096,

@@ -43,7 +43,7 @@ def child(args: argparse.Namespace) -> None:
         port=args.port,
         ws=endpoint.websocket_protocol(),  # as relaygate serve (--ws names uvicorn's only for peers)
         loop=args.loop,
-        http=args.http,
+        http=endpoint.http_protocol(args.http),  # upgrades skip uvicorn's HTTP parser, as serve
         ws_ping_interval=None,
         ws_per_message_deflate=False,
         backlog=4096,

@@ -113,7 +113,7 @@ def serve(
     from relaygate.node import create_app
     from relaygate.supervisor import Supervisor, reuse_port_socket
     from relaygate.telemetry.logging import configure_logging
-    from relaygate.web.server import server_config
+    from relaygate.web.server import http_protocol, server_config
 
     configure_logging(json=settings.env == "prod", level=settings.log_level)
     if workers > 1 and settings.redis_url is None:
@@ -126,7 +126,13 @@ def serve(
         raise typer.Exit(supervisor.run())
     app = create_app(settings, app=served)
     endpoint = app.state.relaygate.endpoint
-    config = server_config(endpoint.wrap(app), settings.host, settings.port, ws=endpoint.websocket_protocol())
+    config = server_config(
+        endpoint.wrap(app),
+        settings.host,
+        settings.port,
+        ws=endpoint.websocket_protocol(),
+        http=endpoint.http_protocol(http_protocol()),
+    )
     server = _Server(config)
     server.drain = app.state.relaygate.drain
     server.run(sockets=[reuse_port_socket(settings.host, settings.port)] if reuse_port else None)

@@ -223,6 +223,9 @@ class HandshakeError:
 
     status: int
     reason: str
+    http: bool = False
+    """Not a WebSocket upgrade at all (another method, no ``Upgrade: websocket``, unparseable):
+    a server that also speaks HTTP lets its HTTP stack answer instead."""
 
 
 def parse_upgrade(request: bytes) -> Upgrade | HandshakeError:
@@ -231,12 +234,12 @@ def parse_upgrade(request: bytes) -> Upgrade | HandshakeError:
     lines = head.decode("latin-1").split("\r\n")
     parts = lines[0].split(" ")
     if len(parts) != 3 or parts[0] != "GET" or not parts[2].startswith("HTTP/1."):
-        return HandshakeError(400, "bad request line")
+        return HandshakeError(400, "bad request line", http=True)
     headers: dict[str, str] = {}
     for line in lines[1:]:
         name, colon, value = line.partition(":")
         if not colon:
-            return HandshakeError(400, "bad header line")
+            return HandshakeError(400, "bad header line", http=True)
         name = name.strip().lower()
         value = value.strip()
         headers[name] = f"{headers[name]}, {value}" if name in headers else value
@@ -244,7 +247,7 @@ def parse_upgrade(request: bytes) -> Upgrade | HandshakeError:
         "upgrade" not in headers.get("connection", "").lower()
         or headers.get("upgrade", "").lower() != "websocket"
     ):
-        return HandshakeError(400, "not a WebSocket upgrade")
+        return HandshakeError(400, "not a WebSocket upgrade", http=True)
     if headers.get("sec-websocket-version") != "13":
         return HandshakeError(426, "unsupported WebSocket version")
     key = headers.get("sec-websocket-key", "")
