@@ -16,6 +16,7 @@ WebSocket routes keep working.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Coroutine
 from typing import Any, ClassVar
 
 from uvicorn.config import HTTP_PROTOCOLS
@@ -24,7 +25,7 @@ from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIO
 
 from relaygate.channels.api import logger
 from relaygate.channels.core import EndpointCore
-from relaygate.channels.handshake import admit
+from relaygate.channels.handshake import Admitted, admit_now
 from relaygate.channels.session import Session
 from relaygate.channels.socket import Socket
 from relaygate.protocol import Frame, ProtocolError
@@ -211,7 +212,18 @@ class WebSocketProtocol(asyncio.Protocol):
             return
         self._buffer = rest
         self._parser = FrameParser(self.endpoint.max_frame_size)
-        task = asyncio.get_running_loop().create_task(self._handshake(upgrade, socket))
+        peer = _peer(self._transport)
+        admitted = admit_now(
+            self.endpoint, socket, upgrade.query, upgrade.headers, upgrade.subprotocols, peer
+        )
+        if admitted is None or type(admitted) is tuple:
+            self._admitted(upgrade.key, socket, peer, admitted)
+        else:
+            self._spawn(self._admit_later(upgrade.key, socket, peer, admitted))  # type: ignore[arg-type]
+
+    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        """A task uvicorn waits for at shutdown."""
+        task = asyncio.get_running_loop().create_task(coroutine)
         tasks = self._server[1].tasks
         tasks.add(task)
         task.add_done_callback(tasks.discard)
@@ -254,29 +266,42 @@ class WebSocketProtocol(asyncio.Protocol):
             self._transport.write(reject_response(status))
         self._drop()
 
-    async def _handshake(self, upgrade: Upgrade, socket: Socket) -> None:
-        transport = self._transport
-        peer = _peer(transport)
-        admitted = await admit(
-            self.endpoint, socket, upgrade.query, upgrade.headers, upgrade.subprotocols, peer
-        )
-        if self._state != _HANDSHAKE or transport is None:
+    async def _admit_later(
+        self, key: str, socket: Socket, peer: tuple[str, int] | None, admitted: Awaitable[Admitted | None]
+    ) -> None:
+        outcome = await admitted
+        if self._state != _HANDSHAKE or self._transport is None:
             return  # the client left while the connect hook ran
+        self._admitted(key, socket, peer, outcome)
+
+    def _admitted(
+        self, key: str, socket: Socket, peer: tuple[str, int] | None, admitted: Admitted | None
+    ) -> None:
+        """Answer the upgrade (101 or 403) and start the session."""
+        transport = self._transport
+        assert transport is not None
         if admitted is None:
             self._reject(403)
             return
         accepted, subprotocol = admitted
-        extra = b"".join(name + b": " + value + b"\r\n" for name, value in self._server[1].default_headers)
-        transport.write(accept_response(upgrade.key, subprotocol, extra))
-        del upgrade, admitted
+        transport.write(accept_response(key, subprotocol, _header_lines(self._server[1].default_headers)))
         session = self._session = Session(
             self.endpoint, socket, accepted.serializer, accepted.assigns, accepted.socket_id, peer, self
         )
-        del accepted
-        await session.start()
+        subscribing = session.start_now()
+        if subscribing is None:
+            self._open()
+        else:
+            self._spawn(self._open_later(subscribing))
+
+    async def _open_later(self, subscribing: Awaitable[None]) -> None:
+        await subscribing
         if self._state != _HANDSHAKE:  # lost while subscribing
             self._finish()
             return
+        self._open()
+
+    def _open(self) -> None:
         self._state = _OPEN
         early, self._buffer = self._buffer, b""
         if early:
@@ -324,12 +349,20 @@ class WebSocketProtocol(asyncio.Protocol):
     def _finish(self) -> None:
         """End the session once (its channels terminate in a task uvicorn waits for at shutdown)."""
         session, self._session = self._session, None
-        if session is None:
-            return
-        task = asyncio.get_running_loop().create_task(session.finish())
-        tasks = self._server[1].tasks
-        tasks.add(task)
-        task.add_done_callback(tasks.discard)
+        if session is not None:
+            self._spawn(session.finish())
+
+
+_HEADER_LINES: list[Any] = [
+    None,
+    b"",
+]  # uvicorn's default headers (a list it replaces when they change), encoded
+
+
+def _header_lines(headers: list[tuple[bytes, bytes]]) -> bytes:
+    if headers is not _HEADER_LINES[0]:
+        _HEADER_LINES[:] = [headers, b"".join(name + b": " + value + b"\r\n" for name, value in headers)]
+    return _HEADER_LINES[1]  # type: ignore[no-any-return]
 
 
 def _peer(transport: asyncio.BaseTransport | None) -> tuple[str, int] | None:

@@ -206,7 +206,7 @@ def _close(payload: bytes) -> Control | ProtocolError:
     return Control(OP_CLOSE, payload, int.from_bytes(payload[:2], "big"))
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Upgrade:
     """A valid WebSocket upgrade request. Header names are lower case; repeats are joined with ``, ``."""
 
@@ -228,38 +228,49 @@ class HandshakeError:
     a server that also speaks HTTP lets its HTTP stack answer instead."""
 
 
+_BAD_REQUEST_LINE: Final = HandshakeError(400, "bad request line", http=True)
+_BAD_HEADER_LINE: Final = HandshakeError(400, "bad header line", http=True)
+_NOT_AN_UPGRADE: Final = HandshakeError(400, "not a WebSocket upgrade", http=True)
+_BAD_VERSION: Final = HandshakeError(426, "unsupported WebSocket version")
+_BAD_KEY: Final = HandshakeError(400, "bad Sec-WebSocket-Key")
+
+
 def parse_upgrade(request: bytes) -> Upgrade | HandshakeError:
     """Parse the request line and headers of an upgrade (the bytes up to the blank line)."""
     head, _, _ = request.partition(b"\r\n\r\n")
     lines = head.decode("latin-1").split("\r\n")
     parts = lines[0].split(" ")
     if len(parts) != 3 or parts[0] != "GET" or not parts[2].startswith("HTTP/1."):
-        return HandshakeError(400, "bad request line", http=True)
+        return _BAD_REQUEST_LINE
     headers: dict[str, str] = {}
     for line in lines[1:]:
         name, colon, value = line.partition(":")
         if not colon:
-            return HandshakeError(400, "bad header line", http=True)
+            return _BAD_HEADER_LINE
         name = name.strip().lower()
-        value = value.strip()
-        headers[name] = f"{headers[name]}, {value}" if name in headers else value
+        if name in headers:
+            headers[name] = f"{headers[name]}, {value.strip()}"
+        else:
+            headers[name] = value.strip()
     if (
         "upgrade" not in headers.get("connection", "").lower()
         or headers.get("upgrade", "").lower() != "websocket"
     ):
-        return HandshakeError(400, "not a WebSocket upgrade", http=True)
+        return _NOT_AN_UPGRADE
     if headers.get("sec-websocket-version") != "13":
-        return HandshakeError(426, "unsupported WebSocket version")
+        return _BAD_VERSION
     key = headers.get("sec-websocket-key", "")
+    # 16 bytes in base64: 22 characters and "==" (the strict decode refuses any other alphabet)
+    if len(key) != 24 or key[22:] != "==":
+        return _BAD_KEY
     try:
-        if len(base64.b64decode(key, validate=True)) != 16:
-            return HandshakeError(400, "bad Sec-WebSocket-Key")
+        binascii.a2b_base64(key, strict_mode=True)
     except binascii.Error:
-        return HandshakeError(400, "bad Sec-WebSocket-Key")
+        return _BAD_KEY
     raw_path, _, query = parts[1].partition("?")
-    offered = headers.get("sec-websocket-protocol", "")
-    subprotocols = tuple(entry.strip() for entry in offered.split(",") if entry.strip())
-    return Upgrade(unquote(raw_path), query, headers, key, subprotocols)
+    offered = headers.get("sec-websocket-protocol")
+    subprotocols = tuple(entry.strip() for entry in offered.split(",") if entry.strip()) if offered else ()
+    return Upgrade(unquote(raw_path) if "%" in raw_path else raw_path, query, headers, key, subprotocols)
 
 
 def accept_response(key: str, subprotocol: str | None, extra: bytes = b"") -> bytes:
