@@ -101,6 +101,18 @@ class FrameParser:
     def feed(self, data: bytes) -> list[Event]:
         if self._failed:
             return []
+        if not self._buffer and self._fragments is None:
+            # The common read: exactly one small, complete, final text or binary frame.
+            size = len(data)
+            if 6 <= size < 132:
+                first = data[0]
+                if (
+                    (first == 0x81 or first == 0x82)
+                    and data[1] == 0x80 | (size - 6)
+                    and size - 6 <= self.max_size
+                ):
+                    event = _message(first & 0x0F, _unmask(data[6:], data[2:6]))
+                    return [event] if type(event) is not ProtocolError else self._fail([], event)  # type: ignore[list-item]
         buffer = self._buffer + data if self._buffer else data
         events: list[Event] = []
         end = len(buffer)
