@@ -111,8 +111,10 @@ class FrameParser:
                     and data[1] == 0x80 | (size - 6)
                     and size - 6 <= self.max_size
                 ):
-                    event = _message(first & 0x0F, _unmask(data[6:], data[2:6]))
-                    return [event] if type(event) is not ProtocolError else self._fail([], event)  # type: ignore[list-item]
+                    message = _message(first & 0x0F, _unmask(data[6:], data[2:6]))
+                    if type(message) is ProtocolError:
+                        return self._fail([], message)
+                    return [message]
         buffer = self._buffer + data if self._buffer else data
         events: list[Event] = []
         end = len(buffer)
