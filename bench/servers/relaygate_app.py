@@ -17,6 +17,7 @@ the endpoint's WebSocket paths on Relaygate's own transport, the rest on uvicorn
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -134,6 +135,8 @@ def main() -> None:
         access_log=False,
         lifespan="on",
     )
+    gc.collect()
+    gc.freeze()  # as relaygate serve does once started: full collections skip what lives forever
     uvicorn.Server(config).run()
 
 

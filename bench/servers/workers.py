@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import sys
 
 import uvicorn
@@ -51,6 +52,8 @@ def child(args: argparse.Namespace) -> None:
         access_log=False,
         lifespan="on",
     )
+    gc.collect()
+    gc.freeze()  # as relaygate serve does once started: full collections skip what lives forever
     uvicorn.Server(config).run(sockets=[reuse_port_socket("127.0.0.1", args.port)])
 
 

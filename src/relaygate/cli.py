@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import secrets
 import signal
@@ -87,6 +88,14 @@ class _Server(uvicorn.Server):
         super().handle_exit(sig, frame)
         if sig == signal.SIGTERM and sig in self._captured_signals:
             self._captured_signals.remove(sig)
+
+    async def startup(self, sockets: list[Any] | None = None) -> None:
+        await super().startup(sockets)
+        # What exists once the node has started (modules, the app, its parts) lives as long as the
+        # process: freezing it keeps the collector from walking ~100k objects in every full
+        # collection, which connections (a few dozen objects each) would otherwise trigger often.
+        gc.collect()
+        gc.freeze()
 
     async def shutdown(self, sockets: list[Any] | None = None) -> None:
         if self.drain is not None:
