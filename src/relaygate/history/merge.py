@@ -45,7 +45,7 @@ class Merge(Generic[T]):
                 self._floor = position
         if self._floor is None or self._after(top, self._floor):
             self._floor = top
-        return out + self.more()
+        return out + self._release()
 
     def fresh(self, top: Position | None) -> tuple[Position | None, list[T]]:
         """No recovery (no ``since``, or it failed): every buffered item goes out, and the position
@@ -57,23 +57,24 @@ class Merge(Generic[T]):
                     position = Position(top.epoch, buffered.offset - 1)
                     break
         self._floor = position
-        return position, self.more()
+        return position, self._release()
 
     def more(self) -> list[T]:
-        """Buffered items not yet covered; an empty answer ends buffering (call again after
-        delivering a non-empty one, since delivery may have let more arrive)."""
-        buffered, self._buffer = self._buffer, []
-        if not buffered:
+        """Call after delivering what was released: items buffered meanwhile, and an empty answer
+        ends buffering (then call no more; ``live`` passes items through)."""
+        out = self._release()
+        if not out:
             self.reading = False
-            return []
+        return out
+
+    def _release(self) -> list[T]:
+        buffered, self._buffer = self._buffer, []
         out: list[T] = []
         for position, item in buffered:
             if not self._covered(position):
                 out.append(item)
                 if position is not None:
                     self._floor = position
-        if not out:
-            self.reading = False
         return out
 
     def _covered(self, position: Position | None) -> bool:
