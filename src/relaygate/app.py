@@ -19,6 +19,7 @@ from relaygate.contexts.chat import Chat, MemoryRateLimiter, RateLimiter, RedisR
 from relaygate.db import Database
 from relaygate.gateway import Gateway, GatewayAdmin, LocalAdmin, RedisCluster
 from relaygate.gateway import local as gateway_local
+from relaygate.history import History, RedisHistory
 from relaygate.mail import Mailer, adapter_from_settings
 from relaygate.presence import MemoryPresence, Presence, RedisPresence
 from relaygate.protocol.gateway.options import ConfigError as GatewayConfigError
@@ -52,9 +53,11 @@ class Node:
         self.redis: aioredis.Redis | None = shared_redis(settings.redis_url) if settings.redis_url else None
         self.pubsub: PubSub
         self.presence: Presence
+        history: History | None = None
         if settings.redis_url is not None and self.redis is not None:
             self.pubsub = RedisPubSub(settings.redis_url, settings.node)
             self.presence = RedisPresence(self.pubsub, self.redis, settings.node)
+            history = RedisHistory(self.pubsub)
         else:
             self.pubsub = MemoryPubSub()
             self.presence = MemoryPresence(self.pubsub)
@@ -69,7 +72,11 @@ class Node:
         )
         self.chat = Chat(self.db, self.pubsub, self._chat_limiter())
         self.endpoint = Endpoint(
-            self.pubsub, self.presence, check_origin=settings.allowed_origins, longpoll=settings.longpoll
+            self.pubsub,
+            self.presence,
+            check_origin=settings.allowed_origins,
+            longpoll=settings.longpoll,
+            history=history,
         )
         self.gateway_cluster: RedisCluster | None = None
         self.gateway: Gateway
@@ -110,6 +117,8 @@ class Node:
     async def start(self) -> None:
         await self.pubsub.start()
         await self.presence.start()
+        if self.endpoint.history is not None:
+            await self.endpoint.history.start()
         if self.gateway_cluster is not None and not await self._start_gateway_cluster():
             self.spawn(self._start_gateway_cluster_later(), "gateway-cluster-start")
         self.spawn(self.accounts.purge_forever(), "purge-token-revocations")
@@ -147,6 +156,8 @@ class Node:
         if self.gateway_cluster is not None:
             await self.gateway_cluster.stop()
         await self.mailer.stop()
+        if self.endpoint.history is not None:
+            await self.endpoint.history.stop()
         await self.presence.stop()
         await self.pubsub.stop()
         if self.redis is not None:
