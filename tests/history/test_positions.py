@@ -14,7 +14,22 @@ def test_a_position_round_trips_and_always_has_a_non_digit() -> None:
 
 @pytest.mark.parametrize(
     "value",
-    [None, 12, "12", "", ":3", "e:", "e:-1", "e:01", "e:1.5", "e:٣", "a:b:3", "e" * 70 + ":1", ["e:1"], "e:1 "],
+    [
+        None,
+        12,
+        "12",
+        "",
+        ":3",
+        "e:",
+        "e:-1",
+        "e:01",
+        "e:1.5",
+        "e:٣",
+        "a:b:3",
+        "e" * 70 + ":1",
+        ["e:1"],
+        "e:1 ",
+    ],
 )
 def test_garbage_is_not_a_position(value: object) -> None:
     assert parse(value) is None

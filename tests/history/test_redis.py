@@ -84,7 +84,9 @@ async def test_broadcast_from_skips_the_origin_on_its_node_only(nodes: Nodes) ->
     assert [m.payload for m in remote.messages] == [{"x": 1}, b"\x01\x02"]
 
 
-async def test_a_stream_lost_by_redis_gets_a_new_epoch_never_a_wrong_replay(nodes: Nodes, redis: Redis) -> None:
+async def test_a_stream_lost_by_redis_gets_a_new_epoch_never_a_wrong_replay(
+    nodes: Nodes, redis: Redis
+) -> None:
     (a, ha), _ = await nodes("a"), None
     t = topic()
     rec = Recorder()
@@ -114,8 +116,10 @@ async def test_idle_streams_expire_in_redis(nodes: Nodes, redis: Redis) -> None:
     assert all(0 < ttl <= 200 for ttl in ttls), ttls
 
 
-async def test_a_node_whose_subscription_dropped_catches_up_from_the_streams(nodes: Nodes, redis: Redis) -> None:
-    (a, _), (b, hb) = await nodes("a"), await nodes("b")
+async def test_a_node_whose_subscription_dropped_catches_up_from_the_streams(
+    nodes: Nodes, redis: Redis
+) -> None:
+    (a, _), (b, _) = await nodes("a"), await nodes("b")
     t = topic()
     rec = Recorder()
     await b.subscribe(t, rec)

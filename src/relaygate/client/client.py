@@ -83,6 +83,7 @@ class Client:
         reconnect_after: Callable[[int], float] = default_reconnect_after,
         rejoin_after: Callable[[int], float] = default_rejoin_after,
         event_buffer: int = 1000,
+        gap_grace: float = 1.0,
     ) -> None:
         if not vsn.startswith(("1.", "2.")):
             raise ValueError(f"unsupported serializer version {vsn!r}; use 1.x or 2.x")
@@ -96,6 +97,8 @@ class Client:
         self._params = params
         self._auth_token = auth_token
         self._event_buffer = event_buffer
+        self.gap_grace = gap_grace
+        """Seconds a skipped history position may still arrive before the channel rejoins to fill it."""
         self._ref = 0
         self._channels: list[ClientChannel] = []
         self._ws: ClientConnection | None = None

@@ -10,9 +10,9 @@ recovery read with live broadcasts.
 from relaygate.history.base import REASONS, Entry, History, Read
 from relaygate.history.memory import MemoryHistory
 from relaygate.history.merge import Merge
-from relaygate.history.positions import Position, parse
 from relaygate.history.redis import RedisHistory
 from relaygate.history.retention import Keep, Retention
+from relaygate.protocol.positions import Position, parse
 
 __all__ = [
     "REASONS",

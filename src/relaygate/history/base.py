@@ -6,8 +6,8 @@ import abc
 from dataclasses import dataclass
 from typing import Any, Final
 
-from relaygate.history.positions import Position, parse
 from relaygate.history.retention import Keep, Retention
+from relaygate.protocol.positions import Position, parse
 from relaygate.pubsub import PubSub
 from relaygate.telemetry.metrics import HISTORY_RECOVERIES
 

@@ -14,8 +14,8 @@ from collections.abc import Callable
 from typing import Any
 
 from relaygate.history.base import EPOCH, TRIMMED, UNKNOWN, Entry, History, Read
-from relaygate.history.positions import Position
 from relaygate.history.retention import Keep
+from relaygate.protocol.positions import Position
 from relaygate.pubsub import Broadcast, MemoryPubSub
 from relaygate.telemetry.metrics import HISTORY_APPENDS
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Generic, TypeVar
 
-from relaygate.history.positions import Position
+from relaygate.protocol.positions import Position
 
 T = TypeVar("T")
 

@@ -25,8 +25,8 @@ from redis.asyncio import Redis
 
 from relaygate.history.base import EPOCH, TRIMMED, UNAVAILABLE, UNKNOWN, Entry, History, Read
 from relaygate.history.merge import Merge
-from relaygate.history.positions import Position, parse
 from relaygate.history.retention import Keep
+from relaygate.protocol.positions import Position, parse
 from relaygate.pubsub import Broadcast, codec
 from relaygate.pubsub.backoff import Backoff
 from relaygate.pubsub.redis import FAILURES, RedisPubSub, connect

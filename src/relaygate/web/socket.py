@@ -9,7 +9,6 @@ from relaygate.gateway import Gateway, GatewayChannel
 from relaygate.history import Keep
 from relaygate.web.topics import ProductsChannel, RoomChannel, UserChannel
 
-
 KEEP = Keep(100, 300.0)
 """The reference app's history: the last 100 broadcasts, for 5 minutes (room, user, products)."""
 
