@@ -30,6 +30,7 @@ SCENARIOS = {
     "presence-churn": "bench.scenarios.presence_churn",
     "gateway": "bench.scenarios.gateway",
     "rest": "bench.scenarios.rest",
+    "history": "bench.scenarios.history",
 }
 
 

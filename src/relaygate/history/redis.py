@@ -47,6 +47,7 @@ end
 local top = redis.call('HINCRBY', meta, 'top', 1)
 local now = redis.call('TIME')
 local ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+-- field order matters: READ packs entries by position (e, k, p, t)
 redis.call('XADD', stream, 'MAXLEN', size, top .. '-0', 'e', event, 'k', kind, 'p', body, 't', ms)
 redis.call('PEXPIRE', stream, ttl)
 redis.call('PEXPIRE', meta, ttl)
@@ -73,13 +74,16 @@ if since > top then return {epoch, top, 'unknown'} end
 if since == top then return {epoch, top, 'ok'} end
 local entries = redis.call('XRANGE', stream, (since + 1) .. '-0', '+')
 if #entries == 0 or entries[1][1] ~= (since + 1) .. '-0' then return {epoch, top, 'trimmed'} end
-local fields = entries[1][2]
 local now = redis.call('TIME')
 local ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
-for i = 1, #fields, 2 do
-  if fields[i] == 't' and tonumber(fields[i + 1]) < ms - ttl then return {epoch, top, 'trimmed'} end
+if tonumber(entries[1][2][8]) < ms - ttl then return {epoch, top, 'trimmed'} end
+local parts = {}
+for i, entry in ipairs(entries) do
+  local id, f = entry[1], entry[2]
+  parts[i] = struct.pack('>I4', #id) .. id .. struct.pack('>I4', #f[2]) .. f[2] .. f[4]
+    .. struct.pack('>I4', #f[6]) .. f[6]
 end
-return {epoch, top, 'ok', entries}
+return {epoch, top, 'ok', table.concat(parts)}
 """
 
 _STATUS: Final = {b"epoch": EPOCH, b"unknown": UNKNOWN, b"trimmed": TRIMMED}
@@ -313,13 +317,27 @@ class RedisHistory(History):
         failure = _STATUS.get(result[2])
         if failure is not None:
             return Read(top, (), failure)
-        entries = []
-        for entry_id, fields in result[3] if len(result) > 3 else ():
-            values = dict(zip(fields[::2], fields[1::2], strict=True))
-            payload = codec.load(values[b"k"][0], values[b"p"])
-            offset = int(entry_id.split(b"-", 1)[0])
-            entries.append(Entry(Position(epoch, offset), values[b"e"].decode(), payload))
+        entries = _unpack(epoch, result[3]) if len(result) > 3 else []
         return Read(top, tuple(entries))
+
+
+def _unpack(epoch: str, packed: bytes) -> list[Entry]:
+    """The READ script's entries: ``len id len event kind len payload`` each, lengths 4-byte big endian."""
+    entries: list[Entry] = []
+    view, at, end = memoryview(packed), 0, len(packed)
+    while at < end:
+        size = int.from_bytes(view[at : at + 4], "big")
+        entry_id = bytes(view[at + 4 : at + 4 + size])
+        at += 4 + size
+        size = int.from_bytes(view[at : at + 4], "big")
+        event = bytes(view[at + 4 : at + 4 + size]).decode()
+        kind = view[at + 4 + size]
+        at += 5 + size
+        size = int.from_bytes(view[at : at + 4], "big")
+        payload = codec.load(kind, bytes(view[at + 4 : at + 4 + size]))
+        at += 4 + size
+        entries.append(Entry(Position(epoch, int(entry_id.split(b"-", 1)[0])), event, payload))
+    return entries
 
 
 class _Append:
