@@ -83,27 +83,14 @@ def serve(
     settings = settings_or_exit(host=host, port=port)
     from relaygate.app import create_app
     from relaygate.telemetry.logging import configure_logging
+    from relaygate.web.server import server_config
 
     configure_logging(json=settings.env == "prod", level=settings.log_level)
     if settings.is_sqlite or migrate:
         asyncio.run(_migrate(settings))
     _import_from_cwd()
     app = create_app(settings)
-    # The endpoint answers its WebSocket paths before the framework (smaller idle sockets), on
-    # uvicorn's sans-I/O websockets protocol (the legacy one costs ~20x the CPU per connect; see
-    # bench/ANALYSIS.md), with uvloop and httptools when installed (uvicorn[standard]).
-    config = uvicorn.Config(
-        app.state.relaygate.endpoint.wrap(app),
-        host=settings.host,
-        port=settings.port,
-        ws="websockets-sansio",
-        log_config=None,
-        date_header=False,
-        ws_max_size=16 * 1024 * 1024,
-        ws_ping_interval=None,
-        ws_per_message_deflate=False,
-        timeout_graceful_shutdown=10,
-    )
+    config = server_config(app.state.relaygate.endpoint.wrap(app), settings.host, settings.port)
     server = _Server(config)
     server.drain = app.state.relaygate.drain
     server.run()

@@ -1,8 +1,12 @@
 import httpx
+import pytest
+from redis import exceptions as redis_errors
+from sqlalchemy import exc as db_errors
 
 from relaygate.app import create_app
 from relaygate.config import Settings
 from relaygate.db import Database
+from relaygate.web.problems import is_outage
 from tests.servers import free_port
 
 
@@ -49,3 +53,20 @@ async def test_readyz_in_cluster_mode_checks_redis(settings: Settings, db: Datab
         body = response.json()
         assert body["checks"]["database"] == "ok"
         assert body["checks"]["redis"].startswith(redis_check)
+
+
+@pytest.mark.parametrize(
+    ("error", "outage"),
+    [
+        (redis_errors.ConnectionError("refused"), True),
+        (redis_errors.TimeoutError("slow"), True),
+        (redis_errors.ResponseError("LOADING Redis is loading the dataset"), True),
+        (redis_errors.ResponseError("ERR wrong number of arguments"), False),
+        (db_errors.OperationalError("SELECT 1", {}, Exception("server closed the connection")), True),
+        (db_errors.IntegrityError("INSERT", {}, Exception("duplicate key")), False),
+        (ConnectionRefusedError(111, "refused"), True),
+        (RuntimeError("a bug"), False),
+    ],
+)
+def test_only_outages_are_503(error: Exception, outage: bool) -> None:
+    assert is_outage(error) is outage

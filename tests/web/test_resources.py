@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
@@ -17,6 +18,7 @@ from relaygate.web.conditional import Validators, http_date
 from relaygate.web.problems import Problem
 from relaygate.web.resources import Call, Page, Representation, ResourceGroup, install_resources
 from tests.web.support import Tokens, make_tokens, problem
+from tests.web.tcp import served
 
 
 class WidgetIn(BaseModel):
@@ -108,15 +110,22 @@ async def broken_get(_call: Call) -> None:
     raise RuntimeError("secret internals")
 
 
-@pytest.fixture
-async def client(settings: Settings, db: Database) -> AsyncIterator[httpx.AsyncClient]:
+@pytest.fixture(params=["asgi", "tcp"])
+async def client(
+    request: pytest.FixtureRequest, settings: Settings, db: Database
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The app in-process, and the same app behind the real server (``relaygate serve``'s uvicorn
+    configuration over TCP), so that the HTTP parser cannot answer differently from the layer."""
     app = create_app(settings.model_copy(update={"cors_origins": ["https://ok.example"]}))
     install_resources(app, [group])
     widgets.clear()
     widgets[1] = {"id": 1, "rev": 1, "name": "one", "weight": 2.5, "count": 3}
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+    async with app.router.lifespan_context(app), contextlib.AsyncExitStack() as stack:
+        if request.param == "asgi":
+            http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver")
+        else:
+            http = httpx.AsyncClient(base_url=await stack.enter_async_context(served(app)))
+        async with http:
             http.app = app  # type: ignore[attr-defined]
             yield http
 

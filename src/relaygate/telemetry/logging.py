@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from contextvars import ContextVar
 from typing import Any
@@ -13,6 +14,15 @@ request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 user_id_var: ContextVar[int | None] = ContextVar("user_id", default=None)
 
 _STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
+# Access tokens in a line: a JWT anywhere (e.g. a library logging the upgrade request line with
+# its ``?token=`` query), or a token/password-looking query or form field.
+_SECRETS = re.compile(r"eyJ[\w-]*\.eyJ[\w-]*\.[\w-]*|(?<=[?&]token=)[^&\s\"']+|(?<=[?&]authToken=)[^&\s\"']+")
+
+
+def redact(line: str) -> str:
+    """``line`` with anything shaped like a credential replaced: logs never carry secrets, even
+    from third-party loggers at debug level."""
+    return _SECRETS.sub("[redacted]", line)
 
 
 class ContextFilter(logging.Filter):
@@ -37,7 +47,7 @@ class JSONFormatter(logging.Formatter):
                 entry[key] = value
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
-        return orjson.dumps(entry, default=str).decode()
+        return redact(orjson.dumps(entry, default=str).decode())
 
 
 class TextFormatter(logging.Formatter):
@@ -48,7 +58,19 @@ class TextFormatter(logging.Formatter):
             for key, value in record.__dict__.items()
             if key not in _STANDARD and value is not None
         )
-        return f"{line} {extras}" if extras else line
+        return redact(f"{line} {extras}" if extras else line)
+
+
+# Libraries whose output below these levels holds request data (SQL statements with their
+# parameters, WebSocket frames and handshake lines with tokens): never logged, even at debug.
+PAYLOAD_LOGGERS = {
+    "aiosqlite": logging.WARNING,
+    "sqlalchemy.engine": logging.WARNING,
+    "asyncpg": logging.WARNING,
+    "websockets": logging.WARNING,
+    "redis": logging.WARNING,
+    "uvicorn.error": logging.INFO,
+}
 
 
 def configure_logging(*, json: bool, level: str = "info") -> None:
@@ -64,3 +86,5 @@ def configure_logging(*, json: bool, level: str = "info") -> None:
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+    for name, floor in PAYLOAD_LOGGERS.items():
+        logging.getLogger(name).setLevel(max(floor, root.level))

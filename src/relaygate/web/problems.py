@@ -15,6 +15,8 @@ from typing import Any
 import orjson
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
+from redis.exceptions import RedisError, ResponseError
+from sqlalchemy import exc as db_errors
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
@@ -124,12 +126,48 @@ async def _problem(_request: Request, exc: Exception) -> Response:
     return exc.response()
 
 
+RETRY_AFTER_S = "2"
+
+
+def is_outage(exc: BaseException) -> bool:
+    """Whether ``exc`` says a backing service (database, Redis) cannot be reached right now, as
+    opposed to a bug: only these become ``503``; anything else stays a logged ``500``."""
+    if isinstance(exc, RedisError):
+        return not isinstance(exc, ResponseError) or str(exc).startswith(
+            ("LOADING", "READONLY", "MASTERDOWN")
+        )
+    if isinstance(exc, db_errors.DBAPIError):
+        return exc.connection_invalidated or isinstance(
+            exc, db_errors.OperationalError | db_errors.InterfaceError
+        )
+    return isinstance(exc, db_errors.TimeoutError | ConnectionError | TimeoutError)
+
+
+def outage_problem(exc: BaseException, method: str, path: str) -> Problem | None:
+    """The ``503`` for an outage (logged as one line, no traceback), or ``None`` for a bug."""
+    if not is_outage(exc):
+        return None
+    log.warning("%s %s: backing service unavailable (%s: %s)", method, path, type(exc).__name__, exc)
+    detail = "A service this request needs is unavailable; retry shortly."
+    return Problem(503, detail, headers={"Retry-After": RETRY_AFTER_S})
+
+
+async def _outage(request: Request, exc: Exception) -> Response:
+    problem = outage_problem(exc, request.method, request.url.path)
+    if problem is None:
+        raise exc
+    return problem.response()
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     """Route FastAPI's and Starlette's own errors through problem+json.
 
-    Unexpected exceptions are answered by :class:`relaygate.web.middleware.RequestContextMiddleware`,
+    A database or Redis outage is answered ``503`` with ``Retry-After`` (:func:`is_outage`).
+    Other unexpected exceptions are answered by :class:`relaygate.web.middleware.RequestContextMiddleware`,
     which still knows the request id when it logs them.
     """
     app.add_exception_handler(HTTPException, _http_exception)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(Problem, _problem)
+    for outage in (RedisError, db_errors.DBAPIError, db_errors.TimeoutError, ConnectionError, TimeoutError):
+        app.add_exception_handler(outage, _outage)

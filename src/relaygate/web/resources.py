@@ -35,7 +35,7 @@ from starlette.types import Receive, Scope, Send
 from relaygate.contexts.accounts import Principal
 from relaygate.telemetry.logging import user_id_var
 from relaygate.web.conditional import Validators, evaluate_preconditions, media_type_of, negotiate
-from relaygate.web.problems import KNOWN_METHODS, PROBLEM_JSON, Problem, error_map
+from relaygate.web.problems import KNOWN_METHODS, PROBLEM_JSON, Problem, error_map, outage_problem
 
 log = logging.getLogger("relaygate.http")
 
@@ -362,9 +362,11 @@ class ResourceRoute(BaseRoute):
         except Problem as problem:
             raised = _problem(problem)
             status, response_headers, body = raised.status, raised.headers, raised.body
-        except Exception:
-            log.exception("unhandled error in %s %s", method, self.path)
-            failure = _problem(Problem(500, "The server could not answer this request."))
+        except Exception as exc:
+            outage = outage_problem(exc, method, self.path)
+            if outage is None:
+                log.exception("unhandled error in %s %s", method, self.path)
+            failure = _problem(outage or Problem(500, "The server could not answer this request."))
             status, response_headers, body = failure.status, failure.headers, failure.body
         if status == 499:  # the client went away before sending its body
             return

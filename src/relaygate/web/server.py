@@ -1,0 +1,39 @@
+"""How a node's ASGI app is put on the wire: the uvicorn configuration ``relaygate serve`` uses.
+
+Tests that check behaviour "through the real server" build their server from this same function.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import uvicorn
+from starlette.types import ASGIApp
+
+
+def http_protocol() -> type[asyncio.Protocol] | str:
+    """httptools with parser errors answered as problem+json (501 for unknown methods), else h11."""
+    try:
+        from relaygate.web.http_protocol import HttpProtocol
+    except ImportError:  # httptools is optional (uvicorn[standard]); h11 lets any method reach the app
+        return "h11"
+    return HttpProtocol
+
+
+def server_config(app: ASGIApp, host: str, port: int) -> uvicorn.Config:
+    # The endpoint answers its WebSocket paths before the framework (smaller idle sockets), on
+    # uvicorn's sans-I/O websockets protocol (the legacy one costs ~20x the CPU per connect; see
+    # bench/ANALYSIS.md), with uvloop and httptools when installed (uvicorn[standard]).
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        http=http_protocol(),
+        ws="websockets-sansio",
+        log_config=None,
+        date_header=False,
+        ws_max_size=16 * 1024 * 1024,
+        ws_ping_interval=None,
+        ws_per_message_deflate=False,
+        timeout_graceful_shutdown=10,
+    )
