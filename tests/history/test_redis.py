@@ -44,7 +44,7 @@ def topic() -> str:
 
 
 def offsets(recorder: Recorder) -> list[int]:
-    return [parse(m.position).offset for m in recorder.messages]  # type: ignore[union-attr]
+    return [parse(m.ref).offset for m in recorder.messages]  # type: ignore[union-attr]
 
 
 async def test_every_node_delivers_the_same_positions_in_order_and_either_can_recover(nodes: Nodes) -> None:
@@ -60,12 +60,12 @@ async def test_every_node_delivers_the_same_positions_in_order_and_either_can_re
     assert offsets(rec_a) == offsets(rec_b) == list(range(1, 13))
     assert [m.payload for m in rec_a.messages] == [m.payload for m in rec_b.messages]
     assert start.top is not None
-    mid = rec_a.messages[8].position
+    mid = rec_a.messages[8].ref
     read = await hb.read(t, mid)
     assert read.failure is None
-    assert [str(e.position) for e in read.entries] == [m.position for m in rec_a.messages[9:]]
+    assert [str(e.position) for e in read.entries] == [m.ref for m in rec_a.messages[9:]]
     assert [e.payload for e in read.entries] == [m.payload for m in rec_b.messages[9:]]
-    assert (await ha.read(t, rec_a.messages[2].position)).failure == "trimmed"  # size 5
+    assert (await ha.read(t, rec_a.messages[2].ref)).failure == "trimmed"  # size 5
     assert (await ha.read(t, f"{start.top.epoch}:99")).failure == "unknown"
     assert (await ha.read(t, "nope:1")).failure == "epoch"
 
@@ -94,7 +94,7 @@ async def test_a_stream_lost_by_redis_gets_a_new_epoch_never_a_wrong_replay(
     for n in range(3):
         await a.broadcast(t, "m", {"n": n})
     await rec.wait_for(3, "m")
-    seen = rec.messages[0].position
+    seen = rec.messages[0].ref
     await redis.flushall()  # what a restart without persistence leaves
     for n in range(3):
         await a.broadcast(t, "m", {"n": n + 10})

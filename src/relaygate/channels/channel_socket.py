@@ -159,7 +159,7 @@ class ChannelSocket(ChannelEntry):
         if self._state == _ENDED:
             return
         merge = self._merge
-        if merge is not None and not merge.live(parse(message.position), message):
+        if merge is not None and not merge.live(parse(message.ref), message):
             return  # buffered while a history join reads the stream, or already replayed
         if message.event in self.handler.intercepts:
             self._enqueue(_OUT, message)
@@ -168,7 +168,7 @@ class ChannelSocket(ChannelEntry):
         frame = cache.get(serializer)
         if frame is None:
             try:
-                frame = serializer.broadcast(message.topic, message.event, message.payload, message.position)
+                frame = serializer.broadcast(message.topic, message.event, message.payload, message.ref)
             except EncodeError:
                 logger.warning(
                     "broadcast %r on %s cannot be encoded for vsn %s",
@@ -335,7 +335,7 @@ class ChannelSocket(ChannelEntry):
             return
         serializer = self.session.serializer
         try:
-            frame = serializer.broadcast(message.topic, message.event, message.payload, message.position)
+            frame = serializer.broadcast(message.topic, message.event, message.payload, message.ref)
         except EncodeError:
             logger.warning(
                 "broadcast %r on %s cannot be encoded for vsn %s", message.event, self.topic, serializer.vsn
@@ -344,7 +344,7 @@ class ChannelSocket(ChannelEntry):
         self.session.send(frame)
 
     async def _out(self, message: Broadcast) -> None:
-        self._position = message.position
+        self._position = message.ref
         try:
             result = await self.handler.handle_out(message.event, message.payload, self)
         finally:

@@ -295,7 +295,7 @@ class RedisHistory(History):
                 items = merge.fresh(read.top)[1]
             del self._catching[topic]
             for message in items:
-                self._deliver(topic, parse(message.position), message)
+                self._deliver(topic, parse(message.ref), message)
 
     # -- reading ------------------------------------------------------------------------------------
 

@@ -20,8 +20,8 @@ class Broadcast:
     payload: Any
     origin: object | None = field(default=None, compare=False)
     """The subscriber to skip (``broadcast_from``); only meaningful on the publishing node."""
-    position: str | None = None
-    """Where it sits in the topic's history (topics that keep history only); sent as the ref."""
+    ref: str | None = None
+    """Sent in the frame's ref slot to every subscriber: the position on a topic with history."""
 
 
 class Subscriber(Protocol):
