@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import httpx
 import pytest
 
+from relaygate.client import Client, ClientChannel, PushError
 from tests.servers import PostgresServer, RedisServer
 from tests.web.liveserver import LiveServer, register, start_conversation
 
@@ -92,12 +95,55 @@ async def assert_all_acked_stored(load: ChatLoad, http: httpx.AsyncClient) -> No
     assert set(load.acked) <= stored
 
 
+class SocketLoad:
+    """Gateway calls and room broadcasts over one socket; every push gets a reply or an error
+    reply (never a dropped socket), and once the outage is over both work again."""
+
+    def __init__(self, server: LiveServer, token: str) -> None:
+        self.client = Client(server.socket_url, params={"token": token}, reconnect=False)
+        self.outcomes: Counter[str] = Counter()
+        self.calls = itertools.count()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        await self.client.connect()
+        gateway = self.client.channel("gateway")
+        room = self.client.channel("room:outage")
+        await gateway.join(timeout=5)
+        await room.join(timeout=5)
+        while not stop.is_set():
+            await self._push(gateway, "phoenix_gen_api", self._call())
+            await self._push(room, "typing", {})
+            await asyncio.sleep(0.02)
+        assert self.client.is_connected
+        reply = await gateway.push("phoenix_gen_api", self._call(), timeout=10)
+        assert reply["success"], reply
+        await room.push("typing", {}, timeout=10)
+        await self.client.close()
+
+    def _call(self) -> dict[str, object]:
+        request = f"outage-{next(self.calls)}"
+        return {"request_id": request, "service": "bench", "request_type": "echo", "args": {"n": 1}}
+
+    async def _push(self, channel: ClientChannel, event: str, payload: object) -> None:
+        try:
+            reply = await channel.push(event, payload, timeout=10)
+        except PushError:
+            self.outcomes[f"{event}: error reply"] += 1
+        else:
+            ok = not isinstance(reply, dict) or reply.get("success", True)
+            self.outcomes[f"{event}: {'ok' if ok else reply.get('code')}"] += 1
+
+
 async def outage(
-    server: LiveServer, stop: Callable[[], None], start: Callable[[], None], load: ChatLoad
+    server: LiveServer,
+    stop: Callable[[], None],
+    start: Callable[[], None],
+    load: ChatLoad,
+    sockets: SocketLoad | None = None,
 ) -> None:
     """Load running, the service goes away until a 503 is seen, then comes back until a 201."""
     done = asyncio.Event()
-    background = asyncio.create_task(load.run(done))
+    background = asyncio.gather(load.run(done), *([sockets.run(done)] if sockets else []))
     await asyncio.sleep(0.5)
     stop()
     await load.until(503)
@@ -115,12 +161,18 @@ async def outage(
 async def test_redis_outage_is_503_then_recovers(tmp_path: Path) -> None:
     redis = RedisServer()
     redis.start()
-    server = LiveServer(tmp_path, f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}", redis_url=redis.url)
+    server = LiveServer(
+        tmp_path,
+        f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}",
+        redis_url=redis.url,
+        RELAYGATE_GATEWAY_MODULE="bench.servers.gateway_service:svc",
+    )
     try:
         await server.start()
         async with chat_load(server) as (load, http):
-            await outage(server, redis.stop, redis.start, load)
-            assert len(load.acked) > 5
+            sockets = SocketLoad(server, load.headers["authorization"].removeprefix("Bearer "))
+            await outage(server, redis.stop, redis.start, load, sockets)
+            assert sockets.outcomes["phoenix_gen_api: ok"] > 0, sockets.outcomes
             await assert_all_acked_stored(load, http)
     finally:
         server.stop()
