@@ -15,8 +15,19 @@ from tests.client.scripted import ScriptedServer, eventually
 WAIT = 5.0
 
 
-def test_the_tracker_tells_new_duplicate_and_gap() -> None:
+def test_without_refill_skipped_offsets_are_not_gaps_but_a_new_epoch_is() -> None:
+    """A socket never gets its own broadcast_from: its offsets are skipped without any loss."""
     tracker = Tracker()
+    tracker.joined("e:0", None)
+    assert tracker.seen("e:1") is Seen.NEW
+    assert tracker.seen("e:4") is Seen.NEW
+    assert not tracker.gap and tracker.position == "e:4"
+    assert tracker.seen("e:3") is Seen.DUPLICATE
+    assert tracker.seen("f:1") is Seen.GAP and tracker.gap
+
+
+def test_the_tracker_tells_new_duplicate_and_gap() -> None:
+    tracker = Tracker(refill=True)
     assert tracker.position is None
     assert tracker.seen("7") is Seen.PLAIN and tracker.seen(None) is Seen.PLAIN
     tracker.joined("e:2", None)
@@ -52,7 +63,7 @@ async def make_client(server: ScriptedServer) -> AsyncIterator[Callable[..., Cli
 async def test_a_gap_while_connected_rejoins_with_since_and_drops_replayed_duplicates(
     server: ScriptedServer, make_client: Callable[..., Client]
 ) -> None:
-    client = make_client(gap_grace=0.05)
+    client = make_client(gap_grace=0.05, refill_gaps=True)
     await client.connect()
     conn = await server.next_connection()
     chan = client.channel("room:1", {"device": "d"})

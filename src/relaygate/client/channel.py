@@ -80,7 +80,7 @@ class ClientChannel:
         self._events: dict[str, deque[Any]] = {}
         self._event_buffer = event_buffer
         self._waiters: dict[str, deque[asyncio.Future[Any]]] = {}
-        self._tracker = Tracker()
+        self._tracker = Tracker(refill=client.refill_gaps)
         self._gap_timer: asyncio.TimerHandle | None = None
         self._unrecovered: list[EventCallback] = []
         self.recovered: bool | None = None
@@ -301,6 +301,9 @@ class ClientChannel:
 
     def _gap_due(self) -> None:
         self._gap_timer = None
+        if self._pending:  # a rejoin would lose the replies of pushes in flight: wait for them
+            self._schedule_gap_check()
+            return
         if self._tracker.gap and self.state is ChannelState.JOINED and self._client.is_connected:
             log.info("%s missed broadcasts; rejoining from %s", self.topic, self._tracker.position)
             self._rejoin()

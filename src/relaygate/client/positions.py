@@ -2,8 +2,9 @@
 
 Broadcasts on a topic with history carry their position as the frame's ref. The tracker keeps
 the last one, tells duplicates (a replay of what was already seen) from new messages, and
-notices gaps (an offset skipped, or a new epoch while connected) so the channel can rejoin with
-``since`` and have them filled.
+notices gaps so the channel can rejoin with ``since`` and have them filled: a new epoch while
+connected always, a skipped offset only with ``refill`` (offsets are skipped legitimately too:
+``broadcast_from`` never sends a socket its own broadcast, and ``handle_out`` may drop one).
 """
 
 from __future__ import annotations
@@ -25,9 +26,10 @@ class Seen(Enum):
 
 
 class Tracker:
-    __slots__ = ("_broken", "_epoch", "_last", "_missing")
+    __slots__ = ("_broken", "_epoch", "_last", "_missing", "refill")
 
-    def __init__(self) -> None:
+    def __init__(self, refill: bool = False) -> None:
+        self.refill = refill
         self._epoch: str | None = None
         self._last = 0
         self._missing: set[int] = set()
@@ -72,8 +74,8 @@ class Tracker:
             return Seen.NEW
         if offset <= self._last:
             return Seen.DUPLICATE
-        if offset > self._last + 1:
-            if offset - self._last > MAX_MISSING:
+        if offset > self._last + 1 and self.refill:
+            if offset - self._last + len(self._missing) > MAX_MISSING:
                 self._broken = True
             else:
                 self._missing.update(range(self._last + 1, offset))
