@@ -1,8 +1,9 @@
 """``python -m bench.micro``: the channel runtime's own cost per message, in process, no sockets.
 
-Sessions get a transport whose send completes at once (as a WebSocket send with room in the
-socket buffer does) behind the ASGI transport, so the figures are Relaygate's CPU alone: µs per round trip (push in,
-reply out), µs per fan-out delivery, and traced Python heap per idle joined session. They are
+Sessions get a wire transport that counts the WebSocket frames it is handed (as Relaygate's own
+transport would write them to the socket), so the figures are Relaygate's CPU alone without the
+write syscall: µs per round trip (push in, reply out), µs per fan-out delivery, and traced Python
+heap per idle joined session. They are
 reproducible on a busy machine within a few percent (best of ``--repeat`` runs).
 """
 
@@ -15,29 +16,29 @@ import json
 import time
 import tracemalloc
 
-from starlette.types import Message
-
 from bench.servers.relaygate_app import BenchChannel
 from relaygate.channels import Endpoint, Socket
 from relaygate.channels.session import Session
-from relaygate.channels.websocket import AsgiTransport
-from relaygate.protocol import V2
+from relaygate.protocol import V2, Frame
 from relaygate.pubsub import MemoryPubSub
 
 
-class CountingTransport(AsgiTransport):
-    """The WebSocket transport over an ASGI ``send`` that counts frames and never suspends."""
+class CountingTransport:
+    """A wire transport that counts the frames written to it."""
 
     __slots__ = ("frames",)
     total = 0
+    wire = True
 
     def __init__(self) -> None:
-        super().__init__(self._count)
         self.frames = 0
 
-    async def _count(self, message: Message) -> None:
-        self.frames += 1
-        CountingTransport.total += 1
+    def write(self, frames: list[Frame]) -> None:
+        self.frames += len(frames)
+        CountingTransport.total += len(frames)
+
+    def close(self, code: int, reason: str) -> None:
+        return None
 
 
 def _setup() -> tuple[Endpoint, Socket]:

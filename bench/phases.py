@@ -62,16 +62,24 @@ async def _phase(operations: Sequence[Operation], warmup: float, seconds: float)
 
 
 def measure_phases(
-    pool: WorkerPool, server: ServerProcess, phases: Sequence[str], warmup: float, seconds: float
+    pool: WorkerPool,
+    server: ServerProcess,
+    phases: Sequence[str],
+    warmup: float,
+    seconds: float,
+    parts: Callable[[], dict[str, float]] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Parent side, called right after the ready step released the workers: per phase, the rate
-    (completed calls per second), latency percentiles, failures and CPU per call."""
+    (completed calls per second), latency percentiles, failures and CPU per call; with ``parts``
+    (CPU seconds per server process by role) also ``cpu_us_by_part``."""
     results: dict[str, dict[str, Any]] = {}
     for phase in phases:
         time.sleep(warmup)
         s0, c0, m0 = server.cpu(), pool.cpu(), machine_busy()
+        p0 = parts() if parts else {}
         time.sleep(seconds)
         s1, c1, m1 = server.cpu(), pool.cpu(), machine_busy()
+        p1 = parts() if parts else {}
         reports = pool.step(phase, seconds + warmup + 120)
         latencies = np.concatenate([np.frombuffer(r["latencies"], dtype=np.int64) for r in reports])
         calls = max(int(latencies.size), 1)
@@ -84,6 +92,7 @@ def measure_phases(
             "server_cpu_us": (s1 - s0) / calls * 1e6,
             "client_cpu_us": (c1 - c0) / calls * 1e6,
             "others_cpu_pct": others_pct(m1 - m0, s1 - s0 + c1 - c0, seconds),
+            "cpu_us_by_part": {k: (p1[k] - p0.get(k, 0.0)) / calls * 1e6 for k in p1},
         }
     return results
 
@@ -102,6 +111,7 @@ def flatten(results: dict[str, dict[str, Any]], notes: list[str]) -> dict[str, A
             f"{phase}_server_cpu_us": result["server_cpu_us"],
             f"{phase}_client_cpu_us": result["client_cpu_us"],
         }
+        metrics |= {f"{phase}_{part}_cpu_us": v for part, v in result.get("cpu_us_by_part", {}).items()}
     metrics["failures"] = sum(r["failures"] for r in results.values())
     metrics["others_cpu_pct"] = max(r["others_cpu_pct"] for r in results.values())
     return metrics

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the OS packages the test suite needs when they are missing (Debian/Ubuntu, as root or via sudo):
-# redis-server, PostgreSQL server binaries, Node.js/npm for the official phoenix.js client, Chromium.
+# redis-server, PostgreSQL server binaries, Node.js/npm for the official phoenix.js client, Chromium,
+# curl and jq (the documentation's shell snippets run in the suite).
 set -euo pipefail
 
 missing=()
@@ -8,6 +9,8 @@ command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql)
 command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v curl >/dev/null 2>&1 || missing+=(curl)
+command -v jq >/dev/null 2>&1 || missing+=(jq)
 
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0

@@ -11,11 +11,12 @@ from fastapi import FastAPI
 from redis.asyncio import Redis
 from sqlalchemy import delete
 
-from relaygate.app import create_app
+from company_api.settings import CompanySettings
 from relaygate.config import Settings, load_settings
 from relaygate.db import Database
 from relaygate.db.migrate import upgrade
-from relaygate.db.models import metadata
+from relaygate.node import create_app
+from tests.reference import MIGRATIONS, metadata
 from tests.servers import PostgresServer, RedisServer
 
 TEST_SECRET = "test-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz"
@@ -71,7 +72,7 @@ def database_url(request: pytest.FixtureRequest) -> str:
 @pytest.fixture(scope="session")
 async def migrated(database_url: str) -> AsyncIterator[Database]:
     database = Database(database_url)
-    await upgrade(database)
+    await upgrade(database, MIGRATIONS)
     yield database
     await database.dispose()
 
@@ -87,7 +88,9 @@ async def db(migrated: Database) -> AsyncIterator[Database]:
 
 @pytest.fixture
 def settings(database_url: str) -> Settings:
-    return load_settings(env="test", database_url=database_url, secret_key=TEST_SECRET, redis_url=None)
+    return load_settings(
+        CompanySettings, env="test", database_url=database_url, secret_key=TEST_SECRET, redis_url=None
+    )
 
 
 @pytest.fixture

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from relaygate.contexts.accounts.models import User
-from relaygate.contexts.accounts.passwords import Passwords
+from relaygate.accounts.models import User
+from relaygate.accounts.passwords import Passwords
 from relaygate.db import Database
 from tests.conftest import TEST_SECRET
 from tests.test_cli import run_cli

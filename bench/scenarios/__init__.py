@@ -28,6 +28,7 @@ SCENARIOS = {
     "fanout": "bench.scenarios.fanout",
     "roundtrip": "bench.scenarios.roundtrip",
     "presence-churn": "bench.scenarios.presence_churn",
+    "large-room": "bench.scenarios.large_room",
     "gateway": "bench.scenarios.gateway",
     "rest": "bench.scenarios.rest",
     "history": "bench.scenarios.history",

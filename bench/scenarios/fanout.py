@@ -39,6 +39,12 @@ METRICS = [
 ]
 
 TARGETS = [
+    Target(
+        "≤ 3 µs server CPU per delivered message (10,000 subscribers in the full run)",
+        "server_cpu_us_per_msg",
+        "<=",
+        3,
+    ),
     Target("≥ 200,000 messages/s delivered", "delivered_per_s", ">=", 200_000),
     Target("p99 ≤ 100 ms (at 10,000 subscribers in the full run)", "p99_ms", "<=", 100),
     Target("≥ 2 x python-socketio fan-out rate", "delivered_per_s", ">=", 2, versus="python-socketio"),

@@ -12,7 +12,7 @@ from bench.workers import Control, WorkerPool
 
 NAME = "idle-connections"
 TITLE = "Idle connections (joined, heartbeats on)"
-SYSTEMS = ("relaygate", "python-socketio", "bare-websockets")
+SYSTEMS = ("relaygate", "relaygate-workers", "python-socketio", "bare-websockets")
 TOPIC = "bench:idle"
 
 METRICS = [
@@ -30,7 +30,16 @@ METRICS = [
 
 TARGETS = [
     Target("50,000 joined sockets", "joined", ">=", 50_000, capped_by="connections"),
-    Target("≤ 20 KB server RSS per socket", "rss_per_conn_kb", "<=", 20),
+    Target(
+        "50,000 joined sockets on one node with workers",
+        "joined",
+        ">=",
+        50_000,
+        system="relaygate-workers",
+        capped_by="connections",
+    ),
+    Target("≤ 10 KB server RSS per joined socket", "rss_per_conn_kb", "<=", 10),
+    Target("connect + auth + join ≤ 250 µs server CPU", "server_cpu_per_connect_ms", "<=", 0.25),
     Target(
         "≤ 0.5 x python-socketio memory per connection",
         "rss_per_conn_kb",
@@ -88,12 +97,13 @@ def run(ctx: RunContext) -> dict[str, Any]:
     size, server = ctx.size, ctx.server
     limit = raise_fd_limit() - FD_HEADROOM
     connections = size["connections"]
-    if connections > limit:
+    server_limit = limit * max(1, server.spec.workers)  # worker processes each have the limit
+    if connections > server_limit:
         ctx.notes.append(
             f"open-files hard limit {limit + FD_HEADROOM} per process (not raisable here): "
-            f"{connections:,} sockets capped to {limit:,}"
+            f"{connections:,} sockets capped to {server_limit:,}"
         )
-        connections = limit
+        connections = server_limit
     workers = max(size["workers"], -(-connections // limit))
     time.sleep(size["settle_seconds"])
     baseline = server.rss()

@@ -2,8 +2,11 @@
 
 Two phases on one seeded node: ``GET /api/v1/products/{id}`` (one row read), then
 ``POST /api/v1/conversations/{id}/messages`` (token check, participant check, rate limit, insert,
-push). ``bare-fastapi`` runs the same context calls behind plain FastAPI routes: the gap is the
-cost of the semantics layer. The chat rate limit is lifted for the run (see bench.servers.node).
+push). Peers (``bench.servers.bare_rest``): ``bare-fastapi``, the same steps as FastAPI routes
+with the SQLAlchemy ORM; ``bare-starlette``, the same steps as Starlette routes on the driver
+with prepared statements (the floor of the stack). Each runs on SQLite and, as ``*-pg``, on a
+throwaway PostgreSQL whose CPU counts as the system's. The chat rate limit is lifted for the run
+(see bench.servers.node).
 """
 
 from __future__ import annotations
@@ -18,7 +21,11 @@ from bench.workers import Control, WorkerPool
 
 NAME = "rest"
 TITLE = "REST: C keep-alive connections, GET a product / POST a message in a loop"
-SYSTEMS = ("relaygate-api", "bare-fastapi")
+SYSTEMS = tuple(
+    f"{system}{suffix}"
+    for suffix in ("", "-pg")
+    for system in ("relaygate-api", "bare-fastapi", "bare-starlette")
+)
 PHASES = ("get", "post")
 EXPECTED = {"get": 200, "post": 201}
 
@@ -37,10 +44,42 @@ METRICS = [
 ]
 
 TARGETS = [
-    Target("GET ≥ 0.8x bare FastAPI", "get_per_s", ">=", 0.8, system="relaygate-api", versus="bare-fastapi"),
-    Target(
-        "POST ≥ 0.8x bare FastAPI", "post_per_s", ">=", 0.8, system="relaygate-api", versus="bare-fastapi"
-    ),
+    target
+    for suffix, db in (("", "SQLite"), ("-pg", "PostgreSQL"))
+    for target in (
+        Target(
+            f"GET ≤ 250 µs server CPU ({db})", "get_server_cpu_us", "<=", 250, system=f"relaygate-api{suffix}"
+        ),
+        Target(
+            f"POST ≤ 1,000 µs server CPU ({db})",
+            "post_server_cpu_us",
+            "<=",
+            1000,
+            system=f"relaygate-api{suffix}",
+        ),
+        *(
+            Target(
+                f"{phase.upper()} ≥ 3x bare FastAPI + SQLAlchemy rate ({db})",
+                f"{phase}_per_s",
+                ">=",
+                3.0,
+                system=f"relaygate-api{suffix}",
+                versus=f"bare-fastapi{suffix}",
+            )
+            for phase in PHASES
+        ),
+        *(
+            Target(
+                f"{phase.upper()} CPU within 1.5x the bare Starlette floor ({db})",
+                f"{phase}_server_cpu_us",
+                "<=",
+                1.5,
+                system=f"relaygate-api{suffix}",
+                versus=f"bare-starlette{suffix}",
+            )
+            for phase in PHASES
+        ),
+    )
 ]
 
 

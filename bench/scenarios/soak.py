@@ -202,7 +202,7 @@ async def drive(
     ]
     with contextlib.suppress(Exception):
         await _paced(sample_seconds, until + sample_seconds / 2, sample)
-    _, hung = await asyncio.wait(loads, timeout=30)
+    _, hung = await asyncio.wait(loads, timeout=60)  # in-flight steps end within their own timeouts
     if hung:  # a load that never finished is a failure; say where every waiting task waits
         tally.failed["hung"] += len(hung)
         for task in asyncio.all_tasks() - {asyncio.current_task()}:

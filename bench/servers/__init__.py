@@ -65,6 +65,8 @@ class NodeSetup:
 
     gateway: str | None = None
     """``"local"``: the bench gateway functions run in the node; ``"redis"``: on a service node."""
+    database: str = "sqlite"
+    """``"postgres"``: a throwaway PostgreSQL server, whose CPU counts as the system's."""
 
 
 @dataclass(frozen=True)
@@ -80,6 +82,9 @@ class ServerSpec:
     """More than one: a cluster of that many server processes sharing a throwaway Redis."""
     node: NodeSetup | None = None
     """Set: seed a database first, then start ``argv`` on it (and a service node when asked)."""
+    workers: int = 0
+    """More than one: ``argv`` is a supervisor of that many worker processes on one port (each a
+    cluster node through a throwaway Redis), measured as one system."""
 
 
 def _uvicorn(factory: str) -> Callable[[int, UvicornOptions], list[str]]:
@@ -100,12 +105,39 @@ def _uvicorn(factory: str) -> Callable[[int, UvicornOptions], list[str]]:
     return argv
 
 
+def _relaygate(port: int, options: UvicornOptions) -> list[str]:
+    """As ``relaygate serve``: uvicorn for HTTP, the endpoint's own WebSocket transport."""
+    module = "bench.servers.relaygate_app"
+    return [sys.executable, "-m", module, "--port", str(port), "--loop", options.loop, "--http", options.http]
+
+
+def _relaygate_describe(options: UvicornOptions) -> str:
+    return f"Relaygate WebSocket transport + uvicorn --loop {options.loop} --http {options.http}"
+
+
+def _workers(count: int) -> Callable[[int, UvicornOptions], list[str]]:
+    def argv(port: int, options: UvicornOptions) -> list[str]:
+        flags = ["--ws", options.ws, "--loop", options.loop, "--http", options.http]
+        return [
+            sys.executable,
+            "-m",
+            "bench.servers.workers",
+            "--port",
+            str(port),
+            "--workers",
+            str(count),
+            *flags,
+        ]
+
+    return argv
+
+
 def _bare_ws(port: int, options: UvicornOptions) -> list[str]:
     return [sys.executable, "-m", "bench.servers.bare_ws", "--port", str(port)]
 
 
 PHOENIX_PATH = "/socket/websocket?vsn=2.0.0"
-APP = "relaygate.app:create_app"
+APP = "relaygate.node:create_app"
 
 SERVERS: dict[str, ServerSpec] = {
     spec.name: spec
@@ -114,16 +146,24 @@ SERVERS: dict[str, ServerSpec] = {
             "relaygate",
             "phoenix",
             PHOENIX_PATH,
-            _uvicorn("bench.servers.relaygate_app:create_app"),
-            lambda o: o.describe(),
+            _relaygate,
+            _relaygate_describe,
         ),
         ServerSpec(
             "relaygate-redis",
             "phoenix",
             PHOENIX_PATH,
-            _uvicorn("bench.servers.relaygate_app:create_app"),
-            lambda o: f"2 nodes ({o.describe()}) + redis-server, RedisPubSub + RedisPresence",
+            _relaygate,
+            lambda o: f"2 nodes ({_relaygate_describe(o)}) + redis-server, RedisPubSub + RedisPresence",
             nodes=2,
+        ),
+        ServerSpec(
+            "relaygate-workers",
+            "phoenix",
+            PHOENIX_PATH,
+            _workers(4),
+            lambda o: f"4 worker processes on one port (SO_REUSEPORT, {o.describe()}) + redis-server",
+            workers=4,
         ),
         ServerSpec(
             "python-socketio",
@@ -148,21 +188,25 @@ SERVERS: dict[str, ServerSpec] = {
             lambda o: f"relaygate.app ({o.describe()}) + redis-server + `relaygate service run`, SQLite",
             node=NodeSetup(gateway="redis"),
         ),
-        ServerSpec(
-            "relaygate-api",
-            "http",
-            "",
-            _uvicorn(APP),
-            lambda o: f"relaygate.app ({o.describe()}), SQLite",
-            node=NodeSetup(),
-        ),
-        ServerSpec(
-            "bare-fastapi",
-            "http",
-            "",
-            _uvicorn("bench.servers.bare_rest:create_app"),
-            lambda o: f"plain FastAPI routes over the same contexts ({o.describe()}), SQLite",
-            node=NodeSetup(),
+        *(
+            ServerSpec(
+                f"{name}{suffix}",
+                "http",
+                "",
+                _uvicorn(factory),
+                lambda o, what=what, db=db: f"{what} ({o.describe()}), {db}",
+                node=NodeSetup(database=database),
+            )
+            for name, factory, what in (
+                ("relaygate-api", APP, "relaygate.app"),
+                ("bare-fastapi", "bench.servers.bare_rest:create_app", "FastAPI + SQLAlchemy ORM routes"),
+                (
+                    "bare-starlette",
+                    "bench.servers.bare_rest:create_starlette_app",
+                    "Starlette routes on the driver with prepared statements",
+                ),
+            )
+            for suffix, database, db in (("", "sqlite", "SQLite"), ("-pg", "postgres", "PostgreSQL"))
         ),
         ServerSpec(
             "bare-websockets",
@@ -389,14 +433,62 @@ class ClusterProcess(ServerProcess):
             self.redis = None
 
 
-def listens(server: ServerProcess, port: int) -> bool:
-    """Whether ``server``'s own process has a listening socket on ``port``."""
-    assert server.process is not None
+class WorkersProcess(ServerProcess):
+    """A supervisor and ``spec.workers`` workers on one port, plus their Redis; measured as one system."""
+
+    def __init__(self, spec: ServerSpec, options: UvicornOptions, log_path: Path) -> None:
+        super().__init__(spec, options, log_path)
+        self.redis: Any = None
+
+    def start(self, timeout: float = 60.0) -> None:
+        from tests.servers import RedisServer  # the test suite's throwaway Redis (free port, no persistence)
+
+        self.redis = RedisServer()
+        self.redis.start()
+        self.env = {"RELAYGATE_REDIS_URL": self.redis.url}
+        super().start(timeout)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:  # the first worker answered: wait for all of them
+            workers = self._workers()
+            if len(workers) == self.spec.workers and all(_listens(p, self.port) for p in workers):
+                return
+            time.sleep(0.1)
+        raise TimeoutError(
+            f"{self.spec.workers} workers did not all listen within {timeout}s: {self.log_tail()}"
+        )
+
+    def _workers(self) -> list[psutil.Process]:
+        assert self.process is not None
+        try:
+            return list(self.process.children())
+        except psutil.Error:
+            return []
+
+    def _processes(self) -> list[psutil.Process]:
+        procs = [*super()._processes(), *self._workers()]
+        if self.redis is not None and self.redis.process is not None:
+            procs.append(psutil.Process(self.redis.process.pid))
+        return procs
+
+    def stop(self) -> None:
+        super().stop()
+        if self.redis is not None:
+            self.redis.close()
+            self.redis = None
+
+
+def _listens(process: psutil.Process, port: int) -> bool:
     try:
-        connections = server.process.net_connections("tcp")
+        connections = process.net_connections("tcp")
     except psutil.Error:
         return False
     return any(c.status == psutil.CONN_LISTEN and c.laddr.port == port for c in connections)
+
+
+def listens(server: ServerProcess, port: int) -> bool:
+    """Whether ``server``'s own process has a listening socket on ``port``."""
+    assert server.process is not None
+    return _listens(server.process, port)
 
 
 def launch(
@@ -411,4 +503,6 @@ def launch(
         return NodeProcess(spec, options, log_path, profile_path)
     if spec.nodes > 1:
         return ClusterProcess(spec, options, log_path)
+    if spec.workers > 1:
+        return WorkersProcess(spec, options, log_path)
     return ServerProcess(spec, options, log_path, profile_path=profile_path)

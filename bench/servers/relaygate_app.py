@@ -7,10 +7,14 @@ tracks that presence after the join and pushes ``presence_state`` (as a Phoenix 
 set, the node uses RedisPubSub + RedisPresence as ``RELAYGATE_NODE_NAME`` (the
 ``relaygate-redis`` system runs two such nodes); otherwise MemoryPubSub + MemoryPresence.
 ``benchhist:*`` is the same channel on topics that keep history (1000 broadcasts, 5 minutes).
+
+Run as ``python -m bench.servers.relaygate_app --port N`` it serves as ``relaygate serve`` does:
+the endpoint's WebSocket paths on Relaygate's own transport, the rest on uvicorn.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -42,7 +46,7 @@ class BenchChannel(Channel):
 
     async def handle_info(self, message: Any, socket: ChannelSocket) -> None:
         await socket.track(str(message["track"]), message.get("meta", {}))
-        await socket.push("presence_state", socket.presence_list())
+        await socket.push("presence_state", socket.endpoint.require_presence().state(socket.topic))
 
 
 async def accept(params: dict[str, str], info: ConnectInfo) -> dict[str, Any]:
@@ -50,6 +54,10 @@ async def accept(params: dict[str, str], info: ConnectInfo) -> dict[str, Any]:
 
 
 def create_app() -> ASGIApp:
+    return build()[0]
+
+
+def build() -> tuple[ASGIApp, Endpoint]:
     redis_url = os.environ.get("RELAYGATE_REDIS_URL")
     pubsub: PubSub
     presence: Presence
@@ -84,4 +92,37 @@ def create_app() -> ASGIApp:
 
     # As relaygate.app deploys it: WebSocket paths are dispatched before the framework (smaller
     # idle sockets); the rest (lifespan, non-upgrade requests) goes through Starlette.
-    return endpoint.wrap(Starlette(routes=endpoint.routes(), lifespan=lifespan))
+    return endpoint.wrap(Starlette(routes=endpoint.routes(), lifespan=lifespan)), endpoint
+
+
+def main() -> None:
+    import uvicorn
+
+    from bench.servers import raise_fd_limit
+
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--loop", default="uvloop")
+    parser.add_argument("--http", default="httptools")
+    args = parser.parse_args()
+    raise_fd_limit()
+    app, endpoint = build()
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=args.port,
+        ws=endpoint.websocket_protocol(),
+        loop=args.loop,
+        http=args.http,
+        ws_ping_interval=None,
+        ws_per_message_deflate=False,
+        backlog=4096,
+        log_level="warning",
+        access_log=False,
+        lifespan="on",
+    )
+    uvicorn.Server(config).run()
+
+
+if __name__ == "__main__":
+    main()

@@ -10,11 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from relaygate.app import Node
+from company_api.contexts import catalog
+from relaygate.accounts import Credentials, NewUser
 from relaygate.config import Settings
-from relaygate.contexts import catalog
-from relaygate.contexts.accounts import Credentials, NewUser
 from relaygate.db.migrate import upgrade
+from relaygate.node import Node
+from tests.reference import MIGRATIONS
 
 PASSWORD = "bench-password-0123456789"
 
@@ -34,7 +35,7 @@ class Seed:
 async def seed(settings: Settings) -> Seed:
     node = Node(settings)
     try:
-        await upgrade(node.db)
+        await upgrade(node.db, MIGRATIONS)
         await node.pubsub.start()
         users = []
         for i in (1, 2):
@@ -49,7 +50,7 @@ async def seed(settings: Settings) -> Seed:
                 name="bench widget", description="x" * 200, price_cents=1999, tags=["bench"]
             ),
         )
-        conversation, _ = await node.chat.start_conversation(users[0].id, users[1].id)
+        conversation, _ = await node.contexts.chat.start_conversation(users[0].id, users[1].id)
         return Seed(session.token, product.id, conversation.id)
     finally:
         await node.stop()

@@ -8,12 +8,15 @@ import secrets
 import signal
 import sys
 from types import FrameType
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 import uvicorn
 
 from relaygate.config import ConfigError, Settings, load_settings
+
+if TYPE_CHECKING:
+    from relaygate.node import App
 
 cli = typer.Typer(no_args_is_help=True, add_completion=False, help="Relaygate realtime API node.")
 users_cli = typer.Typer(no_args_is_help=True, help="Manage users.")
@@ -26,31 +29,49 @@ gateway_cli = typer.Typer(
     "Write an unversioned function's VERSION as '_'.",
 )
 cli.add_typer(gateway_cli, name="gateway")
+gen_cli = typer.Typer(no_args_is_help=True, help="Add code to the project in the current folder.")
+cli.add_typer(gen_cli, name="gen")
+AppOption = Annotated[
+    str | None,
+    typer.Option(
+        "--app",
+        metavar="MODULE:ATTR",
+        help="The relaygate.App to use (default: [tool.relaygate] app in ./pyproject.toml, else the reference app)",
+    ),
+]
 RedisOption = Annotated[
     str | None, typer.Option("--redis", help="Redis URL of the cluster (default: RELAYGATE_REDIS_URL)")
 ]
 
 
-def settings_or_exit(**overrides: Any) -> Settings:
+def settings_or_exit(cls: type[Settings] = Settings, **overrides: Any) -> Settings:
     """Load settings; a bad setting prints one line and exits with code 2."""
     try:
-        return load_settings(**{key: value for key, value in overrides.items() if value is not None})
+        return load_settings(cls, **{key: value for key, value in overrides.items() if value is not None})
     except ConfigError as exc:
         typer.echo(f"relaygate: configuration error: {exc}", err=True)
         raise typer.Exit(2) from None
 
 
-async def _migrate(settings: Settings) -> list[str]:
-    from relaygate.db import Database
-    from relaygate.db.migrate import pending, upgrade
+def app_or_exit(target: str | None) -> App:
+    """The app to serve (``--app``, the project's, else the reference app); one line and exit 2 if not."""
+    from relaygate.node import AppNotFound, load_app
 
-    database = Database(settings.database_url)
     try:
-        todo = await pending(database)
-        await upgrade(database)
-        return todo
-    finally:
-        await database.dispose()
+        return load_app(target)
+    except AppNotFound as exc:
+        typer.echo(f"relaygate: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+def _migrate(app: App, settings: Settings) -> list[str]:
+    from relaygate.node import migrate
+
+    try:
+        return asyncio.run(migrate(app, settings.database_url))
+    except ConfigError as exc:
+        typer.echo(f"relaygate: {exc}", err=True)
+        raise typer.Exit(2) from None
 
 
 class _Server(uvicorn.Server):
@@ -78,41 +99,59 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Listen address")] = None,
     port: Annotated[int | None, typer.Option(help="Listen port")] = None,
     migrate: Annotated[bool, typer.Option("--migrate", help="Apply migrations on PostgreSQL too")] = False,
+    workers: Annotated[
+        int,
+        typer.Option(min=1, help="Processes on one port (SO_REUSEPORT), each a cluster node through Redis"),
+    ] = 1,
+    reuse_port: Annotated[bool, typer.Option("--reuse-port", hidden=True)] = False,
+    app_target: AppOption = None,
 ) -> None:
     """Run a node (applies pending migrations on SQLite; on PostgreSQL only with --migrate)."""
-    settings = settings_or_exit(host=host, port=port)
-    from relaygate.app import create_app
+    _import_from_cwd()
+    served = app_or_exit(app_target)
+    settings = settings_or_exit(served.settings, host=host, port=port)
+    from relaygate.node import create_app
+    from relaygate.supervisor import Supervisor, reuse_port_socket
     from relaygate.telemetry.logging import configure_logging
     from relaygate.web.server import server_config
 
     configure_logging(json=settings.env == "prod", level=settings.log_level)
-    if settings.is_sqlite or migrate:
-        asyncio.run(_migrate(settings))
-    _import_from_cwd()
-    app = create_app(settings)
-    config = server_config(app.state.relaygate.endpoint.wrap(app), settings.host, settings.port)
+    if workers > 1 and settings.redis_url is None:
+        typer.echo("relaygate: --workers needs RELAYGATE_REDIS_URL (each worker is a cluster node)", err=True)
+        raise typer.Exit(2)
+    if (settings.is_sqlite or migrate) and not reuse_port:  # a worker's supervisor migrated already
+        _migrate(served, settings)
+    if workers > 1:
+        supervisor = Supervisor(workers, settings.host, settings.port, settings.node_name, app_target)
+        raise typer.Exit(supervisor.run())
+    app = create_app(settings, app=served)
+    endpoint = app.state.relaygate.endpoint
+    config = server_config(endpoint.wrap(app), settings.host, settings.port, ws=endpoint.websocket_protocol())
     server = _Server(config)
     server.drain = app.state.relaygate.drain
-    server.run()
+    server.run(sockets=[reuse_port_socket(settings.host, settings.port)] if reuse_port else None)
 
 
 @cli.command()
-def migrate() -> None:
+def migrate(app_target: AppOption = None) -> None:
     """Apply database migrations (Alembic)."""
-    settings = settings_or_exit()
-    applied = asyncio.run(_migrate(settings))
+    _import_from_cwd()
+    served = app_or_exit(app_target)
+    settings = settings_or_exit(served.settings)
+    applied = _migrate(served, settings)
     typer.echo(f"applied {len(applied)} migration(s)" if applied else "database is up to date")
 
 
 @cli.command()
-def routes() -> None:
+def routes(app_target: AppOption = None) -> None:
     """List HTTP routes, socket endpoints with their channel topics, and gateway functions."""
-    settings = settings_or_exit()
-    from relaygate.app import create_app
+    _import_from_cwd()
+    served = app_or_exit(app_target)
+    settings = settings_or_exit(served.settings)
+    from relaygate.node import create_app
     from relaygate.web.introspect import describe_gateway, describe_routes, describe_sockets
 
-    _import_from_cwd()
-    app = create_app(settings)
+    app = create_app(settings, app=served)
     node = app.state.relaygate
     for line in describe_routes(app.routes):
         typer.echo(line)
@@ -265,13 +304,13 @@ def gateway_enable(service: str, request_type: str, version: str, redis: RedisOp
     _change("enable", service, request_type, version, redis)
 
 
-async def _create_user(settings: Settings, fields: dict[str, Any], role: str) -> str:
-    from relaygate.app import Node
-    from relaygate.contexts.accounts import NewUser
+async def _create_user(app: App, settings: Settings, fields: dict[str, Any], role: str) -> str:
+    from relaygate.accounts import NewUser
+    from relaygate.node import Node, migrate
 
     if settings.is_sqlite:  # the embedded default is migrated on use, as `serve` does
-        await _migrate(settings)
-    node = Node(settings)
+        await migrate(app, settings.database_url)
+    node = Node(settings, app)
     try:
         account = await node.accounts.register(NewUser(**fields), role=role)
         return f"created {role} {account.email} (id {account.id})"
@@ -289,14 +328,17 @@ def users_create(
     subname: Annotated[str, typer.Option(help="Last name")] = "-",
     job: Annotated[str | None, typer.Option(help="Job title")] = None,
     admin: Annotated[bool, typer.Option("--admin", help="Give the admin role")] = False,
+    app_target: AppOption = None,
 ) -> None:
     """Create a user, e.g. the first admin."""
     from pydantic import ValidationError
 
-    from relaygate.contexts.accounts import InvalidInput
-    from relaygate.contexts.accounts.schemas import field_errors
+    from relaygate.accounts import InvalidInput
+    from relaygate.accounts.schemas import field_errors
 
-    settings = settings_or_exit()
+    _import_from_cwd()
+    served = app_or_exit(app_target)
+    settings = settings_or_exit(served.settings)
     fields = {
         "email": email,
         "password": password,
@@ -305,12 +347,84 @@ def users_create(
         "job": job or ("Administrator" if admin else "Member"),
     }
     try:
-        typer.echo(asyncio.run(_create_user(settings, fields, "admin" if admin else "user")))
+        typer.echo(asyncio.run(_create_user(served, settings, fields, "admin" if admin else "user")))
     except (ValidationError, InvalidInput) as exc:
         errors = field_errors(exc) if isinstance(exc, ValidationError) else exc.errors
         for field, messages in errors.items():
             typer.echo(f"relaygate: {field}: {'; '.join(messages)}", err=True)
         raise typer.Exit(1) from None
+
+
+def _scaffold(work: Any, *args: Any) -> None:
+    """Run a generator; its refusal is one line and exit code 2, what it wrote one line per file."""
+    from relaygate.scaffold import ScaffoldError
+
+    try:
+        lines = work(*args)
+    except ScaffoldError as exc:
+        typer.echo(f"relaygate: {exc}", err=True)
+        raise typer.Exit(2) from None
+    for line in lines:
+        typer.echo(f"* {line}")
+
+
+def _project() -> Any:
+    from pathlib import Path
+
+    from relaygate.scaffold import ScaffoldError, find_project
+
+    try:
+        return find_project(Path.cwd())
+    except ScaffoldError as exc:
+        typer.echo(f"relaygate: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+@cli.command("new")
+def new(
+    path: Annotated[str, typer.Argument(help="Folder to create (missing or empty)")],
+    module: Annotated[
+        str | None, typer.Option(help="Python package name (default: the folder's name)")
+    ] = None,
+) -> None:
+    """Create a runnable project: token auth, a socket at /socket, SQLite, tests."""
+    from pathlib import Path
+
+    from relaygate.scaffold import new_project
+
+    _scaffold(new_project, Path(path), module)
+    typer.echo(f"\nNext: cd {path} && pip install -e '.[dev]' && relaygate serve   (tests: pytest)")
+
+
+@gen_cli.command("channel")
+def gen_channel(name: Annotated[str, typer.Argument(help="Topic prefix: the channel serves NAME:*")]) -> None:
+    """A channel for NAME:* (ping replies with the payload, shout broadcasts it) and its test."""
+    from relaygate.scaffold import gen_channel as generate
+
+    _scaffold(generate, _project(), name)
+
+
+@gen_cli.command("resource")
+def gen_resource(
+    context: Annotated[str, typer.Argument(help="Context (package under contexts/), e.g. catalog")],
+    name: Annotated[str, typer.Argument(help="Model name, e.g. Product")],
+    plural: Annotated[str, typer.Argument(help="Table and path name, e.g. products")],
+    fields: Annotated[
+        list[str], typer.Argument(help="FIELD:TYPE..., TYPE one of str, text, int, bool, float, datetime")
+    ],
+) -> None:
+    """A table, its migration, context functions, a resource under /api/v1/PLURAL and its tests."""
+    from relaygate.scaffold import gen_resource as generate
+
+    _scaffold(generate, _project(), context, name, plural, fields)
+
+
+@gen_cli.command("migration")
+def gen_migration(name: Annotated[str, typer.Argument(help="What it does, e.g. add_stock")]) -> None:
+    """An Alembic revision autogenerated from the app's models."""
+    from relaygate.scaffold import gen_migration as generate
+
+    _scaffold(generate, _project(), name)
 
 
 @cli.command("gen-secret")

@@ -16,6 +16,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+__all__ = ["DEFAULT_DATABASE_URL", "ConfigError", "Settings", "get_settings", "load_settings"]
+
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///var/relaygate.db"
 SECRET_KEY_FILE = Path("var/secret_key")
 
@@ -34,33 +36,54 @@ CommaList = Annotated[list[str], NoDecode]
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="RELAYGATE_", extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(
+        env_prefix="RELAYGATE_", extra="ignore", frozen=True, use_attribute_docstrings=True
+    )
 
     env: Literal["dev", "test", "prod"] = "dev"
+    """``prod`` refuses to start without a secret key and turns off the dev-only routes (``/dev``, the demo page)."""
     host: str = "127.0.0.1"
+    """Listen address."""
     port: int = Field(default=4000, ge=0, le=65535)
+    """Listen port."""
     database_url: str = DEFAULT_DATABASE_URL
+    """SQLAlchemy URL: ``sqlite+aiosqlite:///path`` or ``postgresql+asyncpg://user:password@host/db``."""
     redis_url: str | None = None
+    """``redis://host:port/db``. Set, the node runs in cluster mode: PubSub, Presence, gateway and rate limits through Redis."""
     secret_key: str | None = Field(default=None, repr=False)
+    """Signs access tokens; at least 32 characters (``relaygate gen-secret``). In dev and test generated once into ``var/secret_key``."""
     node_name: str | None = None
+    """This node's name in the cluster, unique per node; default ``<hostname>:<port>``."""
     token_ttl: int = Field(default=86400, ge=60)
+    """Access token lifetime in seconds."""
     check_origin: CommaList | None = None
+    """Comma list of allowed WebSocket origins (``https://example.com``, ``//*.example.com``; ``*`` = any). Default: any in dev and test, the listen host in prod."""
     cors_origins: CommaList = Field(default_factory=list)
+    """Comma list of origins allowed by CORS on the HTTP API; empty = no CORS headers."""
     mail_adapter: Literal["local", "smtp"] = "local"
+    """``local`` keeps mail in an in-process outbox (``GET /dev/mailbox``); ``smtp`` sends it through the SMTP settings."""
     smtp_host: str = "localhost"
+    """SMTP server host (``mail_adapter=smtp``)."""
     smtp_port: int = Field(default=25, ge=1, le=65535)
+    """SMTP server port."""
     smtp_username: str | None = None
+    """SMTP login user, if the server needs one."""
     smtp_password: str | None = Field(default=None, repr=False)
+    """SMTP login password."""
     smtp_starttls: bool = False
+    """Upgrade the SMTP connection with STARTTLS."""
     mail_from: str = "no-reply@relaygate.local"
+    """Sender address of outgoing mail."""
     longpoll: bool = False
-    chat_rate_limit: int = Field(default=20, ge=1)
-    chat_rate_window: float = Field(default=10.0, gt=0)
+    """Also serve the long-poll transport at ``/socket/longpoll`` (phoenix.js ``LongPoll``)."""
     log_level: str = "info"
+    """Python logging level of the node's logs (``debug``, ``info``, ``warning``, ...)."""
     gateway_module: str | None = None
     """``package.module:attr``: a ``Service`` or ``register(gateway)`` giving local gateway functions."""
     gateway_debug_errors: bool = False
     """Show the exception of a failing gateway function to the caller instead of a generic text."""
+    presence_diff_window: float = Field(default=0.02, ge=0, le=5)
+    """Seconds during which a topic's presence changes are coalesced into one ``presence_diff``."""
 
     @field_validator("check_origin", "cors_origins", mode="before")
     @classmethod
@@ -131,10 +154,11 @@ class Settings(BaseSettings):
         return key
 
 
-def load_settings(**overrides: object) -> Settings:
-    """Read the environment; raise :class:`ConfigError` with one line naming what is wrong."""
+def load_settings(cls: type[Settings] = Settings, **overrides: object) -> Settings:
+    """Read the environment into ``cls`` (an app's subclass); raise :class:`ConfigError` with one
+    line naming what is wrong."""
     try:
-        return Settings(**overrides)  # type: ignore[arg-type]
+        return cls(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         error = exc.errors()[0]
         where = ".".join(str(part) for part in error["loc"])

@@ -150,3 +150,12 @@ def test_tiny_rest_run_reads_products_and_posts_messages(
     assert metrics["connections"] == 2
     assert metrics["get_per_s"] > 0 and metrics["post_per_s"] > 0  # type: ignore[operator]
     assert metrics["failures"] == 0  # every GET answered 200 and every POST 201
+
+
+def test_tiny_large_room_fills_every_list_and_delivers_the_broadcast(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tiny = {"members": 20, "workers": 2, "fill_timeout": 30.0}
+    metrics = _tiny_run(tmp_path, monkeypatch, "large-room", "relaygate", tiny)
+    assert metrics["joined"] == metrics["complete"] == metrics["broadcast_received"] == 20
+    assert 1 <= metrics["frames_per_member"] <= metrics["frames_per_member_max"]  # type: ignore[operator]

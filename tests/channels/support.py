@@ -144,8 +144,11 @@ EndpointFactory = Callable[..., Endpoint]
 
 
 @contextlib.asynccontextmanager
-async def serve(endpoint: Endpoint, *, wrap: bool = False) -> AsyncIterator[str]:
-    """Run uvicorn on a free 127.0.0.1 port with ``endpoint.routes()``; yields ``ws://host:port``."""
+async def serve(endpoint: Endpoint, *, wrap: bool = False, wire: bool = True) -> AsyncIterator[str]:
+    """Run uvicorn on a free 127.0.0.1 port with ``endpoint.routes()``; yields ``ws://host:port``.
+
+    ``wire``: WebSocket paths on the endpoint's own transport (as ``relaygate serve``); else on
+    the ASGI transport through uvicorn's protocol."""
     sock = pysocket.socket(pysocket.AF_INET, pysocket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
@@ -153,7 +156,13 @@ async def serve(endpoint: Endpoint, *, wrap: bool = False) -> AsyncIterator[str]
     if wrap:
         app = endpoint.wrap(app)
     # permessage-deflate off, as Phoenix: compressing per connection would defeat the fastlane
-    config = uvicorn.Config(app, log_level="warning", lifespan="off", ws_per_message_deflate=False)
+    config = uvicorn.Config(
+        app,
+        log_level="warning",
+        lifespan="off",
+        ws=endpoint.websocket_protocol() if wire else "websockets-sansio",
+        ws_per_message_deflate=False,
+    )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
     try:

@@ -16,13 +16,15 @@ from relaygate.pubsub import MemoryPubSub
 
 
 class RecordingTransport:
+    wire = False
+
     def __init__(self) -> None:
         self.frames: list[list[Any]] = []
 
-    async def send(self, frame: Frame) -> None:
-        self.frames.append(json.loads(frame))
+    def write(self, frames: list[Frame]) -> None:
+        self.frames.extend(json.loads(frame) for frame in frames)
 
-    async def close(self, code: int, reason: str) -> None:
+    def close(self, code: int, reason: str) -> None:
         return None
 
 

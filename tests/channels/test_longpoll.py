@@ -117,6 +117,7 @@ async def test_a_session_nobody_polls_is_closed_as_a_slow_consumer(make_endpoint
             ] == 200  # the join reply
             for i in range(20):  # nobody polls meanwhile
                 await endpoint.broadcast("room:slow", "e", {"i": i})
+            await asyncio.sleep(0)  # the session writes its frames on the next loop iteration
             assert endpoint.slow_consumers == 1
             again = (await http.get(f"/socket/longpoll?token={token}")).json()
             assert again["status"] == 410 and again["token"] != token  # the session is gone

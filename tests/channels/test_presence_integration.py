@@ -15,7 +15,7 @@ from tests.servers import RedisServer
 
 def presence_endpoint() -> Endpoint:
     pubsub = MemoryPubSub()
-    endpoint = Endpoint(pubsub, MemoryPresence(pubsub))
+    endpoint = Endpoint(pubsub, MemoryPresence(pubsub, diff_window=0))  # a diff per change
     endpoint.add_socket(make_socket())
     return endpoint
 
@@ -104,6 +104,7 @@ async def test_a_crash_during_a_redis_outage_errors_at_once_and_the_leave_follow
         "heartbeat_interval": 0.2,
         "ttl": 1.0,
         "reap_interval": 0.2,
+        "diff_window": 0,
     }
     pubsub = MemoryPubSub()
     presence = RedisPresence(pubsub, server.url, "n1", **options)

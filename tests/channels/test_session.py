@@ -1,4 +1,4 @@
-"""Session outbound path with transports that block, yield or fail (no network needed)."""
+"""Session outbound path: coalesced flushes, pause/resume bounds, failing transports (no network)."""
 
 from __future__ import annotations
 
@@ -11,100 +11,108 @@ from relaygate.telemetry.metrics import REGISTRY
 from tests.channels.support import make_socket
 
 
-class GatedTransport:
-    """Suspends every send while the gate is closed, like a WebSocket with a full buffer."""
+class RecordingTransport:
+    """Records each write call (a list of frames) and the close."""
 
-    def __init__(self, bare_yield: bool = False) -> None:
-        self.gate = asyncio.Event()
-        self.gate.set()
-        self.bare_yield = bare_yield
-        self.frames: list[Frame] = []
+    wire = False
+
+    def __init__(self) -> None:
+        self.writes: list[list[Frame]] = []
         self.closed: tuple[int, str] | None = None
 
-    async def send(self, frame: Frame) -> None:
-        if self.bare_yield:
-            await asyncio.sleep(0)
-        await self.gate.wait()
-        self.frames.append(frame)
+    @property
+    def frames(self) -> list[Frame]:
+        return [frame for write in self.writes for frame in write]
 
-    async def close(self, code: int, reason: str) -> None:
-        await self.gate.wait()
+    def write(self, frames: list[Frame]) -> None:
+        self.writes.append(list(frames))
+
+    def close(self, code: int, reason: str) -> None:
         self.closed = (code, reason)
 
 
-class FailingTransport(GatedTransport):
-    async def send(self, frame: Frame) -> None:
+class FailingTransport(RecordingTransport):
+    def write(self, frames: list[Frame]) -> None:
         raise ConnectionResetError("gone")
 
 
-async def session_with(transport: GatedTransport, **options: int) -> tuple[Endpoint, Session]:
+async def session_with(transport: RecordingTransport, **options: int) -> tuple[Endpoint, Session]:
     endpoint = Endpoint(MemoryPubSub(), **options)  # type: ignore[arg-type]
     session = Session(endpoint, make_socket(), V2, {"user_id": None}, None, None, transport)
     await session.start()
     return endpoint, session
 
 
-async def test_eager_send_then_queue_in_order_while_blocked() -> None:
-    transport = GatedTransport()
+async def test_frames_of_one_iteration_leave_in_order_in_one_write() -> None:
+    transport = RecordingTransport()
     _, session = await session_with(transport)
-    session.send("a")  # completes synchronously: no writer task
-    assert transport.frames == ["a"]
-    transport.gate.clear()
-    for frame in ("b", "c", "d"):
+    for frame in ("a", "b", "c"):
+        session.send(frame)
+    assert transport.writes == []  # nothing is written before the flush
+    await asyncio.sleep(0)
+    assert transport.writes == [["a", "b", "c"]]
+    session.send("d")
+    await asyncio.sleep(0)
+    assert transport.writes == [["a", "b", "c"], ["d"]]
+    await session.finish()
+
+
+async def test_paused_transport_queues_then_resumes_in_order() -> None:
+    transport = RecordingTransport()
+    _, session = await session_with(transport)
+    session.pause_writing()
+    for frame in ("a", "b"):
         session.send(frame)
     await asyncio.sleep(0.01)
-    assert transport.frames == ["a"]
-    transport.gate.set()
-    for _ in range(100):
-        if len(transport.frames) == 4:
-            break
-        await asyncio.sleep(0.01)
-    assert transport.frames == ["a", "b", "c", "d"]
+    assert transport.writes == []
+    session.resume_writing()
+    session.send("c")
+    await asyncio.sleep(0)
+    assert transport.frames == ["a", "b", "c"]
     await session.finish()
 
 
-async def test_bare_yield_in_transport_is_resumed() -> None:
-    transport = GatedTransport(bare_yield=True)
-    _, session = await session_with(transport)
-    session.send("a")
-    session.send("b")
-    await asyncio.sleep(0.05)
-    assert transport.frames == ["a", "b"]
-    await session.finish()
-
-
-async def test_queue_bound_closes_slow_consumer_1008() -> None:
-    transport = GatedTransport()
+async def test_queue_bound_while_paused_closes_slow_consumer_1008() -> None:
+    transport = RecordingTransport()
     endpoint, session = await session_with(transport, max_queue_frames=3)
-    transport.gate.clear()
-    for n in range(5):
+    session.send("0")
+    await asyncio.sleep(0)
+    session.pause_writing()
+    for n in range(1, 6):
         session.send(str(n))
     assert endpoint.slow_consumers == 1 and session.closing
-    transport.gate.set()
-    for _ in range(100):
-        if transport.closed:
-            break
-        await asyncio.sleep(0.01)
-    assert transport.closed == (1008, "slow consumer")
-    assert transport.frames == ["0"]  # the one in flight; the queued ones were dropped
+    await asyncio.sleep(0)
+    assert transport.closed == (1008, "slow consumer")  # sent even though the transport is paused
+    assert transport.frames == ["0"]  # the queued ones were dropped
     await session.finish()
 
 
-async def test_finish_cancels_a_blocked_writer() -> None:
-    transport = GatedTransport()
-    endpoint, session = await session_with(transport)
-    transport.gate.clear()
+async def test_close_follows_the_queued_frames() -> None:
+    transport = RecordingTransport()
+    _, session = await session_with(transport)
     session.send("a")
-    await asyncio.sleep(0.01)
+    session.drain()
+    session.send("b")  # after the close: dropped
+    await asyncio.sleep(0)
+    assert transport.frames == ["a"] and transport.closed == (1012, "server restart")
+    await session.finish()
+
+
+async def test_finish_drops_what_is_queued() -> None:
+    transport = RecordingTransport()
+    endpoint, session = await session_with(transport)
+    session.send("a")
     await session.finish()
     await session.finish()  # idempotent
-    assert endpoint.sessions == set() and transport.frames == []
+    await asyncio.sleep(0)
+    assert endpoint.sessions == set() and transport.writes == [] and transport.closed is None
 
 
 async def test_failing_transport_stops_sending() -> None:
     transport = FailingTransport()
     _, session = await session_with(transport)
     session.send("a")
+    await asyncio.sleep(0)
     assert session.closing
     session.send("b")
     await session.finish()
@@ -114,7 +122,7 @@ async def test_received_frames_are_all_counted_once_the_connection_closes() -> N
     def counted() -> float:
         return REGISTRY.get_sample_value("relaygate_channel_messages_total", {"direction": "in"}) or 0.0
 
-    _, session = await session_with(GatedTransport())
+    _, session = await session_with(RecordingTransport())
     before = counted()
     for ref in range(3):
         session.feed(f'[null,"{ref}","phoenix","heartbeat",{{}}]')

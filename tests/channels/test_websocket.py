@@ -18,10 +18,13 @@ from relaygate.channels import Endpoint
 from tests.channels.support import EndpointFactory, RoomChannel, serve
 
 
-@pytest.fixture
-async def server(make_endpoint: EndpointFactory) -> AsyncIterator[tuple[Endpoint, str]]:
+@pytest.fixture(params=["wire", "asgi"])
+async def server(
+    make_endpoint: EndpointFactory, request: pytest.FixtureRequest
+) -> AsyncIterator[tuple[Endpoint, str]]:
+    """Relaygate's own WebSocket transport, and the ASGI one (any ASGI server)."""
     endpoint = make_endpoint()
-    async with serve(endpoint) as url:
+    async with serve(endpoint, wire=request.param == "wire") as url:
         yield endpoint, url
 
 

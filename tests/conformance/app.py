@@ -159,7 +159,9 @@ def build_app(
                 await presence.stop()
             await pubsub.stop()
 
-    return Starlette(routes=endpoint.routes(), lifespan=lifespan)
+    application = Starlette(routes=endpoint.routes(), lifespan=lifespan)
+    application.state.endpoint = endpoint  # the conformance server runs its WebSocket protocol
+    return application
 
 
 def cluster_app() -> Starlette:
@@ -169,6 +171,9 @@ def cluster_app() -> Starlette:
     """
     redis_url, node = os.environ["RELAYGATE_REDIS_URL"], os.environ["RELAYGATE_NODE_NAME"]
     pubsub = RedisPubSub(redis_url, node)
+    # one diff per change, as Phoenix: the scenarios count presence.js callbacks per change
     return build_app(
-        pubsub=pubsub, presence=RedisPresence(pubsub, redis_url, node), history=RedisHistory(pubsub)
+        pubsub=pubsub,
+        presence=RedisPresence(pubsub, redis_url, node, diff_window=0),
+        history=RedisHistory(pubsub),
     )

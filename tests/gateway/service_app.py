@@ -90,6 +90,14 @@ if variant == "v1":
             await counter().set(f"produced:{ctx.request_id}", i + 1)
             yield i
 
+    started: list[str] = []
+
+    @svc.function("order", args={"tag": "string"})
+    async def order(tag: str, ctx: CallContext) -> int:
+        """The position in which this node started the call (before any await)."""
+        started.append(tag)
+        return len(started)
+
     @svc.function("limited", rate_limits=[{"key": "user_id", "max_requests": 3, "window_ms": 60_000}])
     async def limited(ctx: CallContext) -> str:
         return "ok"

@@ -22,7 +22,7 @@ def pubsub() -> MemoryPubSub:
 
 @pytest.fixture
 def presence(pubsub: MemoryPubSub) -> MemoryPresence:
-    return MemoryPresence(pubsub)
+    return MemoryPresence(pubsub, diff_window=0)  # one diff per change: the unit semantics
 
 
 def test_exports() -> None:

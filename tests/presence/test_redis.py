@@ -8,8 +8,11 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
+from relaygate.channels.testing import ChannelClient
+from relaygate.client.presence import sync_diff
 from relaygate.presence import AlreadyTracked, NoPresence, RedisPresence
 from relaygate.pubsub import MemoryPubSub
+from tests.presence.tracking import TOPIC, endpoint_with, normal
 from tests.recording import Recorder
 from tests.servers import RedisServer
 
@@ -38,7 +41,7 @@ async def make_node(redis_url: str) -> AsyncIterator[Make]:
     nodes: list[RedisPresence] = []
 
     async def make(name: str, url: str = redis_url, **options: Any) -> Node:
-        settings = {"heartbeat_interval": 0.2, "ttl": 1.0, "reap_interval": 0.2, **options}
+        settings = {"heartbeat_interval": 0.2, "ttl": 1.0, "reap_interval": 0.2, "diff_window": 0, **options}
         pubsub = MemoryPubSub()
         presence = RedisPresence(pubsub, url, name, prefix=prefix, **settings)
         nodes.append(presence)
@@ -76,6 +79,7 @@ async def test_update_untrack_and_errors_across_nodes(make_node: Make) -> None:
     r1 = await a.presence.track(chan, "room:1", "u1", {"status": "online"})
     with pytest.raises(AlreadyTracked):
         await a.presence.track(chan, "room:1", "u1", {})
+    await a.presence.replicated()  # else the writer sends the track and the update as one change
     r2 = await a.presence.update(chan, "room:1", "u1", {"status": "away"})
     with pytest.raises(NoPresence):
         await a.presence.update(Chan(), "room:1", "u1", {})
@@ -96,10 +100,12 @@ async def test_multi_device_on_two_nodes_lists_agree(make_node: Make) -> None:
     rec_a = await a.watch("room:1")
     phone, laptop = Chan(), Chan()
     r1 = await a.presence.track(phone, "room:1", "u1", {"d": "phone"})
+    await a.presence.replicated()
     r2 = await b.presence.track(laptop, "room:1", "u1", {"d": "laptop"})
     await rec_a.wait_for(2)
     expected = {"u1": {"metas": [{"d": "phone", "phx_ref": r1}, {"d": "laptop", "phx_ref": r2}]}}
-    assert a.presence.list("room:1") == b.presence.list("room:1") == expected
+    # b lists its own meta at once, in store order once the store has it
+    await eventually(lambda: a.presence.list("room:1") == b.presence.list("room:1") == expected)
     await b.presence.untrack_all(laptop)
     assert (await rec_a.wait_for(3))[2] == {
         "joins": {},
@@ -142,6 +148,7 @@ async def test_a_late_node_gets_the_full_state(make_node: Make) -> None:
     a = await make_node("a")
     ref = await a.presence.track(Chan(), "room:1", "u1", {"x": 1})
     await a.presence.track(Chan(), "room:2", "u2", {"x": 2})
+    await a.presence.replicated()
     b = await make_node("b")
     assert b.presence.list("room:1") == {"u1": {"metas": [{"x": 1, "phx_ref": ref}]}}
     assert set(b.presence.list("room:2")) == {"u2"}
@@ -241,3 +248,69 @@ async def test_not_started_is_a_clear_error(redis_url: str) -> None:
         await presence.track(Chan(), "room:1", "u1", {})
     with pytest.raises(ValueError):
         RedisPresence(MemoryPubSub(), redis_url, "x", heartbeat_interval=5.0, ttl=1.0)
+
+
+def merged(diffs: list[Any]) -> dict[str, Any]:
+    """presence.js's state after applying ``diffs`` in order to an empty state."""
+    state: dict[str, Any] = {}
+    for diff in diffs:
+        state = sync_diff(state, diff)
+    return state
+
+
+async def test_coalesced_diffs_across_two_nodes(make_node: Make) -> None:
+    """A burst of tracks and untracks on both nodes: each node's few merged diffs rebuild the list."""
+    a, b = await make_node("a", diff_window=0.05), await make_node("b", diff_window=0.05)
+    rec_a, rec_b = await a.watch("room:1"), await b.watch("room:1")
+    chans = {a: [Chan() for _ in range(100)], b: [Chan() for _ in range(100)]}
+
+    async def burst(node: Node, name: str) -> None:
+        for i, chan in enumerate(chans[node]):
+            await node.presence.track(chan, "room:1", f"u{i % 30}", {"node": name, "i": i})
+        for chan in chans[node][:20]:
+            await node.presence.untrack_all(chan)
+
+    await asyncio.gather(burst(a, "a"), burst(b, "b"))
+
+    def settled() -> bool:
+        listed = a.presence.list("room:1")
+        return sum(len(p["metas"]) for p in listed.values()) == 160 and listed == b.presence.list("room:1")
+
+    await eventually(settled)
+    await asyncio.sleep(0.3)  # the last windows close
+    for rec in (rec_a, rec_b):
+        assert normal(merged(rec.payloads())) == normal(a.presence.list("room:1"))
+        assert len(rec.payloads()) <= 10, len(rec.payloads())  # 280 changes without coalescing
+
+
+async def test_a_track_during_a_redis_outage_does_not_hold_the_join() -> None:
+    """presence_state of a tracking join comes at once while Redis is stopped; the other node
+    lists the presence once Redis is back."""
+    server = RedisServer()
+    server.start()
+    options: dict[str, Any] = {
+        "prefix": "outage:",
+        "heartbeat_interval": 0.2,
+        "ttl": 1.0,
+        "reap_interval": 0.2,
+    }
+    presence = RedisPresence(MemoryPubSub(), server.url, "n1", **options)
+    other = RedisPresence(MemoryPubSub(), server.url, "n2", **options)
+    endpoint = endpoint_with(presence)
+    try:
+        await presence.start()
+        await other.start()
+        server.stop()
+        client = await ChannelClient.connect(endpoint, endpoint.sockets[0])
+        chan = await client.join(TOPIC, {"key": "u1", "device": "phone"}, within=3)
+        state = await chan.assert_push("presence_state", within=3)  # before Redis is back
+        assert [m["device"] for m in state["u1"]["metas"]] == ["phone"]
+        assert other.list(TOPIC) == {}
+        server.start()
+        await eventually(lambda: other.list(TOPIC) == presence.list(TOPIC) == state, timeout=20)
+        await client.close()
+        await eventually(lambda: other.list(TOPIC) == {}, timeout=20)
+    finally:
+        await other.stop()
+        await presence.stop()
+        server.close()

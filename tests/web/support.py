@@ -9,9 +9,9 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 
-from relaygate.contexts.accounts import NewUser
-from relaygate.contexts.accounts.passwords import Passwords
-from tests.contexts.accounts.support import FAST_HASHER, PASSWORD
+from relaygate.accounts import NewUser
+from relaygate.accounts.passwords import Passwords
+from tests.accounts.support import FAST_HASHER, PASSWORD
 
 _numbers = itertools.count()
 

@@ -23,11 +23,12 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from relaygate.app import create_app
 from relaygate.config import load_settings
 from relaygate.db import Database
 from relaygate.db.migrate import upgrade
+from relaygate.node import create_app
 from tests.conftest import TEST_SECRET
+from tests.reference import MIGRATIONS
 from tests.servers import free_port
 from tests.web.support import issue_token
 
@@ -92,7 +93,7 @@ def _wait_healthy(url: str, process: subprocess.Popen[bytes], log: Path) -> None
 async def _new_admin(database_url: str, *, seed_chat: bool = False) -> str:
     """A token of a new administrator, written straight to the served node's database."""
     database = Database(database_url)
-    await upgrade(database)
+    await upgrade(database, MIGRATIONS)
     await database.dispose()
     app = create_app(load_settings(env="test", database_url=database_url, secret_key=TEST_SECRET))
     async with app.router.lifespan_context(app):
@@ -111,8 +112,8 @@ async def _seed_chat(app: FastAPI, admin_token: str) -> None:
     node = app.state.relaygate
     admin = await node.accounts.authenticate_token(admin_token)
     other = await node.accounts.authenticate_token(await issue_token(app, "user"))
-    conversation, _ = await node.chat.start_conversation(admin.user_id, other.user_id)
-    message = await node.chat.send_message(admin.user_id, conversation.id, "seeded for schemathesis")
+    conversation, _ = await node.contexts.chat.start_conversation(admin.user_id, other.user_id)
+    message = await node.contexts.chat.send_message(admin.user_id, conversation.id, "seeded for schemathesis")
     assert (conversation.id, message.id) == (1, 1)
 
 

@@ -3,9 +3,9 @@ import pytest
 from redis import exceptions as redis_errors
 from sqlalchemy import exc as db_errors
 
-from relaygate.app import create_app
 from relaygate.config import Settings
 from relaygate.db import Database
+from relaygate.node import create_app
 from relaygate.web.problems import is_outage
 from tests.servers import free_port
 
@@ -55,6 +55,14 @@ async def test_readyz_in_cluster_mode_checks_redis(settings: Settings, db: Datab
         assert body["checks"]["redis"].startswith(redis_check)
 
 
+class _PgError(Exception):
+    """A driver error as SQLAlchemy's asyncpg adapter raises it: with its SQLSTATE."""
+
+    def __init__(self, sqlstate: str) -> None:
+        super().__init__(sqlstate)
+        self.sqlstate = sqlstate
+
+
 @pytest.mark.parametrize(
     ("error", "outage"),
     [
@@ -65,6 +73,9 @@ async def test_readyz_in_cluster_mode_checks_redis(settings: Settings, db: Datab
         (db_errors.OperationalError("SELECT 1", {}, Exception("server closed the connection")), True),
         (db_errors.IntegrityError("INSERT", {}, Exception("duplicate key")), False),
         (ConnectionRefusedError(111, "refused"), True),
+        (db_errors.DBAPIError("SELECT 1", {}, _PgError("57P03")), True),  # starting up
+        (db_errors.DBAPIError("SELECT 1", {}, _PgError("57P01")), True),  # admin shutdown
+        (db_errors.DBAPIError("SELECT 1", {}, _PgError("23505")), False),  # a unique violation
         (RuntimeError("a bug"), False),
     ],
 )

@@ -11,9 +11,9 @@ import httpx
 import pytest
 from pydantic import BaseModel, ConfigDict, Field
 
-from relaygate.app import create_app
 from relaygate.config import Settings
 from relaygate.db import Database
+from relaygate.node import create_app
 from relaygate.web.conditional import Validators, http_date
 from relaygate.web.problems import Problem
 from relaygate.web.resources import Call, Page, Representation, ResourceGroup, install_resources

@@ -4,7 +4,8 @@ Apps declare a :class:`Socket` with channel routes, register it on an :class:`En
 ``endpoint.routes()``; channels subclass :class:`Channel` and talk through :class:`ChannelSocket`.
 """
 
-from relaygate.channels.api import Channel, ConnectInfo, Reply, Stop
+from relaygate.channels.api import ConnectInfo, Reply, Stop
+from relaygate.channels.channel import Channel
 from relaygate.channels.channel_socket import ChannelSocket, ReplyRef
 from relaygate.channels.endpoint import Endpoint
 from relaygate.channels.session import Session, Transport

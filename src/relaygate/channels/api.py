@@ -1,14 +1,11 @@
-"""The application-facing Channel API: result values, connect info and the Channel base class."""
+"""The application-facing values: replies, stops and connect info (the bottom of the package)."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
-
-if TYPE_CHECKING:
-    from relaygate.channels.channel_socket import ChannelSocket
+from typing import Any
 
 logger = logging.getLogger("relaygate.channels")
 
@@ -56,36 +53,3 @@ class ConnectInfo:
     peer: tuple[str, int] | None = None
     headers: Mapping[str, str] = field(default_factory=dict, repr=False)
     origin: str | None = None
-
-
-class Channel:
-    """Base class for channel handlers; one instance serves every join of its route.
-
-    Per-join state lives in ``socket.assigns`` (a copy of the connection's assigns taken at join),
-    not on ``self``, because the instance is shared. Pass an instance to ``Socket.channel`` to give
-    the handler dependencies; passing the class instantiates it once with no arguments.
-    """
-
-    intercepts: ClassVar[Sequence[str]] = ()
-    """Broadcast events routed through :meth:`handle_out` per socket instead of the fastlane."""
-
-    async def join(self, topic: str, payload: Any, socket: ChannelSocket) -> Reply:
-        """Authorize the join; return ``Reply.ok(...)`` or ``Reply.error(...)``."""
-        raise NotImplementedError(f"{type(self).__name__}.join is not implemented")
-
-    async def handle_in(self, event: str, payload: Any, socket: ChannelSocket) -> Reply | Stop | None:
-        """A client push; None means no reply. The default crashes the channel, like a missing clause."""
-        raise NotImplementedError(f"{type(self).__name__} has no handle_in for {event!r}")
-
-    async def handle_out(self, event: str, payload: Any, socket: ChannelSocket) -> Stop | None:
-        """An intercepted broadcast; the default forwards it as a push carrying this join's ref."""
-        await socket.push(event, payload)
-        return None
-
-    async def handle_info(self, message: Any, socket: ChannelSocket) -> Stop | None:
-        """A message sent with ``socket.send_info``; the default logs and ignores it."""
-        logger.warning("%s ignored an info message on %s", type(self).__name__, socket.topic)
-        return None
-
-    async def terminate(self, reason: str, socket: ChannelSocket) -> None:
-        """The channel ended: left, closed, duplicate_join, disconnected, normal, shutdown or crash."""

@@ -9,19 +9,70 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final, cast
+from typing import Any, ClassVar, Final, Protocol, cast
 
-from relaygate.channels.api import Channel, Reply, Stop, logger
-from relaygate.history import Merge, Position, Read, parse
-from relaygate.protocol import ChannelEntry, EncodeError, Frame, Message
-from relaygate.pubsub import Broadcast
-from relaygate.telemetry.metrics import CHANNELS_JOINED, HISTORY_REPLAYED
+from relaygate.channels.api import Reply, Stop, logger
+from relaygate.channels.outbound import Encoding
+from relaygate.history import History, Merge, Position, Read, parse
+from relaygate.presence import Presence
+from relaygate.protocol import ChannelEntry, Connection, EncodeError, Frame, Message
+from relaygate.pubsub import Broadcast, PubSub
+from relaygate.telemetry.metrics import CHANNEL_JOINS, CHANNELS_JOINED, HISTORY_REPLAYED
 
-if TYPE_CHECKING:
-    from relaygate.channels.endpoint import Endpoint
-    from relaygate.channels.session import Session
+
+class Handler(Protocol):
+    """The callbacks of a channel (``relaygate.channels.Channel`` implements them)."""
+
+    intercepts: ClassVar[Sequence[str]]
+
+    async def join(self, topic: str, payload: Any, socket: ChannelSocket) -> Reply: ...
+
+    async def handle_in(self, event: str, payload: Any, socket: ChannelSocket) -> Reply | Stop | None: ...
+
+    async def handle_out(self, event: str, payload: Any, socket: ChannelSocket) -> Stop | None: ...
+
+    async def handle_info(self, message: Any, socket: ChannelSocket) -> Stop | None: ...
+
+    async def terminate(self, reason: str, socket: ChannelSocket) -> None: ...
+
+
+class EndpointView(Protocol):
+    """What a channel sees of its endpoint (the Endpoint implements it)."""
+
+    @property
+    def pubsub(self) -> PubSub: ...
+
+    @property
+    def presence(self) -> Presence | None: ...
+
+    @property
+    def history(self) -> History | None: ...
+
+    def require_presence(self) -> Presence: ...
+
+    async def broadcast(self, topic: str, event: str, payload: Any) -> None: ...
+
+    async def disconnect(self, socket_id: str) -> None: ...
+
+
+class Outlet(Protocol):
+    """What a channel needs of its connection (a Session), so that this module does not import it."""
+
+    @property
+    def endpoint(self) -> EndpointView: ...
+
+    encoding: Encoding
+    assigns: dict[str, Any]
+    socket_id: str | None
+    peer: tuple[str, int] | None
+    conn: Connection[Any, ChannelSocket]
+
+    def send(self, frame: Frame) -> None: ...
+
+    def write(self, data: Frame) -> None: ...
+
 
 _JOIN: Final = 0
 _IN: Final = 1
@@ -34,7 +85,7 @@ _JOINED: Final = 1
 _ENDED: Final = 2
 
 _EMPTY: Final[dict[str, Any]] = {}
-_UNENCODABLE: Final = object()
+_UNENCODABLE: Final = b""  # cached for a broadcast that cannot be encoded (never a real frame)
 _BUSY: Final = cast("asyncio.Task[None]", object())  # _task while a task is being started; never awaited
 
 
@@ -78,7 +129,7 @@ class ChannelSocket(ChannelEntry):
         "session",
     )
 
-    def __init__(self, session: Session, message: Message, handler: Channel) -> None:
+    def __init__(self, session: Outlet, message: Message, handler: Handler) -> None:
         super().__init__(message.topic, message.join_ref)
         self.session = session
         self.handler = handler
@@ -99,7 +150,7 @@ class ChannelSocket(ChannelEntry):
         return self.session.socket_id
 
     @property
-    def endpoint(self) -> Endpoint:
+    def endpoint(self) -> EndpointView:
         return self.session.endpoint
 
     @property
@@ -116,7 +167,8 @@ class ChannelSocket(ChannelEntry):
         """Send ``[JR, null, topic, event, payload]`` to this client (binary if payload is bytes).
 
         From ``handle_out`` of a broadcast with a history position, the ref is that position."""
-        self._send(self.session.serializer.encode(self.join_ref, self._position, self.topic, event, payload))
+        serializer = self.session.encoding.serializer
+        self._send(serializer.encode(self.join_ref, self._position, self.topic, event, payload))
 
     async def broadcast(self, event: str, payload: Any) -> None:
         """Broadcast to every subscriber of the topic on every node, this socket included."""
@@ -155,7 +207,7 @@ class ChannelSocket(ChannelEntry):
     # Runtime side.
 
     def deliver(self, message: Broadcast, cache: dict[Any, Any]) -> None:
-        """PubSub fastlane: encode once per serializer per dispatch, queue the same frame."""
+        """PubSub fastlane: encode and frame once per Encoding per dispatch, write the same bytes."""
         if self._state == _ENDED:
             return
         merge = self._merge
@@ -164,33 +216,39 @@ class ChannelSocket(ChannelEntry):
         if message.event in self.handler.intercepts:
             self._enqueue(_OUT, message)
             return
-        serializer = self.session.serializer
-        frame = cache.get(serializer)
+        session = self.session
+        encoding = session.encoding
+        frame: Frame | None = cache.get(encoding)
         if frame is None:
             try:
-                frame = serializer.broadcast(message.topic, message.event, message.payload, message.ref)
+                frame = encoding.broadcast(message.topic, message.event, message.payload, message.ref)
             except EncodeError:
                 logger.warning(
                     "broadcast %r on %s cannot be encoded for vsn %s",
                     message.event,
                     self.topic,
-                    serializer.vsn,
+                    encoding.serializer.vsn,
                 )
-                frame = _UNENCODABLE
-            cache[serializer] = frame
-        if type(frame) is str or type(frame) is bytes:
-            self._send(frame)
+                cache[encoding] = _UNENCODABLE
+                return
+            cache[encoding] = frame
+        elif frame is _UNENCODABLE:
+            return
+        if self._pending is not None:
+            self._pending.append(frame)  # the join reply is not out yet
+        else:
+            session.write(frame)
 
     def _send(self, frame: Frame) -> None:
         pending = self._pending
         if pending is not None:
-            pending.append(frame)  # the join reply is not out yet
+            pending.append(self.session.encoding.frame(frame))  # the join reply is not out yet
         else:
             self.session.send(frame)
 
     def _reply_frame(self, ref: str | None, reply: Reply) -> Frame:
         response = _EMPTY if reply.response is None else reply.response
-        return self.session.serializer.reply(self.join_ref, ref, self.topic, reply.status, response)
+        return self.session.encoding.serializer.reply(self.join_ref, ref, self.topic, reply.status, response)
 
     def enqueue_join(self, message: Message) -> None:
         self._enqueue(_JOIN, message)
@@ -293,9 +351,10 @@ class ChannelSocket(ChannelEntry):
             return
         self._state = _JOINED
         CHANNELS_JOINED.labels(self.topic.partition(":")[0]).inc()
+        CHANNEL_JOINS.inc()
         session.send(frame)
         for queued in pending:
-            session.send(queued)
+            session.write(queued)
         merge = self._merge
         if merge is not None:
             while replay and self._state == _JOINED:
@@ -333,17 +392,21 @@ class ChannelSocket(ChannelEntry):
         if message.event in self.handler.intercepts:
             await self._out(message)
             return
-        serializer = self.session.serializer
+        encoding = self.session.encoding
         try:
-            frame = serializer.broadcast(message.topic, message.event, message.payload, message.ref)
+            frame = encoding.broadcast(message.topic, message.event, message.payload, message.ref)
         except EncodeError:
             logger.warning(
-                "broadcast %r on %s cannot be encoded for vsn %s", message.event, self.topic, serializer.vsn
+                "broadcast %r on %s cannot be encoded for vsn %s",
+                message.event,
+                self.topic,
+                encoding.serializer.vsn,
             )
             return
-        self.session.send(frame)
+        self.session.write(frame)
 
     async def _out(self, message: Broadcast) -> None:
+        """``handle_out`` of an intercepted broadcast; its pushes carry the broadcast's position."""
         self._position = message.ref
         try:
             result = await self.handler.handle_out(message.event, message.payload, self)

@@ -13,7 +13,7 @@ import base64
 import binascii
 import secrets
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 from starlette.requests import Request
@@ -21,12 +21,10 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from relaygate.channels.api import ConnectInfo, logger
+from relaygate.channels.core import EndpointCore
 from relaygate.channels.session import Session
+from relaygate.channels.socket import Socket
 from relaygate.protocol import Frame
-
-if TYPE_CHECKING:
-    from relaygate.channels.endpoint import Endpoint
-    from relaygate.channels.socket import Socket
 
 MAX_LINES = 100
 _HEADERS = {"access-control-allow-origin": "*", "cache-control": "no-store"}
@@ -66,12 +64,15 @@ class LongPollTransport:
         self._arrived = asyncio.Event()
         self.session: Session | None = None
 
-    async def send(self, frame: Frame) -> None:
-        if isinstance(frame, bytes):
-            logger.warning("dropping a binary frame: long-poll carries JSON text frames only")
-            return
-        self.messages.append(frame)
-        self._bytes += len(frame)
+    wire = False
+
+    def write(self, frames: list[Frame]) -> None:
+        for frame in frames:
+            if isinstance(frame, bytes):
+                logger.warning("dropping a binary frame: long-poll carries JSON text frames only")
+                continue
+            self.messages.append(frame)
+            self._bytes += len(frame)
         if len(self.messages) > self._max_frames or self._bytes > self._max_bytes:
             queued, self.messages, self._bytes = len(self.messages), [], 0
             if self.session is not None:
@@ -79,7 +80,7 @@ class LongPollTransport:
             return
         self._arrived.set()
 
-    async def close(self, code: int, reason: str) -> None:
+    def close(self, code: int, reason: str) -> None:
         self.closed = True
         self._arrived.set()
 
@@ -99,7 +100,7 @@ class LongPollTransport:
 
 
 class LongPollApp:
-    def __init__(self, endpoint: Endpoint, socket: Socket) -> None:
+    def __init__(self, endpoint: EndpointCore, socket: Socket) -> None:
         self.endpoint = endpoint
         self.socket = socket
         self.sessions: dict[str, LongPollTransport] = {}
@@ -196,6 +197,6 @@ class LongPollApp:
         return 200
 
 
-def longpoll_routes(endpoint: Endpoint, socket: Socket) -> list[BaseRoute]:
+def longpoll_routes(endpoint: EndpointCore, socket: Socket) -> list[BaseRoute]:
     methods = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
     return [Route(socket.path + "/longpoll", LongPollApp(endpoint, socket).handle, methods=methods)]

@@ -1,21 +1,23 @@
 """One client connection, whatever the transport: routing, outbound queue, idle timer, close.
 
 The transport feeds frames with :meth:`Session.feed` (synchronous, in arrival order) and calls
-:meth:`Session.finish` once the connection is gone. Outbound frames go through a bounded queue
-drained by a writer task that exists only while the queue is not empty; a client that cannot
-keep up is closed with 1008 ``slow consumer`` instead of slowing anyone else down.
+:meth:`Session.finish` once the connection is gone. Outbound frames wait in a list until the
+endpoint's :class:`~relaygate.channels.outbound.Flusher` runs (once per loop iteration), then
+leave in one ``Transport.write``. While the transport reports a full buffer (``pause_writing``)
+frames stay queued within bounds; a client that cannot keep up is closed with 1008
+``slow consumer`` instead of slowing anyone else down.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections import deque
-from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any, Protocol
 
-from relaygate.channels.api import Channel, logger
+from relaygate.channels.api import logger
+from relaygate.channels.channel import Channel
 from relaygate.channels.channel_socket import ChannelSocket
+from relaygate.channels.outbound import Encoding, encoding_for
 from relaygate.protocol import (
     GOING_AWAY,
     POLICY_VIOLATION,
@@ -33,10 +35,19 @@ from relaygate.protocol import (
 from relaygate.pubsub import Broadcast
 from relaygate.telemetry.metrics import CHANNEL_MESSAGES, SLOW_CONSUMERS, SOCKETS_OPEN
 
+if TYPE_CHECKING:
+    from relaygate.channels.core import EndpointCore
+    from relaygate.channels.socket import Socket
+
 _FRAMES_IN = CHANNEL_MESSAGES.labels("in")
 _FRAMES_IN_BATCH = 64
 _frames_in = 0  # received frames not yet in _FRAMES_IN, added in batches (the counter locks per call);
 # a scrape lags by fewer than _FRAMES_IN_BATCH frames while connections are open
+
+
+_SCHEDULED = 1
+_PAUSED = 2
+_CLOSE_SENT = 4
 
 
 def _count_frames_in() -> None:
@@ -45,40 +56,20 @@ def _count_frames_in() -> None:
     _frames_in = 0
 
 
-async def _resume(coroutine: Coroutine[Any, Any, None], blocker: Any) -> None:
-    """Drive a coroutine that suspended on ``blocker`` (a future, or None for a bare yield)
-    to completion from the current task, as a Task would have."""
-    while True:
-        if blocker is None:
-            await asyncio.sleep(0)
-        else:
-            blocker._asyncio_future_blocking = False  # what a Task does with a yielded future
-            try:
-                await blocker
-            except asyncio.CancelledError:
-                task = asyncio.current_task()
-                if task is not None and task.cancelling():
-                    coroutine.close()
-                    raise
-            except Exception:  # noqa: S110 - the coroutine receives it from the future's result()
-                pass
-        try:
-            blocker = coroutine.send(None)
-        except StopIteration:
-            return
-
-
-if TYPE_CHECKING:
-    from relaygate.channels.endpoint import Endpoint
-    from relaygate.channels.socket import Socket
-
-
 class Transport(Protocol):
-    """Writes frames to the client; raising means the client is gone."""
+    """Where a session's frames go. Neither call blocks; raising means the client is gone.
 
-    async def send(self, frame: Frame) -> None: ...
+    A ``wire`` transport takes complete WebSocket frames (bytes, see ``Encoding.frame``), any
+    other takes protocol frames (``str`` text, ``bytes`` binary). A transport whose buffer fills
+    calls the session's ``pause_writing`` and, once drained, ``resume_writing``.
+    """
 
-    async def close(self, code: int, reason: str) -> None: ...
+    @property
+    def wire(self) -> bool: ...
+
+    def write(self, frames: list[Frame]) -> None: ...
+
+    def close(self, code: int, reason: str) -> None: ...
 
 
 class Session:
@@ -89,21 +80,21 @@ class Session:
         "_last_rx",
         "_out",
         "_out_bytes",
+        "_state",
         "_timer",
-        "_writer",
         "assigns",
         "conn",
         "disconnect_topics",
+        "encoding",
         "endpoint",
         "peer",
-        "serializer",
         "socket_id",
         "transport",
     )
 
     def __init__(
         self,
-        endpoint: Endpoint,
+        endpoint: EndpointCore,
         socket: Socket,
         serializer: Serializer,
         assigns: dict[str, Any],
@@ -112,7 +103,7 @@ class Session:
         transport: Transport,
     ) -> None:
         self.endpoint = endpoint
-        self.serializer = serializer
+        self.encoding: Encoding = encoding_for(serializer, transport.wire)
         self.assigns = assigns
         self.socket_id = socket_id
         self.disconnect_topics = socket.disconnect_topics(assigns, socket_id)
@@ -125,9 +116,9 @@ class Session:
             max_channels=endpoint.max_channels,
             max_frame_size=endpoint.max_frame_size,
         )
-        self._out: deque[Frame] | None = None  # allocated while frames wait, to keep idle sockets small
+        self._out: list[Frame] | None = None  # allocated while frames wait, to keep idle sockets small
         self._out_bytes = 0
-        self._writer: asyncio.Task[None] | None = None
+        self._state = 0  # _SCHEDULED | _PAUSED | _CLOSE_SENT
         self._close: tuple[int, str] | None = None
         self._end_reason = "closed"
         self._last_rx = time.monotonic()
@@ -135,6 +126,10 @@ class Session:
 
     def _spawn(self, message: Message, handler: Channel) -> ChannelSocket:
         return ChannelSocket(self, message, handler)
+
+    @property
+    def serializer(self) -> Serializer:
+        return self.encoding.serializer
 
     @property
     def closing(self) -> bool:
@@ -184,47 +179,80 @@ class Session:
         action.channel.enqueue_join(action.message)
 
     def send(self, frame: Frame) -> None:
-        """Write now if nothing is queued, else queue; over the bounds close as a slow consumer."""
+        """Queue a protocol frame for the next flush."""
+        self.write(self.encoding.frame(frame))
+
+    def write(self, data: Frame) -> None:
+        """Queue a frame already in the transport's form (``Encoding``): a shared broadcast frame."""
         if self._close is not None:
-            return
-        if self._writer is None and self._out is None:
-            self._send_eagerly(frame)
             return
         out = self._out
         if out is None:
-            out = self._out = deque()
-        out.append(frame)
-        self._out_bytes += len(frame)
-        endpoint = self.endpoint
-        if len(out) > endpoint.max_queue_frames or self._out_bytes > endpoint.max_queue_bytes:
-            self.slow_consumer(len(out))
-        elif self._writer is None:
-            self._writer = asyncio.get_running_loop().create_task(self._write())
+            self._out = [data]
+            self._out_bytes = len(data)
+        else:
+            out.append(data)
+            self._out_bytes += len(data)
+        state = self._state
+        if state & _PAUSED:
+            endpoint = self.endpoint
+            queued = len(self._out)  # type: ignore[arg-type]
+            if queued > endpoint.max_queue_frames or self._out_bytes > endpoint.max_queue_bytes:
+                self.slow_consumer(queued)
+        elif not state & _SCHEDULED:
+            self._state = state | _SCHEDULED
+            self.endpoint.flusher.add(self)
+
+    def flush(self) -> None:
+        """Write what is queued in one call, then the close if one is pending (the Flusher's callback)."""
+        state = self._state & ~_SCHEDULED
+        self._state = state
+        out = self._out
+        if out is not None and not state & _PAUSED:
+            self._out = None
+            self._out_bytes = 0
+            try:
+                self.transport.write(out)
+            except Exception:  # the client went away; finish() will follow from the transport
+                self._gone()
+                return
+        close = self._close
+        if close is not None and self._out is None and not self._state & _CLOSE_SENT:
+            self._state |= _CLOSE_SENT
+            try:
+                self.transport.close(*close)
+            except Exception:
+                self._gone()
+
+    def _gone(self) -> None:
+        self._out = None
+        self._out_bytes = 0
+        self._state |= _CLOSE_SENT
+        if self._close is None:
+            self._close = (GOING_AWAY, "gone")
+
+    def _schedule(self) -> None:
+        if not self._state & _SCHEDULED:
+            self._state |= _SCHEDULED
+            self.endpoint.flusher.add(self)
+
+    def pause_writing(self) -> None:
+        """The transport's buffer is full: queue (within bounds) until :meth:`resume_writing`."""
+        self._state |= _PAUSED
+
+    def resume_writing(self) -> None:
+        self._state &= ~_PAUSED
+        if self._out is not None or self._close is not None:
+            self._schedule()
 
     def slow_consumer(self, queued: int) -> None:
         """Close a client that does not keep up (1008), dropping the ``queued`` frames it left."""
+        if self._close is not None:
+            return
         self.endpoint.slow_consumers += 1
         SLOW_CONSUMERS.inc()
         logger.warning("closing slow consumer %s (%d frames queued)", self.peer, queued)
         self.close(POLICY_VIOLATION, "slow consumer", drop=True)
-
-    def _send_eagerly(self, frame: Frame) -> None:
-        """Run the transport's send until its first suspension, without a task.
-
-        A WebSocket send normally completes without suspending (the frame goes straight to the
-        socket buffer), so a fanout to N sockets costs N writes instead of N task switches. Only
-        when the transport must wait (a full buffer) is a writer task started to finish the send
-        and drain what gets queued meanwhile.
-        """
-        send = self.transport.send(frame)
-        try:
-            blocker = send.send(None)
-        except StopIteration:
-            return
-        except Exception:  # the client went away; finish() will follow from the transport
-            self._close = (GOING_AWAY, "gone")
-            return
-        self._writer = asyncio.get_running_loop().create_task(self._write(send, blocker))
 
     def close(self, code: int, reason: str, *, drop: bool = False, end_reason: str | None = None) -> None:
         """Close the connection with ``code`` after the queued frames (or dropping them)."""
@@ -236,30 +264,11 @@ class Session:
         if drop:
             self._out = None
             self._out_bytes = 0
-        if self._writer is None:
-            self._writer = asyncio.get_running_loop().create_task(self._write())
+            self._state &= ~_PAUSED  # the close goes out even past a full buffer
+        self._schedule()
 
     def drain(self) -> None:
         self.close(SERVICE_RESTART, "server restart", end_reason="shutdown")
-
-    async def _write(self, started: Coroutine[Any, Any, None] | None = None, blocker: Any = None) -> None:
-        transport = self.transport
-        try:
-            if started is not None:
-                await _resume(started, blocker)
-            while out := self._out:  # re-read: a slow-consumer close drops the queue meanwhile
-                frame = out.popleft()
-                self._out_bytes -= len(frame)
-                if not out:
-                    self._out = None
-                await transport.send(frame)
-            if self._close is not None:
-                await transport.close(*self._close)
-        except Exception:  # the client went away; finish() will follow from the transport
-            self._out = None
-            self._out_bytes = 0
-        finally:
-            self._writer = None
 
     def deliver(self, message: Broadcast, cache: dict[Any, Any]) -> None:
         """Socket id (and disconnect) topics: ``disconnect`` closes with 1001 and no phx frames."""
@@ -284,14 +293,11 @@ class Session:
         endpoint.sessions.discard(self)
         if self._close is None:
             self._close = (GOING_AWAY, "closed")
+        self._state |= _CLOSE_SENT  # nothing more to write to a connection that is gone
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
         self._out = None
-        writer = self._writer
-        if writer is not None and writer is not asyncio.current_task():
-            writer.cancel()
-            await asyncio.wait((writer,))
         for topic in self.disconnect_topics:
             await endpoint.pubsub.unsubscribe(topic, self)
         channels = list(self.conn.channels.values())

@@ -6,7 +6,8 @@ import inspect
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
-from relaygate.channels.api import Channel, ConnectInfo
+from relaygate.channels.api import ConnectInfo
+from relaygate.channels.channel import Channel
 from relaygate.history import Keep
 from relaygate.protocol import Router
 

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 from relaygate.channels.api import ConnectInfo
-from relaygate.channels.endpoint import Endpoint
+from relaygate.channels.core import EndpointCore
 from relaygate.channels.session import Session
 from relaygate.channels.socket import Socket
 from relaygate.protocol import V2, Frame, Message, ProtocolError
@@ -84,12 +84,15 @@ class _Recorder(_Mailbox):
         self.close_code: int | None = None
         self.close_reason = ""
 
-    async def send(self, frame: Frame) -> None:
-        message = V2.decode_server(frame)
-        assert not isinstance(message, ProtocolError), message
-        self.put(message)
+    wire = False
 
-    async def close(self, code: int, reason: str) -> None:
+    def write(self, frames: list[Frame]) -> None:
+        for frame in frames:
+            message = V2.decode_server(frame)
+            assert not isinstance(message, ProtocolError), message
+            self.put(message)
+
+    def close(self, code: int, reason: str) -> None:
         self.close_code, self.close_reason = code, reason
         self._changed_close()
 
@@ -105,7 +108,7 @@ class _BroadcastRecorder(_Mailbox):
 class ChannelClient:
     """One in-process connection to ``socket`` on ``endpoint`` (V2 serializer)."""
 
-    def __init__(self, endpoint: Endpoint, session: Session, recorder: _Recorder) -> None:
+    def __init__(self, endpoint: EndpointCore, session: Session, recorder: _Recorder) -> None:
         self.endpoint = endpoint
         self.session = session
         self.frames = recorder
@@ -115,7 +118,7 @@ class ChannelClient:
     @classmethod
     async def connect(
         cls,
-        endpoint: Endpoint,
+        endpoint: EndpointCore,
         socket: Socket,
         params: dict[str, str] | None = None,
         *,

@@ -1,4 +1,5 @@
-"""The async engine and session factory for SQLite (WAL) and PostgreSQL."""
+"""The async engine and session factory for SQLite (WAL) and PostgreSQL, and the direct driver
+access of the hot paths (:mod:`relaygate.db.direct`)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
+
+from relaygate.db.direct import Direct, PostgresDirect, SQLiteDirect
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
@@ -39,6 +42,17 @@ class Database:
         if self.dialect == "sqlite":
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        self.direct: Direct
+        if self.dialect == "sqlite":
+            if not parsed.database or parsed.database == ":memory:":
+                raise ValueError(
+                    "an in-memory SQLite database cannot be shared by two connections: use a file"
+                )
+            self.direct = SQLiteDirect(parsed.database)
+        else:
+            self.direct = PostgresDirect(
+                parsed.set(drivername="postgresql").render_as_string(hide_password=False)
+            )
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
@@ -62,4 +76,5 @@ class Database:
         return {"checked_out": int(pool.checkedout()), "size": int(pool.size())}
 
     async def dispose(self) -> None:
+        await self.direct.close()
         await self.engine.dispose()

@@ -11,7 +11,7 @@ from relaygate.gateway.cluster import RedisAdmin, RedisCluster
 from relaygate.gateway.config import FunctionConfig
 from relaygate.gateway.gateway import Emit, Gateway
 from relaygate.gateway.limiter import LimiterConfig, MemoryWindowStore, RateLimiter, Window, WindowStore
-from relaygate.gateway.limiter_redis import RedisWindowStore
+from relaygate.gateway.limiter_redis import LeasingWindowStore, RedisWindowStore
 from relaygate.gateway.registry import Registry
 from relaygate.gateway.request import CallerContext, GatewayRequest, decode_request
 from relaygate.gateway.response import GatewayError, make_response
@@ -28,6 +28,7 @@ __all__ = [
     "GatewayChannel",
     "GatewayError",
     "GatewayRequest",
+    "LeasingWindowStore",
     "LimiterConfig",
     "LocalAdmin",
     "MemoryWindowStore",

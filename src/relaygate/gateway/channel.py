@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from relaygate.channels import Channel, ChannelSocket, Reply, ReplyRef
-from relaygate.gateway.gateway import Gateway
+from relaygate.gateway.gateway import Emit, Gateway
 from relaygate.gateway.request import MAX_NAME_CHARS, MAX_REQUEST_ID_CHARS, CallerContext, request_id_of
 from relaygate.gateway.response import GatewayError
 from relaygate.protocol.gateway import codes
@@ -36,6 +36,8 @@ class _JoinState:
 
     caller: CallerContext
     push_results: bool
+    emit: Emit
+    """Pushes a later response (async result, stream chunk or end) to this join."""
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
 
@@ -87,14 +89,18 @@ class GatewayChannel(Channel):
             ip_address=peer[0] if peer else None,
             connection=socket,
         )
-        socket.assigns[_STATE] = _JoinState(caller, push_results)
+
+        async def emit(response: dict[str, Any]) -> None:
+            await socket.push(EVENT, response)
+
+        socket.assigns[_STATE] = _JoinState(caller, push_results, emit)
         return Reply.ok()
 
     async def handle_in(self, event: str, payload: Any, socket: ChannelSocket) -> Reply | None:
         state: _JoinState = socket.assigns[_STATE]
         if event == EVENT:
             ref = socket.reply_ref()
-            task = asyncio.create_task(self._call(payload, ref, socket, state), name="gateway-call")
+            task = asyncio.get_running_loop().create_task(self._call(payload, ref, socket, state))
             state.tasks.add(task)
             task.add_done_callback(state.tasks.discard)
             return None
@@ -108,11 +114,8 @@ class GatewayChannel(Channel):
         return _invalid({"event": [f"{event!r} is not an event of this topic"]})
 
     async def _call(self, payload: Any, ref: ReplyRef, socket: ChannelSocket, state: _JoinState) -> None:
-        async def emit(response: dict[str, Any]) -> None:
-            await socket.push(EVENT, response)
-
         try:
-            response = await self.gateway.handle_request(payload, state.caller, emit)
+            response = await self.gateway.handle_request(payload, state.caller, state.emit)
         except Exception:  # a bug, not a caller's mistake: answer like the gateway's internal error
             log.exception("gateway request failed")
             response = GatewayError(codes.INTERNAL, "internal error").to_response(request_id_of(payload))

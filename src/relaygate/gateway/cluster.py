@@ -4,6 +4,10 @@ Gateways read the registry on change notices and every ``pull_interval`` (only w
 revision counter moved), so a gateway started late sees existing services. Liveness comes from
 heartbeats stamped with Redis' clock; a node silent for 3 intervals leaves selection and its
 in-flight calls fail with :class:`NodeLost` at once (retried elsewhere when allowed).
+
+Calls and control messages leave through an :class:`Outbox`: everything sent in one event-loop
+turn goes out in one pipeline (one ``LPUSH`` per service node); replies arrive in batches on this
+gateway's channel. The wire format is in :mod:`relaygate.protocol.gateway.wire`.
 """
 
 from __future__ import annotations
@@ -11,7 +15,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections import deque
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,13 +28,14 @@ from relaygate.gateway import metrics
 from relaygate.gateway.admin import GatewayAdmin
 from relaygate.gateway.gateway import Gateway
 from relaygate.gateway.limiter import LimiterConfig, RateLimiter
-from relaygate.gateway.limiter_redis import RedisWindowStore
+from relaygate.gateway.limiter_redis import LeasingWindowStore
 from relaygate.gateway.registry import Registry
 from relaygate.gateway.response import GatewayError
 from relaygate.gateway.transport import NodeLost, RemoteCall, Transport
 from relaygate.protocol.gateway import codes, wire
 from relaygate.protocol.gateway.functions import FunctionKey, FunctionSpec, key_from_text, key_text
 from relaygate.protocol.gateway.options import ConfigError
+from relaygate.protocol.gateway.outbox import Outbox, Publishes, Pushes
 
 log = logging.getLogger(__name__)
 NODE_GC_MS = 60_000
@@ -58,29 +64,47 @@ class NodeInfo:
 
 
 class _RedisCall(RemoteCall):
+    """One attempt: replies routed by call id into a small buffer (a deque and one waiter)."""
+
+    __slots__ = ("_cluster", "_items", "_waiter", "call_id", "node")
+
     def __init__(self, cluster: RedisCluster, node: str, call_id: str) -> None:
         self.node = node
         self.call_id = call_id
-        self.queue: asyncio.Queue[dict[str, Any] | NodeLost] = asyncio.Queue()
+        self._items: deque[dict[str, Any] | NodeLost] = deque()
+        self._waiter: asyncio.Future[None] | None = None
         self._cluster = cluster
 
+    def put(self, item: dict[str, Any] | NodeLost) -> None:
+        self._items.append(item)
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def qsize(self) -> int:
+        return len(self._items)
+
     async def receive(self) -> dict[str, Any]:
-        item = await self.queue.get()
+        while not self._items:
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        item = self._items.popleft()
         if isinstance(item, NodeLost):
             raise item
         return item
 
     async def grant(self, credits: int) -> None:
         message = {"t": wire.CREDIT, "id": self.call_id, "n": credits}
-        await self._cluster.redis.publish(wire.node_control(self.node), wire.encode(message))
+        self._cluster.outbox.publish(wire.node_control(self.node), wire.encode(message))
 
     def close(self, *, cancel: bool) -> None:
         self._cluster._forget(self)
         if cancel:
             message = {"t": wire.CANCEL, "id": self.call_id}
-            self._cluster._spawn(
-                self._cluster.redis.publish(wire.node_control(self.node), wire.encode(message))
-            )
+            self._cluster.outbox.publish(wire.node_control(self.node), wire.encode(message))
 
 
 class RedisCluster(Transport):
@@ -98,7 +122,7 @@ class RedisCluster(Transport):
         self.redis = redis
         self.node_name = node_name
         self.registry = Registry()
-        self.limiter = RateLimiter(RedisWindowStore(redis))
+        self.limiter = RateLimiter(LeasingWindowStore(redis))
         self.pull_interval = pull_interval
         self.liveness_interval = liveness_interval
         self.dead_after_ms = int(heartbeat_interval * wire.MISSED_HEARTBEATS * 1000)
@@ -116,7 +140,7 @@ class RedisCluster(Transport):
         self._notified = False
         self._pubsub: Any = None
         self._tasks: list[asyncio.Task[None]] = []
-        self._spawned: set[asyncio.Task[Any]] = set()
+        self.outbox = Outbox(self._write)
         self._reply_channel = wire.gateway_replies(node_name)
         self.admin = RedisAdmin(self)
 
@@ -131,6 +155,7 @@ class RedisCluster(Transport):
         await pubsub.subscribe(wire.CHANGES, self._reply_channel)
         await self.pull()
         await self.check_liveness()
+        self.outbox.start()
         self._tasks = [
             asyncio.create_task(self._listen(pubsub)),
             asyncio.create_task(self._sync_loop()),
@@ -144,14 +169,14 @@ class RedisCluster(Transport):
         if self._pubsub is not None:  # closing the connection also ends a listen() stuck in a read
             with contextlib.suppress(RedisError, OSError):
                 await self._pubsub.aclose()
-        pending = [*self._tasks, *self._spawned]
-        if pending:
-            _, stuck = await asyncio.wait(pending, timeout=5)
+        if self._tasks:
+            _, stuck = await asyncio.wait(self._tasks, timeout=5)
             for task in stuck:
                 log.warning("gateway cluster task did not stop: %r", task)
         self._tasks = []
+        await self.outbox.close()
         for call in list(self._calls.values()):
-            call.queue.put_nowait(NodeLost("the gateway is stopping"))
+            call.put(NodeLost("the gateway is stopping"))
 
     # -- transport ------------------------------------------------------------------------
     def live_nodes(self, key: FunctionKey) -> list[str]:
@@ -165,17 +190,30 @@ class RedisCluster(Transport):
             raise NodeLost("not alive")
         call = _RedisCall(self, node, message["id"])
         self._calls[call.call_id] = call
-        self._calls_by_node.setdefault(node, set()).add(call.call_id)
-        queue = wire.node_queue(node)
+        by_node = self._calls_by_node.get(node)
+        if by_node is None:
+            by_node = self._calls_by_node[node] = set()
+        by_node.add(call.call_id)
+        message["gw"] = self.node_name
+        self.outbox.push(wire.node_queue(node), wire.encode(message), call)
+        return call
+
+    async def _write(self, pushes: Pushes, publishes: Publishes, calls: list[Any]) -> None:
+        """One pipeline per loop turn: calls per node (LPUSH + EXPIRE), control batches.
+
+        Calls in a batch that could not be written end with :class:`NodeLost` (retryable)."""
         try:
             async with self.redis.pipeline(transaction=False) as pipe:
-                pipe.lpush(queue, wire.encode({**message, "gw": self.node_name}))
-                pipe.expire(queue, wire.QUEUE_TTL_S)
+                for queue, items in pushes.items():
+                    pipe.lpush(queue, *items)
+                    pipe.expire(queue, wire.QUEUE_TTL_S)
+                for channel, items in publishes.items():
+                    pipe.publish(channel, wire.encode_batch(items))
                 await pipe.execute()
         except (RedisError, OSError) as exc:
-            self._forget(call)
-            raise NodeLost(f"could not send the call: {type(exc).__name__}") from None
-        return call
+            log.warning("gateway could not send %d calls: %s", len(calls), type(exc).__name__)
+            for call in calls:
+                call.put(NodeLost(f"could not send the call: {type(exc).__name__}"))
 
     def calls_on(self, node: str) -> int:
         """How many calls this gateway has in flight on ``node``."""
@@ -183,7 +221,7 @@ class RedisCluster(Transport):
 
     def buffered_replies(self) -> int:
         """Replies received but not yet consumed (bounded by stream credits per call)."""
-        return sum(call.queue.qsize() for call in self._calls.values())
+        return sum(call.qsize() for call in self._calls.values())
 
     def _forget(self, call: _RedisCall) -> None:
         if self._calls.get(call.call_id) is call:
@@ -193,17 +231,6 @@ class RedisCluster(Transport):
                 ids.discard(call.call_id)
                 if not ids:
                     del self._calls_by_node[call.node]
-
-    def _spawn(self, work: Awaitable[Any]) -> None:
-        async def run() -> None:
-            try:
-                await work
-            except (RedisError, OSError) as exc:
-                log.warning("gateway control message failed: %s", type(exc).__name__)
-
-        task = asyncio.create_task(run())
-        self._spawned.add(task)
-        task.add_done_callback(self._spawned.discard)
 
     # -- replies and notices --------------------------------------------------------------
     async def _listen(self, pubsub: Any) -> None:
@@ -225,16 +252,16 @@ class RedisCluster(Transport):
                 self._notice()
 
     def _route(self, data: bytes) -> None:
-        message = wire.decode(data)
-        if message is None:
-            return
-        call = self._calls.get(str(message.get("id")))
-        if call is None:
-            return  # a late reply to a call that already ended
-        if message["t"] == wire.NACK:
-            call.queue.put_nowait(NodeLost("the node refused the call (shutting down)"))
-        else:
-            call.queue.put_nowait(message)
+        calls = self._calls
+        for message in wire.decode_batch(data):
+            call_id = message.get("id")
+            call = calls.get(call_id) if isinstance(call_id, str) else None
+            if call is None:
+                continue  # a late reply to a call that already ended, or a malformed id
+            if message["t"] == wire.NACK:
+                call.put(NodeLost("the node refused the call (shutting down)"))
+            else:
+                call.put(message)
 
     # -- registry sync --------------------------------------------------------------------
     async def _sync_loop(self) -> None:
@@ -351,7 +378,7 @@ class RedisCluster(Transport):
         for call_id in list(self._calls_by_node.pop(node, ())):
             call = self._calls.get(call_id)
             if call is not None:
-                call.queue.put_nowait(NodeLost(reason))
+                call.put(NodeLost(reason))
 
     def _recompute(self) -> None:
         serving: dict[FunctionKey, list[str]] = {}

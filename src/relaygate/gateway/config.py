@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from relaygate.protocol.gateway.functions import FunctionSpec
@@ -26,6 +26,11 @@ class FunctionConfig:
     spec: FunctionSpec
     function: Callable[..., Any] | None = None
     permission: PermissionCheck | None = None
+    is_coroutine: bool = field(init=False, compare=False, default=False)
+    """``function`` is a coroutine function (awaited on the loop, not run in a thread)."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "is_coroutine", inspect.iscoroutinefunction(self.function))
 
     @classmethod
     def build(cls, function: Callable[..., Any] | None = None, **options: Any) -> FunctionConfig:

@@ -10,12 +10,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
+import itertools
 import logging
+import os
 import random
 import time
-import uuid
 from collections.abc import AsyncGenerator, Awaitable, Callable, Hashable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Final
 
 from relaygate.gateway import metrics
@@ -44,6 +45,24 @@ log = logging.getLogger(__name__)
 
 Emit = Callable[[dict[str, Any]], Awaitable[None]]
 RETRY_BASE_S: Final = 0.025
+_CALL_IDS: Final = itertools.count()
+_CALL_ID_PREFIX: Final = os.urandom(8).hex()
+_ROLES: dict[frozenset[str], tuple[str, ...]] = {}
+"""Sorted role tuples per role set (sockets share a handful of role sets)."""
+
+
+def _new_call_id() -> str:
+    """Unique across gateways and restarts (random per process), cheap within one."""
+    return f"{_CALL_ID_PREFIX}{next(_CALL_IDS):x}"
+
+
+def _sorted_roles(roles: frozenset[str]) -> tuple[str, ...]:
+    cached = _ROLES.get(roles)
+    if cached is None:
+        cached = tuple(sorted(roles))
+        if len(_ROLES) < 1024:
+            _ROLES[roles] = cached
+    return cached
 
 
 @dataclass(slots=True)
@@ -54,7 +73,8 @@ class _Call:
     device_id: str | None
     values: dict[str, Any]
     emit: Emit
-    call_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    call_id: str = ""
+    """Set on the first remote attempt; every attempt of the call sends the same id (node dedupe)."""
     cancelled_by_client: bool = False
     node: str | None = None
     """Where it ran: ``local`` or the service node of the last attempt (telemetry)."""
@@ -197,24 +217,26 @@ class Gateway:
         config = self.registry.resolve(request.service, request.request_type, request.version)
         if self.draining:
             raise GatewayError(codes.UNAVAILABLE, "this node is shutting down")
-        try:
-            allowed = await is_allowed(config, caller, request.args)
-        except Exception as exc:  # a broken check_permission callable: a server error, not a denial
-            raise self._function_error(exc) from None
-        if not allowed:
-            raise GatewayError(codes.PERMISSION_DENIED, "permission denied")
+        if config.permission is not None or config.spec.check_permission.kind != "none":
+            try:
+                allowed = await is_allowed(config, caller, request.args)
+            except Exception as exc:  # a broken check_permission callable: a server error, not a denial
+                raise self._function_error(exc) from None
+            if not allowed:
+                raise GatewayError(codes.PERMISSION_DENIED, "permission denied")
         if not self.lanes.has_room(caller.connection):
             raise GatewayError(codes.OVERLOADED, "too many calls in flight, try again later")
         if (caller.connection, request.request_id) in self._running:
             raise GatewayError(codes.BAD_REQUEST, "a call with this request_id is still running")
         device_id = caller.device_id or request.device_id
         values, errors = validate_args(config.spec.arg_types, request.args)
-        try:  # the limit is reported first, but an invalid request uses no quota
-            await self.limiter.check(config.spec, caller, device_id, request.args, count=not errors)
-        except GatewayError as exc:
-            if exc.code == codes.RATE_LIMITED:
-                metrics.RATE_LIMITED.labels(request.service, request.request_type).inc()
-            raise
+        if self.limiter.applies(config.spec):
+            try:  # the limit is reported first, but an invalid request uses no quota
+                await self.limiter.check(config.spec, caller, device_id, request.args, count=not errors)
+            except GatewayError as exc:
+                if exc.code == codes.RATE_LIMITED:
+                    metrics.RATE_LIMITED.labels(request.service, request.request_type).inc()
+                raise
         if errors:
             raise GatewayError(codes.INVALID_ARGS, "invalid arguments", result=errors)
         lane = self.lanes.admit(caller.connection)
@@ -267,7 +289,7 @@ class Gateway:
             request_id=call.request.request_id,
             user_id=None if caller.user_id is None else str(caller.user_id),
             device_id=call.device_id,
-            user_roles=tuple(sorted(caller.roles)),
+            user_roles=_sorted_roles(caller.roles),
             deadline=time.time() + timeout_ms / 1000,
         )
 
@@ -278,6 +300,8 @@ class Gateway:
             ctx = self._context(call, spec.timeout_ms)
             try:
                 async with asyncio.timeout(spec.timeout_ms / 1000):
+                    if call.config.is_coroutine:
+                        return await call.config.function(**call.values, ctx=ctx)
                     return await _invoke(call.config.function, call.values, ctx)
             except TimeoutError:
                 raise GatewayError(codes.TIMEOUT, f"no result within {spec.timeout_ms} ms") from None
@@ -405,6 +429,8 @@ class Gateway:
         spec = call.config.spec
         remaining = deadline - time.monotonic()
         budget_ms = spec.max_duration_ms if stream else max(1, int(remaining * 1000))
+        if not call.call_id:
+            call.call_id = _new_call_id()
         message = {
             "t": wire.CALL,
             "id": call.call_id,
@@ -468,9 +494,7 @@ def _remote_error(reply: dict[str, Any]) -> GatewayError:
 
 
 async def _invoke(function: Callable[..., Any], values: dict[str, Any], ctx: CallContext) -> Any:
-    """Call a local function: coroutine functions on the loop, plain callables in a worker thread."""
-    if inspect.iscoroutinefunction(function):
-        return await function(**values, ctx=ctx)
+    """Call a plain local function in a worker thread (coroutine functions are awaited inline)."""
     result = await asyncio.to_thread(function, **values, ctx=ctx)
     if inspect.isawaitable(result):
         result = await result

@@ -154,6 +154,10 @@ class RateLimiter:
         """Replace the configuration at runtime (already counted hits stay counted)."""
         self.config = config
 
+    def applies(self, spec: FunctionSpec) -> bool:
+        """Whether any limit could apply to a call of ``spec`` (else :meth:`check` is a no-op)."""
+        return bool(self.config.global_limits or spec.rate_limits)
+
     def windows(
         self, spec: FunctionSpec, caller: CallerContext, device_id: str | None, args: Mapping[str, Any]
     ) -> list[Window]:

@@ -30,6 +30,8 @@ class Registry:
         self._local: dict[FunctionKey, FunctionConfig] = {}
         self._disabled: set[FunctionKey] = set()
         self._index: dict[tuple[str, str], dict[str | None, FunctionConfig]] = {}
+        self._resolved: dict[tuple[str, str, str | None], FunctionConfig] = {}
+        """Successful resolutions (bounded by the registered versions), cleared on every change."""
         self.on_change: Callable[[str], None] | None = None
 
     # -- writes ----------------------------------------------------------------------------
@@ -102,6 +104,9 @@ class Registry:
 
     def resolve(self, service: str, request_type: str, version: str | None) -> FunctionConfig:
         """The function a request gets (see :func:`resolve_version`); ``not_found`` / ``disabled``."""
+        cached = self._resolved.get((service, request_type, version))
+        if cached is not None:
+            return cached
         versions = self._index.get((service, request_type))
         if not versions:
             what = "service" if not any(s == service for s, _ in self._index) else "request_type"
@@ -109,7 +114,8 @@ class Registry:
         chosen = resolve_version(
             {v: (service, request_type, v) not in self._disabled for v in versions}, version
         )
-        return versions[chosen]
+        config = self._resolved[(service, request_type, version)] = versions[chosen]
+        return config
 
     def listing(self) -> dict[str, dict[str, list[dict[str, Any]]]]:
         """``{service: {request_type: [{version, enabled, response_type, nodes}]}}`` for admins."""
@@ -141,5 +147,6 @@ class Registry:
         for key, config in self._local.items():  # a local function wins over a remote one
             index.setdefault((key[0], key[1]), {})[key[2]] = config
         self._index = index
+        self._resolved = {}
         if self.on_change is not None:
             self.on_change(kind)

@@ -74,12 +74,25 @@ def decode_request(payload: object, *, size: int | None = None) -> GatewayReques
             raise GatewayError(codes.BAD_REQUEST, "the request is not JSON") from None
     if size > MAX_REQUEST_BYTES:
         raise GatewayError(codes.BAD_REQUEST, f"the request is larger than {MAX_REQUEST_BYTES} bytes")
-    request_id = _text(payload, "request_id", MAX_REQUEST_ID_CHARS, required=True)
-    service = _text(payload, "service", MAX_NAME_CHARS, required=True)
-    request_type = _text(payload, "request_type", MAX_NAME_CHARS, required=True)
-    version = _text(payload, "version", MAX_NAME_CHARS, required=False)
-    device_id = _text(payload, "device_id", MAX_NAME_CHARS, required=False)
-    args = payload.get("args")
+    get = payload.get
+    request_id, service, request_type = get("request_id"), get("service"), get("request_type")
+    version, device_id = get("version"), get("device_id")
+    if not (  # the common, valid case in one expression; else find the first bad field
+        type(request_id) is str
+        and 0 < len(request_id) <= MAX_REQUEST_ID_CHARS
+        and type(service) is str
+        and 0 < len(service) <= MAX_NAME_CHARS
+        and type(request_type) is str
+        and 0 < len(request_type) <= MAX_NAME_CHARS
+        and (version is None or (type(version) is str and 0 < len(version) <= MAX_NAME_CHARS))
+        and (device_id is None or (type(device_id) is str and 0 < len(device_id) <= MAX_NAME_CHARS))
+    ):
+        request_id = _text(payload, "request_id", MAX_REQUEST_ID_CHARS, required=True)
+        service = _text(payload, "service", MAX_NAME_CHARS, required=True)
+        request_type = _text(payload, "request_type", MAX_NAME_CHARS, required=True)
+        version = _text(payload, "version", MAX_NAME_CHARS, required=False)
+        device_id = _text(payload, "device_id", MAX_NAME_CHARS, required=False)
+    args = get("args")
     if args is None:
         args = {}
     elif not isinstance(args, dict):

@@ -1,19 +1,23 @@
 """Cluster Presence through Redis: one shared store, a versioned diff stream, a mirror per node.
 
 Every node writes only its own entries, through one writer task (so its changes reach Redis in
-the order they were made), with Lua scripts that change the store, bump a version and publish
-the change atomically. Every node keeps a mirror of the whole store, loaded from a snapshot and
-then advanced message by message in version order; a version gap or a new epoch means messages
-were lost, and the mirror reloads. ``list`` reads the mirror; the mirror's changes are this node's
-``presence_diff`` broadcasts. Liveness: heartbeat keys with a TTL, and a reaper on every node
+the order they were made, batched into one Lua call per round trip), with Lua scripts that
+change the store, bump a version and publish the change atomically. Every node keeps a mirror of
+the whole store, loaded from a snapshot and then advanced message by message in version order; a
+version gap or a new epoch means messages were lost, and the mirror reloads. The node's own
+entries are the exception: the mirror shows them as the node holds them, at once (a track
+never waits on Redis, and works while Redis is away), and takes only their ordering from the
+store. ``list`` reads the mirror; the mirror's changes are this node's ``presence_diff``
+broadcasts. Liveness: heartbeat keys with a TTL, and a reaper on every node
 that drops the entries of replicas whose key expired. The correctness argument is in
-docs/cluster.md.
+docs/reference/cluster-internals.md.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import random
 import secrets
@@ -33,6 +37,9 @@ from relaygate.pubsub.backoff import Backoff
 from relaygate.pubsub.redis import FAILURES, connect, follow
 
 log = logging.getLogger(__name__)
+
+_PROVISIONAL = 1 << 62
+"""Seqs of own entries not yet stored start here, so they list after every stored entry."""
 
 Version = tuple[str, int]
 """(epoch, version) of a change in the store."""
@@ -57,9 +64,11 @@ class RedisPresence(Presence):
         ttl: float = 5.0,
         reap_interval: float = 1.0,
         start_timeout: float = 10.0,
+        **options: Any,
     ) -> None:
-        """Node death shows as leaves within about ``ttl + reap_interval`` (6 s by default)."""
-        super().__init__(pubsub)
+        """Node death shows as leaves within about ``ttl + reap_interval`` (6 s by default).
+        ``options``: the diff coalescing of :class:`Presence`."""
+        super().__init__(pubsub, **options)
         if not node_name:
             raise ValueError("node_name must not be empty")
         if not ttl > heartbeat_interval > 0 or reap_interval <= 0:
@@ -82,7 +91,7 @@ class RedisPresence(Presence):
         self._stopping = False
         self._epoch = ""
         self._applied = 0
-        self._waiters: list[tuple[Version, asyncio.Future[Version | None]]] = []
+        self._provisional = itertools.count(_PROVISIONAL)
 
     @property
     def ready(self) -> bool:
@@ -133,10 +142,7 @@ class RedisPresence(Presence):
         _, stuck = await asyncio.wait(tasks, timeout=5.0)
         if stuck:
             log.warning("presence tasks did not stop: %s", sorted(t.get_name() for t in stuck))
-        for _, waiter in self._waiters:
-            if not waiter.done():
-                waiter.set_result(None)
-        self._waiters.clear()
+        self._flush_all()
         while not self._ops.empty():
             op = self._ops.get_nowait()
             if not op.done.done():
@@ -154,23 +160,23 @@ class RedisPresence(Presence):
     def _new_entry_id(self) -> str:
         return f"{self.replica}:{super()._new_entry_id()}"
 
-    async def _commit(self, changes: Changes) -> None:
+    def _next_seq(self) -> int:
+        """Until the store's echo gives an entry its seq, it sorts after every stored one."""
+        return next(self._provisional)
+
+    def _commit(self, changes: Changes) -> None:
+        """Show the change here and queue it for the writer: while Redis is away the writer keeps
+        retrying (re-asserting this node's entries, which then hold this change)."""
         if not self._tasks:
             raise RuntimeError("RedisPresence is not started")
-        version = await self._submit("apply", changes)
-        if version is None:
-            return  # stopping
-        waiter: asyncio.Future[Version | None] = asyncio.get_running_loop().create_future()
-        self._waiters.append((version, waiter))
-        self._release_waiters()
-        await waiter
+        self._apply(changes)
+        self._submit("apply", changes)
 
-    def _commit_later(self, changes: Changes) -> None:
-        """Queue the change for the writer and return: while Redis is away the writer keeps
-        retrying (re-asserting this node's entries, which no longer hold these), and the mirror
-        shows the change when it follows the store again."""
+    async def replicated(self) -> None:
+        """Wait until this node's changes made so far are in the store (visible to other nodes
+        that follow it); returns at once when stopped."""
         if self._tasks:
-            self._submit("apply", changes)
+            await self._submit("apply")
 
     def _submit(self, kind: Literal["apply", "assert", "retire"], changes: Changes | None = None) -> Any:
         op = _Op(kind, asyncio.get_running_loop().create_future(), changes or {})
@@ -200,30 +206,37 @@ class RedisPresence(Presence):
                     op.done.set_result(result)
 
     async def _run(self, ops: list[_Op]) -> list[Version | None]:
-        """One pipeline for the whole batch; None marks an op whose replica was not registered."""
+        """One pipeline for the whole batch, consecutive applies merged into one script call;
+        None marks an op whose replica was not registered."""
         assert self._client is not None
-        pipe = self._client.pipeline(transaction=False)
+        calls: list[tuple[Literal["apply", "assert", "retire"], Changes]] = []
+        call_of: list[int] = []  # op index -> the script call that carries it
         for op in ops:
-            if op.kind == "apply":
-                puts = [(i, t) for i, t in op.changes.items() if t is not None]
-                deletes = [i for i, t in op.changes.items() if t is None]
+            if op.kind == "apply" and calls and calls[-1][0] == "apply":
+                calls[-1][1].update(op.changes)  # an entry's last state wins; ids are never reused
+            else:
+                calls.append((op.kind, dict(op.changes)))
+            call_of.append(len(calls) - 1)
+        pipe = self._client.pipeline(transaction=False)
+        for kind, changes in calls:
+            if kind == "apply":
+                puts = [(i, t) for i, t in changes.items() if t is not None]
+                deletes = [i for i, t in changes.items() if t is None]
                 args = [self.replica, self._ttl_ms, len(puts), *_pairs(puts), *deletes]
                 await self._apply_script(self._keys, [*self._common_args(), *args], client=pipe)
-            elif op.kind == "assert":
+            elif kind == "assert":
                 await self._assert_script(self._keys, self._assert_args(), client=pipe)
             else:
                 await self._drop_script(self._keys, [*self._common_args(), "self", self.replica], client=pipe)
         replies = await pipe.execute()
         results: list[Version | None] = []
-        for op, (epoch, version) in zip(ops, replies, strict=True):
-            if op.kind == "assert":
+        for (kind, _), (epoch, version) in zip(calls, replies, strict=True):
+            if kind == "assert":
                 self._fresh = False
             results.append(
-                None
-                if version < 0 or (op.kind != "retire" and self._stopping)
-                else (_text(epoch), int(version))
+                None if version < 0 or (kind != "retire" and self._stopping) else (_text(epoch), int(version))
             )
-        return results
+        return [results[i] for i in call_of]
 
     async def _assert_until_done(self) -> Version | None:
         backoff = Backoff()
@@ -278,18 +291,22 @@ class RedisPresence(Presence):
         pipe.get(self._keys[1])
         pipe.hgetall(self._keys[0])
         epoch, version, raw = await pipe.execute()
-        entries = {_text(entry_id): _entry(value) for entry_id, value in raw.items()}
+        mine = f"{self.replica}:"
+        entries: dict[str, Entry] = {}
+        for raw_id, value in raw.items():
+            entry_id = _text(raw_id)
+            if not entry_id.startswith(mine):
+                entries[entry_id] = _entry(value)
+        for entry_id, tracked in self._local.items():  # own entries as this node holds them
+            stored = raw.get(entry_id.encode())
+            held = self._table.get(entry_id)
+            seq = _seq(stored) if stored is not None else held.seq if held is not None else self._next_seq()
+            entries[entry_id] = Entry(tracked.topic, tracked.key, tracked.meta, seq)
         diffs = Diffs()
         self._table.replace_all(entries, diffs)
-        new_epoch = _text(epoch) if epoch is not None else ""
-        if new_epoch != self._epoch:
-            # changes acknowledged in an older epoch were re-asserted before this snapshot
-            for (waiter_epoch, _), waiter in self._waiters:
-                if waiter_epoch != new_epoch and not waiter.done():
-                    waiter.set_result(None)
-        self._epoch, self._applied = new_epoch, int(version or 0)
+        self._epoch = _text(epoch) if epoch is not None else ""
+        self._applied = int(version or 0)
         self._emit(diffs)
-        self._release_waiters()
 
     def _follow(self, data: bytes) -> bool:
         """Apply one change message; False when the mirror must reload (lost messages, new epoch)."""
@@ -300,29 +317,22 @@ class RedisPresence(Presence):
                 return False
             if version <= self._applied:
                 return True  # already in the snapshot
+            mine = f"{self.replica}:"
             diffs = Diffs()
             for entry_id in message["del"] or ():
-                self._table.remove(entry_id, diffs)
+                if not entry_id.startswith(mine):
+                    self._table.remove(entry_id, diffs)
             for entry_id, value in message["put"] or ():
-                self._table.put(entry_id, _entry(value), diffs)
-        except (ValueError, KeyError, TypeError) as exc:
+                if entry_id.startswith(mine):
+                    self._table.reseq(entry_id, _seq(value))  # the echo of our own change
+                else:
+                    self._table.put(entry_id, _entry(value), diffs)
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
             log.warning("presence got a malformed change message, reloading: %s", exc)
             return False
         self._applied = version
         self._emit(diffs)
-        self._release_waiters()
         return True
-
-    def _release_waiters(self) -> None:
-        pending = []
-        for (epoch, version), waiter in self._waiters:
-            if waiter.done():
-                continue
-            if epoch == self._epoch and version <= self._applied:
-                waiter.set_result(None)
-            else:
-                pending.append(((epoch, version), waiter))
-        self._waiters = pending
 
     # -- liveness ----------------------------------------------------------------------------------
 
@@ -371,6 +381,11 @@ def _entry(value: bytes | str) -> Entry:
     seq, _, body = raw.partition(b"|")
     topic, key, meta = orjson.loads(body)
     return Entry(topic, key, meta, int(seq))
+
+
+def _seq(value: bytes | str) -> int:
+    raw = value.encode() if isinstance(value, str) else value
+    return int(raw.partition(b"|")[0])
 
 
 def _text(value: bytes | str) -> str:

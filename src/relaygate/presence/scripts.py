@@ -1,6 +1,6 @@
 """Lua scripts of the Redis presence store: every change is atomic, versioned and published.
 
-Layout (``P`` is the key prefix; see docs/cluster.md):
+Layout (``P`` is the key prefix; see docs/reference/cluster-internals.md):
 ``P entries`` hash entry id -> ``"<seq>|<json [topic, key, meta]>"``; ``P version`` change counter;
 ``P epoch`` id of this store's lifetime (a Redis that lost its data gets a new one); ``P replicas``
 hash replica id -> node name; ``P owned:<replica>`` set of its entry ids; ``P alive:<replica>``

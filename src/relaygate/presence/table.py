@@ -13,6 +13,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 Meta = dict[str, Any]
 
 
@@ -32,30 +34,62 @@ class Entry:
 
 
 class Diffs:
-    """Joins and leaves per topic, collected while changes are applied, in ``presence_diff`` shape."""
+    """Joins and leaves per topic, in ``presence_diff`` shape, merged so that applying the result
+    once equals applying every recorded change in order (the coalescing window relies on it).
+
+    A meta is identified by its key and ``phx_ref`` (as presence.js identifies it): only its last
+    change counts, a join (the meta is present afterwards) or a leave (absent afterwards). Both
+    kinds stay in the result even when a join and a leave of one meta cancel out, because a client
+    may have listed that meta in a ``presence_state`` taken in between; a leave of a meta a client
+    never saw is a no-op in presence.js.
+    """
 
     def __init__(self) -> None:
-        self._topics: dict[str, tuple[dict[str, list[Entry]], dict[str, list[Entry]]]] = {}
+        self._topics: dict[str, dict[tuple[str, Any], tuple[bool, Entry]]] = {}
 
     def join(self, entry: Entry) -> None:
-        self._side(entry.topic)[0].setdefault(entry.key, []).append(entry)
+        self._record(entry, True)
 
     def leave(self, entry: Entry) -> None:
-        self._side(entry.topic)[1].setdefault(entry.key, []).append(entry)
+        self._record(entry, False)
 
-    def _side(self, topic: str) -> tuple[dict[str, list[Entry]], dict[str, list[Entry]]]:
-        sides = self._topics.get(topic)
-        if sides is None:
-            sides = self._topics[topic] = ({}, {})
-        return sides
+    def _record(self, entry: Entry, joined: bool) -> None:
+        changes = self._topics.get(entry.topic)
+        if changes is None:
+            changes = self._topics[entry.topic] = {}
+        ident = (entry.key, entry.meta.get("phx_ref"))
+        changes.pop(ident, None)  # the latest change goes last, so a payload lists changes in order
+        changes[ident] = (joined, entry)
+
+    def merge(self, later: Diffs) -> None:
+        """Add the changes of ``later`` (recorded after this one's) as if recorded here."""
+        for changes in later._topics.values():
+            for joined, entry in changes.values():
+                self._record(entry, joined)
+
+    def topics(self) -> list[str]:
+        return list(self._topics)
+
+    def pop(self, topic: str) -> dict[str, Any] | None:
+        """The ``presence_diff`` payload of one topic, removed from this collection (None if none)."""
+        changes = self._topics.pop(topic, None)
+        return None if changes is None else _payload(changes)
 
     def __bool__(self) -> bool:
         return bool(self._topics)
 
     def payloads(self) -> Iterator[tuple[str, dict[str, Any]]]:
         """``(topic, {"joins": {...}, "leaves": {...}})`` per changed topic; both keys always present."""
-        for topic, (joins, leaves) in self._topics.items():
-            yield topic, {"joins": _grouped(joins), "leaves": _grouped(leaves)}
+        for topic, changes in self._topics.items():
+            yield topic, _payload(changes)
+
+
+def _payload(changes: Mapping[tuple[str, Any], tuple[bool, Entry]]) -> dict[str, Any]:
+    joins: dict[str, list[Entry]] = {}
+    leaves: dict[str, list[Entry]] = {}
+    for joined, entry in changes.values():
+        (joins if joined else leaves).setdefault(entry.key, []).append(entry)
+    return {"joins": _grouped(joins), "leaves": _grouped(leaves)}
 
 
 def _grouped(by_key: Mapping[str, list[Entry]]) -> dict[str, dict[str, Any]]:
@@ -74,6 +108,16 @@ class PresenceTable:
     def __init__(self) -> None:
         self._entries: dict[str, Entry] = {}
         self._topics: dict[str, dict[str, dict[str, Entry]]] = {}
+        self._fragments: dict[str, dict[str, bytes]] = {}
+        """Per topic and key, the encoded ``"key":{"metas":[...]}`` while the key is unchanged."""
+        self._states: dict[str, bytes] = {}
+        """Per topic, the encoded list while the topic is unchanged."""
+
+    def _touch(self, topic: str, key: str) -> None:
+        self._states.pop(topic, None)
+        fragments = self._fragments.get(topic)
+        if fragments is not None:
+            fragments.pop(key, None)
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -96,12 +140,22 @@ class PresenceTable:
             return
         if old is not None and (old.topic, old.key, old.meta) == (entry.topic, entry.key, entry.meta):
             self._entries[entry_id] = self._topics[entry.topic][entry.key][entry_id] = entry
+            self._touch(entry.topic, entry.key)  # the order of the key's metas may change
             return
         if old is not None:
             self.remove(entry_id, diffs)
+        self._touch(entry.topic, entry.key)
         self._entries[entry_id] = entry
         self._topics.setdefault(entry.topic, {}).setdefault(entry.key, {})[entry_id] = entry
         diffs.join(entry)
+
+    def reseq(self, entry_id: str, seq: int) -> None:
+        """Give an entry its ordering number (no client sees that: no diff)."""
+        old = self._entries.get(entry_id)
+        if old is not None and old.seq != seq:
+            entry = Entry(old.topic, old.key, old.meta, seq)
+            self._entries[entry_id] = self._topics[entry.topic][entry.key][entry_id] = entry
+            self._touch(entry.topic, entry.key)
 
     def remove(self, entry_id: str, diffs: Diffs) -> Entry | None:
         entry = self._entries.pop(entry_id, None)
@@ -110,10 +164,12 @@ class PresenceTable:
         keys = self._topics[entry.topic]
         ids = keys[entry.key]
         del ids[entry_id]
+        self._touch(entry.topic, entry.key)
         if not ids:
             del keys[entry.key]
             if not keys:
                 del self._topics[entry.topic]
+                self._fragments.pop(entry.topic, None)
         diffs.leave(entry)
         return entry
 
@@ -127,6 +183,29 @@ class PresenceTable:
     def list(self, topic: str) -> dict[str, dict[str, Any]]:
         """``{key: {"metas": [...]}}`` with metas in tracking order (fresh dicts, safe to mutate)."""
         return _grouped({key: list(ids.values()) for key, ids in self._topics.get(topic, {}).items()})
+
+    def state(self, topic: str) -> bytes:
+        """``list(topic)`` as JSON, re-encoded only for the keys that changed since the last call:
+        a join to a room of N sends the N-entry list, and building it must not cost N dicts."""
+        state = self._states.get(topic)
+        if state is not None:
+            return state
+        keys = self._topics.get(topic)
+        if not keys:
+            return b"{}"
+        fragments = self._fragments.setdefault(topic, {})
+        parts = []
+        for key, ids in keys.items():
+            fragment = fragments.get(key)
+            if fragment is None:
+                entries = list(ids.values())
+                if len(entries) > 1:
+                    entries.sort(key=_seq)
+                metas = {key: {"metas": [e.meta for e in entries]}}
+                fragment = fragments[key] = orjson.dumps(metas)[1:-1]
+            parts.append(fragment)
+        state = self._states[topic] = b"{" + b",".join(parts) + b"}"
+        return state
 
     def get_by_key(self, topic: str, key: str) -> dict[str, Any] | None:
         ids = self._topics.get(topic, {}).get(key)

@@ -90,9 +90,11 @@ class Serializer(abc.ABC):
         return self.encode(join_ref, None, topic, event, payload)
 
     def broadcast(self, topic: str, event: str, payload: Any, ref: str | None = None) -> Frame:
-        """A fastlaned broadcast: ``[null, ref, topic, event, payload]``; ``ref`` is the position on
-        a topic with history, else null. A binary broadcast has no ref field (kind 2)."""
-        return self.encode(None, None if isinstance(payload, bytes) else ref, topic, event, payload)
+        """A fastlaned broadcast: ``[null, ref, topic, event, payload]``. ``ref`` is null, or a
+        string the sender chose (a history position); binary broadcasts have no ref slot."""
+        if isinstance(payload, bytes):
+            ref = None
+        return self.encode(None, ref, topic, event, payload)
 
     def close(self, join_ref: str | None, topic: str) -> Frame:
         """``phx_close`` with ref = join_ref."""

@@ -21,7 +21,7 @@ class Broadcast:
     origin: object | None = field(default=None, compare=False)
     """The subscriber to skip (``broadcast_from``); only meaningful on the publishing node."""
     ref: str | None = None
-    """Sent in the frame's ref slot to every subscriber: the position on a topic with history."""
+    """Sent in the frame's ref slot to every subscriber (e.g. a history position); None = null."""
 
 
 class Subscriber(Protocol):
@@ -67,8 +67,29 @@ class PubSub(abc.ABC):
         if not subscribers:
             del self._topics[topic]
 
+    @property
+    def connected(self) -> bool:
+        """Whether broadcasts from every node reach this node's subscribers now."""
+        return True
+
+    @property
+    def connections(self) -> int:
+        """Counts (re)connections to the cluster: a subscriber that saw the same count twice, with
+        ``connected`` both times, missed no broadcast in between."""
+        return 1
+
+    async def broadcast_confirmed(self, topic: str, event: str, payload: Any) -> int:
+        """As :meth:`broadcast`, but returns only once the message has left this node for every
+        other one (raising if it could not), with how many other nodes it reached."""
+        await self.broadcast(topic, event, payload)
+        return 0
+
     def subscriber_count(self, topic: str) -> int:
         return len(self._topics.get(topic, ()))
+
+    def topic_counts(self) -> list[tuple[str, int]]:
+        """Every topic with local subscribers and how many (the dashboard's channel list)."""
+        return [(topic, len(subscribers)) for topic, subscribers in self._topics.items()]
 
     def local_broadcast(self, topic: str, event: str, payload: Any, *, origin: object | None = None) -> int:
         """Deliver to this node's subscribers only; returns how many were reached."""

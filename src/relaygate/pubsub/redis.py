@@ -98,6 +98,7 @@ class RedisPubSub(PubSub):
         """Set by the Redis history: takes broadcasts that carry a position (every node's, ours too)."""
         self.on_resubscribed: Callable[[], None] | None = None
         """Set by the Redis history: the subscription came back after an outage (catch up)."""
+        self._connections = 0  # never reset: a restart is a reconnection too
         self._reset()
 
     def _reset(self) -> None:
@@ -121,6 +122,10 @@ class RedisPubSub(PubSub):
     def connected(self) -> bool:
         """True while the subscriber connection is up and subscribed."""
         return self._connected
+
+    @property
+    def connections(self) -> int:
+        return self._connections
 
     async def start(self) -> None:
         if self._started and self._pid == os.getpid():
@@ -217,6 +222,18 @@ class RedisPubSub(PubSub):
         if pending:
             await asyncio.shield(pending[-1])
 
+    async def broadcast_confirmed(self, topic: str, event: str, payload: Any) -> int:
+        """Published directly (not through the batching writer); Redis has handed the message to
+        every subscribed node's connection when this returns."""
+        frame = codec.encode(self.node_id, event, payload)
+        await self.start()
+        self.local_broadcast(topic, event, payload)
+        PUBSUB_BROADCASTS.labels("out").inc()
+        assert self._client is not None
+        receivers = int(await self._client.publish(self._topic_prefix + topic.encode(), frame))
+        subscribed_here = self._connected and self.subscriber_count(topic) > 0
+        return max(0, receivers - 1) if subscribed_here else receivers
+
     def _expect_confirmation(self, channel: bytes) -> asyncio.Future[None]:
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._pending.setdefault(channel, deque()).append(waiter)
@@ -257,6 +274,7 @@ class RedisPubSub(PubSub):
         """On a fresh connection: subscribe every topic with local subscribers, release old waiters."""
         previous, self._pending = self._pending, {}
         self._connected = True
+        self._connections += 1
         channels = {self._topic_prefix + topic.encode() for topic in self._topics} | set(previous)
         wanted = [c for c in channels if self.subscriber_count(c[len(self._topic_prefix) :].decode()) > 0]
         for channel in wanted:

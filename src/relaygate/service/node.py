@@ -1,9 +1,12 @@
 """A running service node: registers with the gateway through Redis, runs calls, heartbeats.
 
-Calls arrive on the node's list (BRPOP); replies, stream chunks and ends go to the calling
-gateway's channel. Streams send a chunk only against a credit from the gateway, so a slow
-client pauses the producer. A call id seen in the last ``dedupe_window`` seconds never runs
-again: a finished one gets its reply re-sent, a running one is left alone.
+Calls arrive on the node's list, popped in batches of up to the free concurrency slots
+(BLMPOP ... COUNT n); replies, stream chunks and ends go to the calling gateway's channel, all
+those of one event-loop turn in one pipeline with one PUBLISH per gateway (:class:`Outbox`).
+Streams send a chunk only against a credit from the gateway, so a slow client pauses the
+producer. A call id seen in the last ``dedupe_window`` seconds never runs again: a finished
+one gets its reply re-sent, a running one is left alone. Wire format:
+:mod:`relaygate.protocol.gateway.wire`.
 """
 
 from __future__ import annotations
@@ -16,9 +19,10 @@ import os
 import signal
 import socket
 import time
-from collections.abc import Callable, Coroutine
-from dataclasses import dataclass, field
-from typing import Any, Final, TypeGuard
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Final, TypeGuard, cast
 
 import orjson
 from redis.asyncio import BlockingConnectionPool, Redis
@@ -29,6 +33,7 @@ from relaygate.protocol.gateway.argtypes import validate_args
 from relaygate.protocol.gateway.codes import ServiceError
 from relaygate.protocol.gateway.context import CallContext
 from relaygate.protocol.gateway.functions import key_text
+from relaygate.protocol.gateway.outbox import Outbox, Publishes, Pushes
 from relaygate.service.service import Handler, Service
 
 log = logging.getLogger(__name__)
@@ -38,12 +43,13 @@ RECONNECT_CAP_S: Final = 2.0
 
 @dataclass(slots=True)
 class _Seen:
-    expires: float
     reply_to: str
+    """The calling gateway's reply channel."""
     final: bytes | None = None
     task: asyncio.Task[None] | None = None
     credits: int = 0
-    credit: asyncio.Event = field(default_factory=asyncio.Event)
+    credit: asyncio.Event | None = None
+    """Set when a credit arrives (streams only)."""
 
 
 class ServiceNode:
@@ -70,9 +76,12 @@ class ServiceNode:
         self.force_push = force_push
         self.debug_errors = debug_errors
         self.pushed: bool | None = None  # whether the last push replaced the registry entry
-        self._slots = asyncio.Semaphore(concurrency)
+        self._inflight = 0
+        self._room = asyncio.Event()
         self._seen: dict[str, _Seen] = {}
+        self._expiry: deque[tuple[float, str, _Seen]] = deque()  # finished calls, oldest first
         self._running: set[asyncio.Task[None]] = set()
+        self.outbox = Outbox(self._write)
         self._tasks: list[asyncio.Task[None]] = []
         self._pubsub: Any = None
         self._stopping = False
@@ -98,6 +107,7 @@ class ServiceNode:
         self._pubsub = self.redis.pubsub()
         await self._pubsub.subscribe(wire.node_control(self.name))
         await self._announce()
+        self.outbox.start()
         self._tasks = [
             asyncio.create_task(self._control_loop()),
             asyncio.create_task(self._heartbeat_loop()),
@@ -106,13 +116,11 @@ class ServiceNode:
         log.info("service node %s serving %s", self.name, self.service.name)
 
     async def _announce(self) -> None:
-        """Write the node record, a heartbeat and the service's configuration, then tell gateways.
+        """Write the service's configuration, the node record and a heartbeat, then tell gateways.
 
         Run on start and again whenever the control subscription reconnects: a restarted Redis
         has lost the registry, and gateways only select nodes they find there.
         """
-        await self.redis.hset(wire.NODES, self.name, self._record(draining=False))
-        await self._heartbeat(keys=[wire.HEARTBEATS], args=[self.name])
         entry = orjson.dumps(
             {"config_version": self.service.config_version, "functions": self.service.wire_functions()}
         )
@@ -121,6 +129,10 @@ class ServiceNode:
             args=[self.service.name, entry, "1" if self.force_push else "0", self.service.config_version],
         )
         self.pushed = bool(pushed)
+        # The node becomes selectable only after its service's configuration is readable: a
+        # gateway that saw the node first would answer "no such service" in between.
+        await self.redis.hset(wire.NODES, self.name, self._record(draining=False))
+        await self._heartbeat(keys=[wire.HEARTBEATS], args=[self.name])
         await self._notice()
 
     async def _notice(self) -> None:
@@ -158,24 +170,34 @@ class ServiceNode:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.outbox.close()
         if self._pubsub is not None:
             with contextlib.suppress(RedisError, OSError):
                 await self._pubsub.aclose()
         log.info("service node %s stopped", self.name)
 
     async def _refuse_queued(self) -> None:
-        while (raw := await self.redis.rpop(self._queue)) is not None:
-            message = wire.decode(raw)  # type: ignore[arg-type]
-            if message is not None and message["t"] == wire.CALL:
-                await self._reply(str(message.get("gw")), {"t": wire.NACK, "id": message.get("id")})
+        while raws := cast("list[bytes] | None", await self.redis.rpop(self._queue, 256)):
+            for raw in raws:
+                message = wire.decode(raw)
+                if message is not None and message["t"] == wire.CALL:
+                    self._reply(str(message.get("gw")), {"t": wire.NACK, "id": message.get("id")})
 
-    async def _reply(self, gateway: str, message: dict[str, Any]) -> None:
-        with contextlib.suppress(RedisError, OSError):
-            await self.redis.publish(wire.gateway_replies(gateway), wire.encode(message))
+    def _reply(self, gateway: str, message: dict[str, Any]) -> None:
+        self.outbox.publish(wire.gateway_replies(gateway), wire.encode(message))
 
-    async def _resend(self, gateway: str, data: bytes) -> None:
-        with contextlib.suppress(RedisError, OSError):
-            await self.redis.publish(wire.gateway_replies(gateway), data)
+    async def _write(self, pushes: Pushes, publishes: Publishes, tags: list[Any]) -> None:
+        """Replies of one loop turn: one PUBLISH per gateway. A lost batch is not resent: its
+        gateway answers those calls ``timeout`` (or retries them when the node stops beating)."""
+        try:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for channel, items in publishes.items():
+                    pipe.publish(channel, wire.encode_batch(items))
+                await pipe.execute()
+        except (RedisError, OSError) as exc:
+            log.warning(
+                "sending %d replies failed: %s", sum(map(len, publishes.values())), type(exc).__name__
+            )
 
     # -- loops ----------------------------------------------------------------------------
     async def _heartbeat_loop(self) -> None:
@@ -185,8 +207,15 @@ class ServiceNode:
                 await self._heartbeat(keys=[wire.HEARTBEATS], args=[self.name])
             except (RedisError, OSError) as exc:
                 log.warning("heartbeat failed: %s", type(exc).__name__)
-            now = time.monotonic()
-            self._seen = {k: v for k, v in self._seen.items() if v.expires > now or v.task is not None}
+            self._forget_expired(time.monotonic())
+
+    def _forget_expired(self, now: float) -> None:
+        """Drop finished calls older than the dedupe window (they expire in finishing order)."""
+        expiry, seen = self._expiry, self._seen
+        while expiry and expiry[0][0] <= now:
+            _, call_id, entry = expiry.popleft()
+            if seen.get(call_id) is entry:
+                del seen[call_id]
 
     async def _control_loop(self) -> None:
         """Follow cancels and credits; survive Redis going away and coming back.
@@ -216,65 +245,64 @@ class ServiceNode:
                     await self._pubsub.ping()  # reconnects; redis-py then resubscribes the channel
 
     def _control(self, data: bytes) -> None:
-        message = wire.decode(data)
-        if message is None:
-            return
-        seen = self._seen.get(str(message.get("id")))
-        if seen is None:
-            return
-        credits = message.get("n")
-        if message["t"] == wire.CANCEL and seen.task is not None:
-            seen.task.cancel()
-        elif message["t"] == wire.CREDIT and _is_count(credits):
-            seen.credits += credits
-            seen.credit.set()
+        for message in wire.decode_batch(data):
+            call_id = message.get("id")
+            seen = self._seen.get(call_id) if isinstance(call_id, str) else None
+            if seen is None:
+                continue
+            credits = message.get("n")
+            if message["t"] == wire.CANCEL and seen.task is not None:
+                seen.task.cancel()
+            elif message["t"] == wire.CREDIT and _is_count(credits):
+                seen.credits += credits
+                if seen.credit is not None:
+                    seen.credit.set()
 
     async def _call_loop(self) -> None:
+        """Pop as many calls as there are free slots, in one command, and start them in order."""
         while True:
-            await self._slots.acquire()
+            while self._inflight >= self.concurrency:
+                self._room.clear()
+                await self._room.wait()
             try:
-                item = await self.redis.brpop([self._queue], timeout=1)
+                popped = await self.redis.blmpop(
+                    1, 1, self._queue, direction="RIGHT", count=self.concurrency - self._inflight
+                )
             except (RedisError, OSError) as exc:
-                self._slots.release()
                 log.warning("reading calls failed: %s", type(exc).__name__)
                 await asyncio.sleep(0.5)
                 continue
-            except BaseException:
-                self._slots.release()
-                raise
-            message = wire.decode(item[1]) if item else None
-            if message is None or message["t"] != wire.CALL or not self._accept(message):
-                self._slots.release()
+            if not popped:
+                continue
+            for raw in cast("list[bytes]", popped[1]):
+                message = wire.decode(raw)
+                if message is not None and message["t"] == wire.CALL:
+                    self._accept(message)
 
-    def _accept(self, message: dict[str, Any]) -> bool:
+    def _accept(self, message: dict[str, Any]) -> None:
         """Start a call unless its id was seen; a finished duplicate gets its reply again."""
         call_id = str(message.get("id"))
-        reply_to = str(message.get("gw"))
+        reply_to = wire.gateway_replies(str(message.get("gw")))
         credits = message.get("credits") or 0
         if not _is_count(credits):
             error = {"t": wire.ERROR, "id": call_id, "code": codes.BAD_REQUEST, "message": "invalid credits"}
-            self._spawn_reply(self._reply(reply_to, error))
-            return False
+            self.outbox.publish(reply_to, wire.encode(error))
+            return
         seen = self._seen.get(call_id)
         if seen is not None:
             if seen.final is not None:
-                self._spawn_reply(self._resend(reply_to, seen.final))
-            return False
-        seen = self._seen[call_id] = _Seen(time.monotonic() + self.dedupe_window, reply_to)
-        seen.credits = credits
+                self.outbox.publish(reply_to, seen.final)
+            return
+        seen = self._seen[call_id] = _Seen(reply_to, credits=credits)
         seen.task = asyncio.create_task(self._run(call_id, message, seen))
+        self._inflight += 1
         self._running.add(seen.task)
         seen.task.add_done_callback(self._finished)
-        return True
-
-    def _spawn_reply(self, work: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.create_task(work)
-        self._running.add(task)
-        task.add_done_callback(self._running.discard)
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._running.discard(task)
-        self._slots.release()
+        self._inflight -= 1
+        self._room.set()
 
     # -- running a call -------------------------------------------------------------------
     async def _run(self, call_id: str, message: dict[str, Any], seen: _Seen) -> None:
@@ -299,7 +327,6 @@ class ServiceNode:
             text = f"{type(exc).__name__}: {exc}" if self.debug_errors else "internal error"
             final = {"t": wire.ERROR, "id": call_id, "code": codes.INTERNAL, "message": text}
         seen.task = None
-        seen.expires = time.monotonic() + self.dedupe_window
         try:
             data = wire.encode(final)
         except TypeError:
@@ -307,8 +334,8 @@ class ServiceNode:
                 {"t": wire.ERROR, "id": call_id, "code": codes.INTERNAL, "message": "result is not JSON"}
             )
         seen.final = data
-        with contextlib.suppress(RedisError, OSError):
-            await self.redis.publish(wire.gateway_replies(seen.reply_to), data)
+        self._expiry.append((time.monotonic() + self.dedupe_window, call_id, seen))
+        self.outbox.publish(seen.reply_to, data)
 
     async def _execute(self, call_id: str, message: dict[str, Any], seen: _Seen) -> dict[str, Any]:
         handler = self.service.handlers.get((str(message.get("fn")), message.get("v")))
@@ -337,23 +364,22 @@ class ServiceNode:
     async def _stream(
         self, call_id: str, handler: Handler, values: dict[str, Any], ctx: CallContext, seen: _Seen
     ) -> None:
-        channel = wire.gateway_replies(seen.reply_to)
         seq = 0
+        credit = seen.credit = asyncio.Event()
         generator = handler.function(**values, ctx=ctx)
         try:
             while True:
                 while seen.credits <= 0:  # backpressure: pause before producing the next chunk
-                    seen.credit.clear()
-                    await seen.credit.wait()
+                    credit.clear()
+                    await credit.wait()
                 try:
                     chunk = await anext(generator)
                 except StopAsyncIteration:
                     return
                 seq += 1
                 seen.credits -= 1
-                await self.redis.publish(
-                    channel, wire.encode({"t": wire.CHUNK, "id": call_id, "seq": seq, "result": chunk})
-                )
+                message = {"t": wire.CHUNK, "id": call_id, "seq": seq, "result": chunk}
+                self.outbox.publish(seen.reply_to, wire.encode(message))
         finally:
             await generator.aclose()
 

@@ -13,7 +13,8 @@ import orjson
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 user_id_var: ContextVar[int | None] = ContextVar("user_id", default=None)
 
-_STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
+_STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "color_message"}
+"""Record attributes that are not extra fields (uvicorn's ``color_message`` repeats the message)."""
 # Access tokens in a line: a JWT anywhere (e.g. a library logging the upgrade request line with
 # its ``?token=`` query), or a token/password-looking query or form field.
 _SECRETS = re.compile(r"eyJ[\w-]*\.eyJ[\w-]*\.[\w-]*|(?<=[?&]token=)[^&\s\"']+|(?<=[?&]authToken=)[^&\s\"']+")
@@ -86,5 +87,6 @@ def configure_logging(*, json: bool, level: str = "info") -> None:
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # per-revision and plugin set-up lines
     for name, floor in PAYLOAD_LOGGERS.items():
         logging.getLogger(name).setLevel(max(floor, root.level))

@@ -14,6 +14,7 @@ HTTP_LATENCY = Histogram(
 )
 SOCKETS_OPEN = Gauge("relaygate_sockets_open", "Open channel sockets", registry=REGISTRY)
 CHANNELS_JOINED = Gauge("relaygate_channels_joined", "Joined channels", ["prefix"], registry=REGISTRY)
+CHANNEL_JOINS = Counter("relaygate_channel_joins_total", "Successful channel joins", registry=REGISTRY)
 CHANNEL_MESSAGES = Counter(
     "relaygate_channel_messages_total", "Channel frames", ["direction"], registry=REGISTRY
 )

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
 import time
-import uuid
 from email.utils import formatdate
 from typing import Any
 
@@ -25,7 +25,7 @@ def _incoming_request_id(scope: Scope) -> str:
             candidate: str = value.decode("latin-1")
             if _VALID_REQUEST_ID.match(candidate):
                 return candidate
-    return uuid.uuid4().hex
+    return os.urandom(16).hex()
 
 
 def route_name(scope: Scope) -> str:
@@ -35,10 +35,35 @@ def route_name(scope: Scope) -> str:
     return str(path) if path else "unmatched"
 
 
+_date: tuple[int, bytes] = (0, b"")
+
+
 def _http_date() -> bytes:
     """``Date`` is set here rather than by uvicorn (``date_header=False``), per response: uvicorn's
-    is refreshed once a second, so it could be older than a ``Last-Modified`` written just now."""
-    return formatdate(usegmt=True).encode()
+    is refreshed once a second, so it could be older than a ``Last-Modified`` written just now.
+    HTTP dates have whole seconds, so the text is formatted once per second of the clock."""
+    global _date
+    now = time.time()
+    second = int(now)
+    if _date[0] != second:
+        _date = (second, formatdate(second, usegmt=True).encode())
+    return _date[1]
+
+
+_counters: dict[tuple[str, str, int], Any] = {}
+_latencies: dict[tuple[str, str], Any] = {}
+
+
+def _observe(method: str, route: str, status: int, elapsed: float) -> None:
+    """The metrics' labelled children, looked up once per label set (``labels()`` takes a lock)."""
+    counter = _counters.get((method, route, status))
+    if counter is None:
+        counter = _counters[(method, route, status)] = HTTP_REQUESTS.labels(method, route, str(status))
+    counter.inc()
+    latency = _latencies.get((method, route))
+    if latency is None:
+        latency = _latencies[(method, route)] = HTTP_LATENCY.labels(method, route)
+    latency.observe(elapsed)
 
 
 class RequestContextMiddleware:
@@ -89,15 +114,15 @@ class RequestContextMiddleware:
             route = route_name(scope)
             method = scope["method"]
             elapsed = time.perf_counter() - started
-            HTTP_REQUESTS.labels(method, route, str(status)).inc()
-            HTTP_LATENCY.labels(method, route).observe(elapsed)
-            log.info(
-                "%s %s %s",
-                method,
-                route,
-                status,
-                extra={"status": status, "duration_ms": round(elapsed * 1000, 2)},
-            )
+            _observe(method, route, status, elapsed)
+            if log.isEnabledFor(logging.INFO):
+                log.info(
+                    "%s %s %s",
+                    method,
+                    route,
+                    status,
+                    extra={"status": status, "duration_ms": round(elapsed * 1000, 2)},
+                )
             request_id_var.reset(id_token)
             user_id_var.reset(user_token)
 

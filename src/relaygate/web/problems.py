@@ -129,6 +129,11 @@ async def _problem(_request: Request, exc: Exception) -> Response:
 RETRY_AFTER_S = "2"
 
 
+# SQLSTATE classes of a database that cannot serve now: connection exceptions (08) and operator
+# intervention (57P: shutting down, crash recovery, starting up).
+_OUTAGE_SQLSTATES = ("08", "57P")
+
+
 def is_outage(exc: BaseException) -> bool:
     """Whether ``exc`` says a backing service (database, Redis) cannot be reached right now, as
     opposed to a bug: only these become ``503``; anything else stays a logged ``500``."""
@@ -137,9 +142,13 @@ def is_outage(exc: BaseException) -> bool:
             ("LOADING", "READONLY", "MASTERDOWN")
         )
     if isinstance(exc, db_errors.DBAPIError):
-        return exc.connection_invalidated or isinstance(
+        if exc.connection_invalidated or isinstance(
             exc, db_errors.OperationalError | db_errors.InterfaceError
-        )
+        ):
+            return True
+        return str(getattr(exc.orig, "sqlstate", None) or "").startswith(_OUTAGE_SQLSTATES)
+    if str(getattr(exc, "sqlstate", None) or "").startswith(_OUTAGE_SQLSTATES):  # a driver error, unwrapped
+        return True
     return isinstance(exc, db_errors.TimeoutError | ConnectionError | TimeoutError)
 
 

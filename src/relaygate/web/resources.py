@@ -29,10 +29,10 @@ from urllib.parse import parse_qsl
 import orjson
 from pydantic import BaseModel, ValidationError
 from starlette._utils import get_route_path
-from starlette.routing import BaseRoute, Match, NoMatchFound, compile_path
-from starlette.types import Receive, Scope, Send
+from starlette.routing import BaseRoute, Match, Mount, NoMatchFound, Route, WebSocketRoute, compile_path
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from relaygate.contexts.accounts import Principal
+from relaygate.accounts import Principal
 from relaygate.telemetry.logging import user_id_var
 from relaygate.web.conditional import Validators, evaluate_preconditions, media_type_of, negotiate
 from relaygate.web.problems import KNOWN_METHODS, PROBLEM_JSON, Problem, error_map, outage_problem
@@ -48,6 +48,7 @@ MAX_ID = 2**31 - 1
 _ID = re.compile(r"[0-9]{1,10}")
 _METHOD_ORDER = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE", "QUERY"})
+_PRECONDITIONS = frozenset({"if-match", "if-unmodified-since", "if-none-match", "if-modified-since"})
 
 
 Auth = Literal["user", "admin"] | None
@@ -142,6 +143,11 @@ class Operation:
     """For handlers returning a :class:`Reply` with JSON: its schema (for OpenAPI)."""
     other_statuses: dict[int, str] = field(default_factory=dict)
     """Further success statuses answered with the same representation, with when (for OpenAPI)."""
+    loads_itself: bool = False
+    """The handler finds the resource in the same statement as its write and raises ``404`` when it
+    is missing. When neither a precondition nor the body can answer before step 9, the layer then
+    skips ``load`` (one round trip less); otherwise it loads first as usual, so the order of the
+    table holds either way."""
 
     @property
     def accepts(self) -> tuple[str, ...]:
@@ -176,7 +182,12 @@ class Resource:
             if not inspect.iscoroutinefunction(handler):
                 raise TypeError(f"{method} {self.path}: the handler must be async")
             options.setdefault("representation", self.representation if self.load is not None else None)
-            self.operations[method] = Operation(method, handler, **options)
+            operation = Operation(method, handler, **options)
+            if operation.loads_itself and (operation.body is None or operation.merge_patch):
+                raise ValueError(
+                    f"{method} {self.path}: loads_itself needs a JSON body that is not a merge patch"
+                )
+            self.operations[method] = operation
             return handler
 
         return register
@@ -422,16 +433,25 @@ class ResourceRoute(BaseRoute):
         # 9: existence (ids that are not integers name nothing)
         if not ids_name_something:
             raise _problem(Problem(404, "No resource at this address."))
-        validators: Validators | None = None
         representation = self.representation
+        if operation.loads_itself and _PRECONDITIONS.isdisjoint(headers):
+            body = self._acceptable_body(operation, call, headers, raw)
+            if body is not None:
+                call.body = body
+                if operation.query is not None:
+                    call.query = self._parse_query(operation.query, scope)
+                return self._respond(call, operation, await operation.handler(call), headers)
         if self.load is not None:
             call.entity = await self.load(call)
             if call.entity is None:
                 raise _problem(Problem(404, "No resource at this address."))
-            if representation is not None and representation.validators is not None:
+        # 10: preconditions (validators are computed only when a precondition asks for them)
+        if (self.load is not None or method not in ("GET", "HEAD")) and not _PRECONDITIONS.isdisjoint(
+            headers
+        ):
+            validators = None
+            if self.load is not None and representation is not None and representation.validators is not None:
                 validators = representation.validators(call.entity)
-        # 10: preconditions
-        if self.load is not None or method not in ("GET", "HEAD"):
             self._check_preconditions(method, validators, representation, headers)
         # 11, 12, 13: the request body and the query
         if operation.query is not None:
@@ -495,6 +515,15 @@ class ResourceRoute(BaseRoute):
             raise _Answer(304, _validator_headers(validators, representation))
         if outcome == 412:
             raise _problem(Problem(412, "A precondition of this request does not hold."))
+
+    def _acceptable_body(
+        self, operation: Operation, call: Call, headers: dict[str, str], raw: bytes
+    ) -> BaseModel | None:
+        """The validated body, or ``None`` when steps 11-13 would refuse it (answered after 9)."""
+        try:
+            return self._parse_body(operation, call, headers, raw)
+        except _Answer:
+            return None
 
     def _parse_query(self, model: type[BaseModel], scope: Scope) -> BaseModel:
         raw = scope.get("query_string", b"").decode("latin-1")
@@ -614,8 +643,85 @@ def _validator_headers(
 
 
 def install_resources(app: Any, groups: Iterable[ResourceGroup]) -> None:
-    """Add the groups' routes to a FastAPI/Starlette app (after its own routes)."""
+    """Add the groups' routes to a FastAPI/Starlette app (after its own routes), and put
+    :class:`ResourceDispatch` in front of the framework's middleware stack."""
     app.router.routes.extend(build_routes(groups))
+    build_framework_stack = app.build_middleware_stack
+
+    def build_middleware_stack() -> ASGIApp:
+        resources: ASGIApp = _handle_matched
+        for cls, args, kwargs in reversed(app.user_middleware):
+            resources = cls(resources, *args, **kwargs)
+        return ResourceDispatch(build_framework_stack(), resources, list(app.router.routes))
+
+    app.build_middleware_stack = build_middleware_stack
+
+
+async def _handle_matched(scope: Scope, receive: Receive, send: Send) -> None:
+    route: ResourceRoute = scope["route"]
+    await route.handle(scope, receive, send)
+
+
+class ResourceDispatch:
+    """Sends a request whose route is a :class:`ResourceRoute` to it through the app's own
+    middleware (request ids, metrics, CORS) and nothing else.
+
+    A resource route answers every outcome itself (problem+json included), so the framework's
+    server-error, telemetry, body-limit and exception wrappers and its router's second scan of
+    the routes only cost time there. ``routes`` are the app's routes in order: the first full
+    match wins, as in the router, and a request that an earlier framework route may take goes
+    to the framework stack unchanged (decided from the route's path where it is known, by asking
+    the route otherwise).
+    """
+
+    def __init__(self, framework: ASGIApp, resources: ASGIApp, routes: Sequence[BaseRoute]) -> None:
+        self.framework = framework
+        self.resources = resources
+        self.entries: list[tuple[str, bool, BaseRoute | None]] = []
+        """``(pattern, exact, route)``: a resource route (``route``, ``pattern`` its static
+        prefix), a framework route known by its path (``route`` None: ``pattern`` is the path when
+        ``exact``, else a prefix of every path it takes), or any other route (``pattern`` "")."""
+        for route in routes:
+            self.entries.extend(_entries(route, ""))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            path = get_route_path(scope)
+            for pattern, exact, route in self.entries:
+                if route is None:
+                    if path == pattern if exact else path.startswith(pattern):
+                        break  # a framework route may take it
+                    continue
+                if not path.startswith(pattern):
+                    continue
+                match, child = route.matches(scope)
+                if match is Match.FULL:
+                    if isinstance(route, ResourceRoute):
+                        scope.update(child)
+                        await self.resources(scope, receive, send)
+                        return
+                    break
+        await self.framework(scope, receive, send)
+
+
+def _entries(route: BaseRoute, prefix: str) -> list[tuple[str, bool, BaseRoute | None]]:
+    if isinstance(route, ResourceRoute) and not prefix:
+        return [(route.path.split("{", 1)[0], False, route)]
+    if isinstance(route, WebSocketRoute):
+        return []  # never an HTTP request's
+    path = getattr(route, "path", None)
+    if isinstance(route, Route | Mount) and isinstance(path, str):
+        full = prefix + path
+        if isinstance(route, Route) and "{" not in full:
+            return [(full, True, None)]
+        return [(full.split("{", 1)[0], False, None)]
+    included = getattr(route, "original_router", None)  # FastAPI's include_router
+    context = getattr(route, "include_context", None)
+    sub_routes = getattr(included, "routes", None)
+    include_prefix = getattr(context, "prefix", None)
+    if isinstance(sub_routes, list) and isinstance(include_prefix, str):
+        return [entry for sub in sub_routes for entry in _entries(sub, prefix + include_prefix)]
+    return [("", False, route)]
 
 
 def build_routes(groups: Iterable[ResourceGroup]) -> list[ResourceRoute]:

@@ -20,16 +20,18 @@ def http_protocol() -> type[asyncio.Protocol] | str:
     return HttpProtocol
 
 
-def server_config(app: ASGIApp, host: str, port: int) -> uvicorn.Config:
-    # The endpoint answers its WebSocket paths before the framework (smaller idle sockets), on
-    # uvicorn's sans-I/O websockets protocol (the legacy one costs ~20x the CPU per connect; see
-    # bench/ANALYSIS.md), with uvloop and httptools when installed (uvicorn[standard]).
+def server_config(
+    app: ASGIApp, host: str, port: int, *, ws: type[asyncio.Protocol] | str = "websockets-sansio"
+) -> uvicorn.Config:
+    """``ws``: the channel endpoint's own WebSocket transport (``Endpoint.websocket_protocol()``,
+    as ``relaygate serve`` passes), else uvicorn's sans-I/O websockets protocol (the legacy one
+    costs ~20x the CPU per connect; see bench/ANALYSIS.md). uvloop and httptools when installed."""
     return uvicorn.Config(
         app,
         host=host,
         port=port,
         http=http_protocol(),
-        ws="websockets-sansio",
+        ws=ws,
         log_config=None,
         date_header=False,
         ws_max_size=16 * 1024 * 1024,

@@ -4,8 +4,8 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from relaygate.contexts.accounts.passwords import Passwords
-from tests.contexts.accounts.support import FAST_HASHER
+from relaygate.accounts.passwords import Passwords
+from tests.accounts.support import FAST_HASHER
 from tests.web.routers.support import Users
 
 

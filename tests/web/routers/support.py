@@ -7,8 +7,8 @@ import asyncio
 import httpx
 from fastapi import FastAPI
 
-from relaygate.contexts.accounts import NewUser
-from tests.contexts.accounts.support import PASSWORD
+from relaygate.accounts import NewUser
+from tests.accounts.support import PASSWORD
 
 
 class Users:

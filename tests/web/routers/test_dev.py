@@ -8,9 +8,9 @@ from contextlib import asynccontextmanager
 import httpx
 from fastapi import FastAPI
 
-from relaygate.app import create_app
 from relaygate.config import Settings, load_settings
 from relaygate.mail import Email
+from relaygate.node import create_app
 from tests.conftest import TEST_SECRET
 
 

@@ -12,13 +12,13 @@ from fastapi import FastAPI
 from redis.asyncio import Redis
 
 from examples.inventory_service import svc
-from relaygate.app import create_app
+from relaygate.accounts.passwords import Passwords
 from relaygate.config import Settings
-from relaygate.contexts.accounts.passwords import Passwords
 from relaygate.db import Database
 from relaygate.gateway.local import register_service_locally
+from relaygate.node import create_app
 from relaygate.service import ServiceNode
-from tests.contexts.accounts.support import FAST_HASHER, bearer
+from tests.accounts.support import FAST_HASHER, bearer
 from tests.web.routers.support import Users
 
 BASE = "/api/v1/gateway"

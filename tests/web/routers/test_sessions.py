@@ -12,8 +12,8 @@ import jwt
 import pytest
 from fastapi import FastAPI
 
+from tests.accounts.support import PASSWORD, bearer
 from tests.conftest import TEST_SECRET
-from tests.contexts.accounts.support import PASSWORD, bearer
 from tests.web.routers.support import Users, mailbox
 from tests.web.support import problem
 

@@ -8,7 +8,7 @@ import re
 import httpx
 import pytest
 
-from tests.contexts.accounts.support import PASSWORD, bearer
+from tests.accounts.support import PASSWORD, bearer
 from tests.web.routers.support import Users, mailbox
 from tests.web.support import problem
 

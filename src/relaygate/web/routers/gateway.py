@@ -7,6 +7,7 @@ In cluster mode every change goes through Redis and reaches every gateway node a
 
 from __future__ import annotations
 
+import logging
 from typing import Any, Final
 
 import orjson
@@ -20,6 +21,7 @@ from relaygate.web.conditional import Validators
 from relaygate.web.problems import Problem
 from relaygate.web.resources import Call, Representation, ResourceGroup, content_etag
 
+audit = logging.getLogger("relaygate.audit")
 PREFIX: Final = "/api/v1"
 UNVERSIONED: Final = "_"
 """The ``{version}`` path segment of a function registered without a version."""
@@ -162,6 +164,15 @@ async def _change(call: Call, kind: str) -> None:
         await change(call.entity)
     except GatewayError as exc:  # deleted by someone else between the load and now
         raise Problem(404, _GONE) from exc
+    service, request_type, version = call.entity
+    audit.info(
+        "gateway function %s/%s/%s: %s",
+        service,
+        request_type,
+        version or UNVERSIONED,
+        kind,
+        extra={"action": f"gateway.{kind}"},  # user_id and request_id come from the request context
+    )
 
 
 @disable.post(auth="admin", summary="Disable one function version (`_` = unversioned) on every gateway")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
-from relaygate.contexts.accounts import Credentials, InvalidCredentials, LoginThrottled
+from relaygate.accounts import Credentials, InvalidCredentials, LoginThrottled
 from relaygate.telemetry.metrics import RATE_LIMIT_REJECTIONS
 from relaygate.web.problems import Problem
 from relaygate.web.resources import Call, Reply, ResourceGroup

@@ -8,12 +8,13 @@ from typing import Any, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
-from relaygate.contexts.accounts import (
+from relaygate.accounts import (
     Account,
     Accounts,
     InvalidInput,
     NewUser,
     NotAllowed,
+    QuickSignUp,
     UserNotFound,
     UserPatch,
 )
@@ -107,19 +108,26 @@ item = group.resource("/users/{id}", ids=("id",), load=load_user, representation
 me = group.resource("/me", load=load_me, representation=USER)
 
 
-@collection.post(
-    body=NewUser,
-    representation=USER,
-    status=201,
-    location=location,
-    summary="Register a user",
-    description="Without `password` one is generated and emailed to the user (never returned).",
-)
-async def create_user(call: Call) -> Account:
-    try:
-        return await accounts_of(call).register(call.body)
-    except InvalidInput as exc:
-        raise Problem(422, "The user cannot be created.", errors=exc.errors) from None
+def signup_group(body: type[NewUser] | type[QuickSignUp] = NewUser) -> ResourceGroup:
+    """``POST /api/v1/users`` taking ``body`` (the full profile, or :class:`QuickSignUp`); it joins
+    the other ``/users`` operations on one route."""
+    signup = ResourceGroup(prefix=PREFIX, tag="users")
+
+    @signup.resource("/users").post(
+        body=body,
+        representation=USER,
+        status=201,
+        location=location,
+        summary="Register a user",
+        description="Without `password` one is generated and emailed to the user (never returned).",
+    )
+    async def create_user(call: Call) -> Account:
+        try:
+            return await accounts_of(call).register(call.body.new_user())
+        except InvalidInput as exc:
+            raise Problem(422, "The user cannot be created.", errors=exc.errors) from None
+
+    return signup
 
 
 @collection.get(

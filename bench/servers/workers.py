@@ -1,0 +1,73 @@
+"""The bench app served by N worker processes on one port, as ``relaygate serve --workers N`` runs.
+
+``python -m bench.servers.workers --port P --workers N [uvicorn options]`` runs
+:class:`relaygate.supervisor.Supervisor`; each worker (``--child``) serves
+``bench.servers.relaygate_app`` on its own SO_REUSEPORT socket as a cluster node through
+``RELAYGATE_REDIS_URL``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import uvicorn
+
+from relaygate.supervisor import Supervisor, reuse_port_socket
+
+
+class BenchSupervisor(Supervisor):
+    def __init__(self, args: argparse.Namespace) -> None:
+        super().__init__(args.workers, "127.0.0.1", args.port, "bench")
+        self.options = ["--ws", args.ws, "--loop", args.loop, "--http", args.http]
+
+    def worker_argv(self) -> list[str]:
+        return [
+            sys.executable,
+            "-m",
+            "bench.servers.workers",
+            "--child",
+            "--port",
+            str(self.port),
+            *self.options,
+        ]
+
+
+def child(args: argparse.Namespace) -> None:
+    from bench.servers.relaygate_app import build
+
+    app, endpoint = build()
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=args.port,
+        ws=endpoint.websocket_protocol(),  # as relaygate serve (--ws names uvicorn's only for peers)
+        loop=args.loop,
+        http=args.http,
+        ws_ping_interval=None,
+        ws_per_message_deflate=False,
+        backlog=4096,
+        log_level="warning",
+        access_log=False,
+        lifespan="on",
+    )
+    uvicorn.Server(config).run(sockets=[reuse_port_socket("127.0.0.1", args.port)])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--child", action="store_true")
+    parser.add_argument("--ws", default="websockets-sansio")
+    parser.add_argument("--loop", default="uvloop")
+    parser.add_argument("--http", default="httptools")
+    args = parser.parse_args()
+    if args.child:
+        child(args)
+        return 0
+    return BenchSupervisor(args).run()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

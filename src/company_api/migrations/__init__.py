@@ -1,0 +1,1 @@
+"""The reference app's Alembic revisions (run by ``relaygate migrate``)."""

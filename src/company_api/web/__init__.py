@@ -1,0 +1,1 @@
+"""The reference app's HTTP routers: products, conversations and the dev demo page."""

@@ -1,0 +1,58 @@
+"""Socket authentication for the app's channel socket, and the socket-id topics.
+
+A socket's id is ``users_socket:<user_id>`` (deleting the user disconnects all of them); each
+socket also listens on ``users_socket:<user_id>:<jti>`` so that logging out disconnects only the
+sockets opened with that token. The channel runtime closes a socket when ``disconnect`` is
+broadcast on one of these topics.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from relaygate.accounts.service import Accounts
+
+
+class ConnectInfoLike(Protocol):
+    """The part of ``relaygate.channels.ConnectInfo`` that authentication reads."""
+
+    @property
+    def auth_token(self) -> str | None: ...
+
+
+def user_socket_id(user_id: int) -> str:
+    return f"users_socket:{user_id}"
+
+
+def token_socket_topic(user_id: int, jti: str) -> str:
+    return f"users_socket:{user_id}:{jti}"
+
+
+def socket_id(assigns: Mapping[str, Any]) -> str:
+    """The socket id of an authenticated socket (``Socket(id=...)``)."""
+    return user_socket_id(int(assigns["user_id"]))
+
+
+def socket_topics(assigns: Mapping[str, Any]) -> list[str]:
+    """Every topic on which ``disconnect`` must close this socket."""
+    user_id = int(assigns["user_id"])
+    return [user_socket_id(user_id), token_socket_topic(user_id, str(assigns["jti"]))]
+
+
+def socket_authenticator(
+    accounts: Accounts,
+) -> Callable[[Mapping[str, str], ConnectInfoLike], Awaitable[dict[str, object] | None]]:
+    """The ``connect`` hook: ``token`` query param or phoenix.js ``authToken`` → assigns.
+
+    Returns ``{"user_id", "role", "jti", "name"}``, or ``None`` to refuse (HTTP 403).
+    """
+
+    async def connect(params: Mapping[str, str], info: ConnectInfoLike) -> dict[str, object] | None:
+        token = params.get("token") or info.auth_token
+        if not isinstance(token, str) or not token:
+            return None
+        return await accounts.socket_assigns(token)
+
+    return connect

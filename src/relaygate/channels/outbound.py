@@ -1,0 +1,76 @@
+"""What a session writes (its :class:`Encoding`) and when (:class:`Flusher`, once per loop iteration)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Protocol
+
+from relaygate.channels.api import logger
+from relaygate.protocol import V1, V2, Frame, Serializer
+from relaygate.protocol.websocket import frame_message
+
+
+class Encoding:
+    """A serializer, plus RFC 6455 framing for transports that take WebSocket bytes (``wire``).
+
+    One instance per (serializer, wire) pair, shared by every session: a broadcast is encoded
+    once per Encoding per dispatch, so wire sockets share the very same frame bytes.
+    """
+
+    __slots__ = ("serializer", "wire")
+
+    def __init__(self, serializer: Serializer, wire: bool) -> None:
+        self.serializer = serializer
+        self.wire = wire
+
+    def frame(self, frame: Frame) -> Frame:
+        """A protocol frame as the transport takes it."""
+        return frame_message(frame) if self.wire else frame
+
+    def broadcast(self, topic: str, event: str, payload: Any, ref: str | None) -> Frame:
+        frame = self.serializer.broadcast(topic, event, payload, ref)
+        return frame_message(frame) if self.wire else frame
+
+
+_ENCODINGS: dict[tuple[Serializer, bool], Encoding] = {
+    (s, wire): Encoding(s, wire) for s in (V1, V2) for wire in (False, True)
+}
+
+
+def encoding_for(serializer: Serializer, wire: bool) -> Encoding:
+    encoding = _ENCODINGS.get((serializer, wire))
+    if encoding is None:  # a serializer of the app's own
+        encoding = _ENCODINGS[(serializer, wire)] = Encoding(serializer, wire)
+    return encoding
+
+
+class Flushable(Protocol):
+    def flush(self) -> None: ...
+
+
+class Flusher:
+    """Runs ``flush`` of every session that queued frames, once, on the next loop iteration.
+
+    Frames written to one socket while the loop handles one batch of events (a fan-out, a burst
+    of replies) thus leave in one write, and the loop schedules one callback, not one per socket.
+    """
+
+    __slots__ = ("_due", "_handle")
+
+    def __init__(self) -> None:
+        self._due: list[Flushable] = []
+        self._handle: asyncio.Handle | None = None
+
+    def add(self, session: Flushable) -> None:
+        self._due.append(session)
+        if self._handle is None:
+            self._handle = asyncio.get_running_loop().call_soon(self._run)
+
+    def _run(self) -> None:
+        due, self._due = self._due, []
+        self._handle = None
+        for session in due:
+            try:
+                session.flush()
+            except Exception:
+                logger.exception("flushing a connection failed")
