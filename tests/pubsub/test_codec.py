@@ -54,3 +54,14 @@ def test_positioned_frame_is_the_head_then_the_position_then_the_body() -> None:
     kind, data = codec.body({"a": 1})
     frame = codec.head(codec.POSITIONED, kind, b"n1/7", "message:new") + b"\x04e1:9" + data
     assert codec.decode(frame) == (b"n1/7", "message:new", {"a": 1}, "e1:9")
+
+
+def test_an_echo_is_recognised_without_decoding_the_payload() -> None:
+    own = codec.encode(b"node-1:ab12", "e", {"n": 1})
+    assert codec.is_echo(own, b"node-1:ab12")
+    assert not codec.is_echo(own, b"node-1:ab1")  # a prefix of our id is another node
+    assert not codec.is_echo(codec.encode(b"node-2:cd34", "e", {}), b"node-1:ab12")
+    assert not codec.is_echo(b"\x01j", b"node-1:ab12")  # truncated: left to decode() to reject
+    assert codec.is_echo(own[:-3] + b"{no", b"node-1:ab12")  # the payload is never parsed
+    positioned = bytes([codec.POSITIONED]) + own[1:]
+    assert not codec.is_echo(positioned, b"node-1:ab12")  # every node delivers positioned frames

@@ -61,6 +61,15 @@ def load(kind: int, data: bytes) -> Any:
     raise FrameError(f"unknown payload kind {kind}")
 
 
+def is_echo(frame: bytes, node: bytes) -> bool:
+    """Whether ``frame`` is a plain (version 1) broadcast published by ``node``.
+
+    Checked before :func:`decode`, so a node drops its own echo without parsing the payload.
+    Positioned frames are never echoes: every node, the publisher too, delivers them in order."""
+    end = 3 + len(node)
+    return len(frame) >= end and frame[0] == VERSION and frame[2] == len(node) and frame[3:end] == node
+
+
 def decode(frame: bytes) -> tuple[bytes, str, Any, str | None]:
     """``(node, event, payload, position)``, position None for version 1; FrameError for anything malformed."""
     try:

@@ -311,6 +311,8 @@ class RedisPubSub(PubSub):
                         waiter.set_result(None)
 
     def _on_frame(self, topic: str, frame: bytes) -> None:
+        if codec.is_echo(frame, self.node_id):
+            return  # our own broadcast, already dispatched locally
         try:
             node, event, payload, position = codec.decode(frame)
         except codec.FrameError as exc:
@@ -321,8 +323,6 @@ class RedisPubSub(PubSub):
                 PUBSUB_BROADCASTS.labels("in").inc()
                 self.on_positioned(topic, node, event, payload, position)
             return
-        if node == self.node_id:
-            return  # our own broadcast, already dispatched locally
         PUBSUB_BROADCASTS.labels("in").inc()
         self.dispatch(Broadcast(topic, event, payload))
 
