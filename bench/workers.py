@@ -100,14 +100,22 @@ class WorkerPool:
             conn.send(reply)
 
     def cpu(self) -> float:
-        """CPU seconds (user + system) of all client processes so far."""
+        """CPU seconds (user + system) of all client processes so far, their live children
+        (a Node generator) included."""
         total = 0.0
         for proc in self.ps:
             try:
                 times = proc.cpu_times()
+                children = proc.children(recursive=True)
             except psutil.NoSuchProcess:
                 continue
             total += times.user + times.system + times.children_user + times.children_system
+            for child in children:
+                try:
+                    child_times = child.cpu_times()
+                except psutil.NoSuchProcess:
+                    continue  # it exited: its CPU is in children_user/children_system once reaped
+                total += child_times.user + child_times.system
         return total
 
     def close(self, timeout: float = 10.0) -> None:

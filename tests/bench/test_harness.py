@@ -152,9 +152,15 @@ def test_tiny_rest_run_reads_products_and_posts_messages(
     assert metrics["failures"] == 0  # every GET answered 200 and every POST 201
 
 
+@pytest.mark.parametrize("node", [True, False], ids=["node-generator", "python-generator"])
 def test_tiny_large_room_fills_every_list_and_delivers_the_broadcast(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, node: bool
 ) -> None:
+    from bench.scenarios import large_room
+
+    if node and not large_room.node_generator():
+        pytest.skip("no node here")
+    monkeypatch.setattr(large_room, "node_generator", lambda: node)
     tiny = {"members": 20, "workers": 2, "fill_timeout": 30.0}
     metrics = _tiny_run(tmp_path, monkeypatch, "large-room", "relaygate", tiny)
     assert metrics["joined"] == metrics["complete"] == metrics["broadcast_received"] == 20
