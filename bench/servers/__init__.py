@@ -111,6 +111,12 @@ def _relaygate(port: int, options: UvicornOptions) -> list[str]:
     return [sys.executable, "-m", module, "--port", str(port), "--loop", options.loop, "--http", options.http]
 
 
+def _relaygate_serve(port: int, options: UvicornOptions) -> list[str]:
+    """The node as deployed: ``relaygate serve`` (its uvicorn configuration, HTTP protocol and
+    WebSocket transport; uvloop and httptools when installed, so ``options`` do not apply)."""
+    return [sys.executable, "-m", "relaygate", "serve", "--host", "127.0.0.1", "--port", str(port)]
+
+
 def _relaygate_describe(options: UvicornOptions) -> str:
     return f"Relaygate WebSocket transport + uvicorn --loop {options.loop} --http {options.http}"
 
@@ -190,6 +196,19 @@ SERVERS: dict[str, ServerSpec] = {
         ),
         *(
             ServerSpec(
+                f"relaygate-api{suffix}",
+                "http",
+                "",
+                _relaygate_serve,
+                lambda o, db=db: (
+                    f"`relaygate serve` (uvicorn + Relaygate's HTTP/1.1 protocol on httptools, uvloop), {db}"
+                ),
+                node=NodeSetup(database=database),
+            )
+            for suffix, database, db in (("", "sqlite", "SQLite"), ("-pg", "postgres", "PostgreSQL"))
+        ),
+        *(
+            ServerSpec(
                 f"{name}{suffix}",
                 "http",
                 "",
@@ -198,7 +217,6 @@ SERVERS: dict[str, ServerSpec] = {
                 node=NodeSetup(database=database),
             )
             for name, factory, what in (
-                ("relaygate-api", APP, "relaygate.app"),
                 ("bare-fastapi", "bench.servers.bare_rest:create_app", "FastAPI + SQLAlchemy ORM routes"),
                 (
                     "bare-starlette",
