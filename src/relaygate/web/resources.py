@@ -20,7 +20,6 @@ import base64
 import hashlib
 import inspect
 import logging
-import re
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -46,7 +45,6 @@ MAX_BODY = 1024 * 1024
 MAX_ID = 2**31 - 1
 """Path ids are database integers: anything else cannot name a resource (``404``)."""
 
-_ID = re.compile(r"[0-9]{1,10}")
 _METHOD_ORDER = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE", "QUERY"})
 _PRECONDITIONS = frozenset({"if-match", "if-unmodified-since", "if-none-match", "if-modified-since"})
@@ -472,15 +470,21 @@ class ResourceRoute(BaseRoute):
         """Fill ``call.params`` before authorization (so ``authorize`` can compare ids); an id that does
         not parse as an integer is left out, and ``False`` says the request ends ``404`` at step 9."""
         path_params: dict[str, str] = scope.get("path_params", {})
+        params = call.params
         valid = True
         for name, value in path_params.items():
             if name not in self.ids:
-                call.params[name] = value
-            elif _ID.fullmatch(value) is not None and int(value) <= MAX_ID:
-                call.params[name] = int(value)
+                params[name] = value
+            elif len(value) <= 10 and value.isascii() and value.isdigit() and int(value) <= MAX_ID:
+                params[name] = int(value)  # 1 to 10 ASCII digits
             else:
                 valid = False
-        return valid and all(name in call.params for name in self.ids)
+        if not valid:
+            return False
+        for name in self.ids:
+            if name not in params:
+                return False
+        return True
 
     async def _authenticate(self, call: Call, operation: Operation) -> None:
         authorization = call.headers.get("authorization", "")
