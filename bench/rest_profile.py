@@ -6,7 +6,9 @@ connections in a separate process, samples the server with ``py-spy record`` mea
 splits the samples by layer: the innermost frame of a stack that a rule below recognises names
 its layer (so the time of a C call, e.g. sqlite3's ``execute``, counts for the Python frame that
 made it). Server CPU per request (node process, plus PostgreSQL's backends on ``-pg``) is
-measured as the bench does; each layer's µs is its share of the node process's CPU per request.
+measured as the bench does; the node's kernel CPU is shown apart and its user CPU split over the
+layers by their share of the samples (samples inside a response's ``send()`` write are shown as
+a share only: py-spy samples wall time, and a loopback write often waits for the CPU there).
 """
 
 from __future__ import annotations
@@ -29,7 +31,11 @@ from bench.profile import FRAME
 from bench.servers import SERVERS, UvicornOptions, launch
 
 # (layer, file fragment, function or "" for any), tried innermost frame first, first match wins.
+WRITES = "socket writes (wall time in send())"
 RULES: tuple[tuple[str, str, str], ...] = (
+    (WRITES, "relaygate/web/http_protocol.py", "ResponseCycle.send"),
+    (WRITES, "relaygate/web/http_protocol.py", "ResponseCycle.flush_head"),
+    (WRITES, "uvicorn/protocols/http/httptools_impl.py", "RequestResponseCycle.send"),
     ("json (orjson)", "", "dumps"),
     ("body validation (pydantic)", "pydantic/", ""),
     ("auth (token, revocation view)", "relaygate/accounts/", ""),
@@ -55,13 +61,18 @@ RULES: tuple[tuple[str, str, str], ...] = (
     ("framework entry (FastAPI/Starlette)", "relaygate/channels/endpoint.py", ""),
     ("framework entry (FastAPI/Starlette)", "bench/servers/bare_rest.py", ""),
     ("HTTP/1.1 (uvicorn httptools protocol)", "uvicorn/protocols/http/", ""),
+    ("HTTP/1.1 (uvicorn httptools protocol)", "relaygate/web/http_protocol.py", ""),
+    ("HTTP/1.1 (uvicorn httptools protocol)", "uvicorn/middleware/", ""),
     ("event loop (uvloop, asyncio)", "", ""),
 )
 
 
 def layer(stack: list[tuple[str, str]]) -> str:
+    leaf = True
     for func, file in reversed(stack):
         for name, fragment, function in RULES:
+            if name == WRITES and not leaf:
+                continue
             if fragment and fragment not in file:
                 continue
             if function and func != function:
@@ -69,6 +80,7 @@ def layer(stack: list[tuple[str, str]]) -> str:
             if not fragment and not function:
                 continue
             return name
+        leaf = False
     return RULES[-1][0]
 
 
@@ -177,8 +189,17 @@ def run(system: str, phase: str, connections: int, seconds: float, rate: int, na
     print(f"{system} {phase}: {count / seconds:,.0f} req/s, server CPU {total_us:.0f} µs/request "
           f"(node process {node_us:.0f}, of which in the kernel {kernel_us:.0f}; sampled while py-spy ran, "
           f"{samples} samples)")  # fmt: skip
+    # py-spy samples wall time: a thread in send() (a loopback write wakes the reader, and the
+    # scheduler may run it first) counts while it waits, so the writes' samples are shown but not
+    # priced; the node's user CPU is split over the other samples and its kernel CPU shown apart.
+    computing = samples - layers[WRITES]
+    print(f"  {WRITES:42s} {100 * layers[WRITES] / samples:5.1f}% of samples")
+    print(f"  {'kernel (system calls: socket I/O)':42s} {'':6s}  {kernel_us:6.0f} µs")
     for name, n in layers.most_common():
-        print(f"  {name:42s} {100 * n / samples:5.1f}%  {node_us * n / samples:6.0f} µs")
+        if name != WRITES:
+            print(
+                f"  {name:42s} {100 * n / computing:5.1f}%  {(node_us - kernel_us) * n / computing:6.0f} µs"
+            )
     print(f"raw stacks: {out}")
 
 
