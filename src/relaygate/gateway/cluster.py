@@ -136,6 +136,8 @@ class RedisCluster(Transport):
         self._services_raw: dict[str, bytes] = {}
         self._limits_raw: bytes | None = None
         self._rev: bytes | None = None
+        self._keeping = False
+        """Redis lost the registry: the last one read stays until a revision appears again."""
         self._dirty = asyncio.Event()
         self._notified = False
         self._pubsub: Any = None
@@ -298,9 +300,18 @@ class RedisCluster(Transport):
             pipe.hgetall(wire.NODES)
             pipe.get(wire.RATE_LIMITS)
             rev, services, disabled, nodes, limits = await pipe.execute()
+        if rev is None and self._rev is not None:
+            # Redis restarted empty (or was flushed): until a node announces itself again, keep
+            # the functions we know, so calls answer `unavailable` (retryable), not `not_found`.
+            log.warning("the gateway registry in Redis is gone; keeping the last one read")
+            self._keeping = True
+        elif rev is not None:
+            self._keeping = False
+        lost = self._keeping
         self._rev = rev
-        self._apply_services({k.decode(): v for k, v in services.items()})
-        self.registry.set_disabled(key_from_text(k.decode()) for k in disabled)
+        if not lost:
+            self._apply_services({k.decode(): v for k, v in services.items()})
+            self.registry.set_disabled(key_from_text(k.decode()) for k in disabled)
         parsed = {}
         for name, raw in nodes.items():
             try:
@@ -309,7 +320,7 @@ class RedisCluster(Transport):
                 log.warning("ignoring a malformed node record %r", name)
         self._nodes = parsed
         self._recompute()
-        if limits != self._limits_raw:
+        if not lost and limits != self._limits_raw:
             self._limits_raw = limits
             try:
                 config = LimiterConfig.parse(orjson.loads(limits)) if limits else LimiterConfig()
