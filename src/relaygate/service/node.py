@@ -29,7 +29,6 @@ from redis.asyncio import BlockingConnectionPool, Redis
 from redis.exceptions import RedisError
 
 from relaygate.protocol.gateway import codes, wire
-from relaygate.protocol.gateway.argtypes import validate_args
 from relaygate.protocol.gateway.codes import ServiceError
 from relaygate.protocol.gateway.context import CallContext
 from relaygate.protocol.gateway.functions import key_text
@@ -346,7 +345,7 @@ class ServiceNode:
                 "code": codes.NOT_FOUND,
                 "message": "not served by this node",
             }
-        values, errors = validate_args(handler.spec.arg_types, message.get("args"))
+        values, errors = handler.spec.validate_args(message.get("args"))
         if errors:
             return {
                 "t": wire.ERROR,
