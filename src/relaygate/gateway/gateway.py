@@ -21,7 +21,6 @@ from typing import Any, Final
 
 from relaygate.gateway import metrics
 from relaygate.gateway.config import FunctionConfig
-from relaygate.gateway.deadlines import Deadlines
 from relaygate.gateway.lanes import Lane, Lanes
 from relaygate.gateway.limiter import LimiterConfig, RateLimiter
 from relaygate.gateway.permission import is_allowed
@@ -40,6 +39,7 @@ from relaygate.gateway.transport import NodeLost, RemoteCall, Transport
 from relaygate.protocol.gateway import codes, wire
 from relaygate.protocol.gateway.codes import ServiceError
 from relaygate.protocol.gateway.context import CallContext
+from relaygate.service.deadlines import Deadlines
 
 log = logging.getLogger(__name__)
 
@@ -283,28 +283,33 @@ class Gateway:
         return CallContext(call.request.request_id, user_id, call.device_id, caller.sorted_roles, deadline)
 
     async def _execute(self, call: _Call) -> Any:
-        spec = call.config.spec
+        """Run a sync/async call, locally or on a service node (retries included), within its
+        ``timeout_ms``: one watch on the shared timer, not an ``asyncio.timeout`` per call."""
         config = call.config
-        if config.function is not None:
+        spec = config.spec
+        timeout = spec.timeout_ms / 1000
+        watch = self.deadlines.start(timeout)
+        try:
+            if config.function is None:
+                remote, reply = await self._remote_attempts(call, time.monotonic() + timeout)
+                remote.close(cancel=False)
+                return reply.get("result")
             call.node = "local"
-            timeout = spec.timeout_ms / 1000
             ctx = self._context(call, spec.timeout_ms)
-            watch = self.deadlines.start(timeout)
             try:
                 if config.is_coroutine:
                     return await config.function(**call.values, ctx=ctx)
                 return await _invoke(config.function, call.values, ctx)
-            except asyncio.CancelledError:
-                if watch.timed_out():
-                    raise GatewayError(codes.TIMEOUT, f"no result within {spec.timeout_ms} ms") from None
+            except (asyncio.CancelledError, GatewayError):
                 raise
             except Exception as exc:
                 raise self._function_error(exc) from None
-            finally:
-                self.deadlines.end(watch, timeout)
-        remote, reply = await self._remote_attempts(call, time.monotonic() + spec.timeout_ms / 1000)
-        remote.close(cancel=False)
-        return reply.get("result")
+        except asyncio.CancelledError:
+            if watch.timed_out():
+                raise GatewayError(codes.TIMEOUT, f"no result within {spec.timeout_ms} ms") from None
+            raise
+        finally:
+            self.deadlines.end(watch)
 
     def _function_error(self, exc: Exception) -> GatewayError:
         if isinstance(exc, ServiceError):
@@ -439,12 +444,14 @@ class Gateway:
         call.node = node
         remote = await self.transport.call(node, message)
         try:
-            async with asyncio.timeout(max(0.0, remaining)):
+            if stream:  # (sync and async calls are bounded by _execute's watch)
+                async with asyncio.timeout(max(0.0, remaining)):
+                    reply = await remote.receive()
+            else:
                 reply = await remote.receive()
         except TimeoutError:
             remote.close(cancel=True)
-            what = "no chunk" if stream else "no result"
-            raise GatewayError(codes.TIMEOUT, f"{what} within {spec.timeout_ms} ms") from None
+            raise GatewayError(codes.TIMEOUT, f"no chunk within {spec.timeout_ms} ms") from None
         except BaseException:
             remote.close(cancel=True)
             raise

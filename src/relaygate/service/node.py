@@ -33,6 +33,7 @@ from relaygate.protocol.gateway.codes import ServiceError
 from relaygate.protocol.gateway.context import CallContext
 from relaygate.protocol.gateway.functions import key_text
 from relaygate.protocol.gateway.outbox import Outbox, Publishes, Pushes
+from relaygate.service.deadlines import Deadlines
 from relaygate.service.service import Handler, Service
 
 log = logging.getLogger(__name__)
@@ -87,6 +88,7 @@ class ServiceNode:
         self._heartbeat = redis.register_script(wire.HEARTBEAT_SCRIPT)
         self._push = redis.register_script(wire.PUSH_SCRIPT)
         self._queue = wire.node_queue(self.name)
+        self._deadlines = Deadlines()
 
     # -- lifecycle ------------------------------------------------------------------------
     def _record(self, *, draining: bool) -> bytes:
@@ -354,11 +356,22 @@ class ServiceNode:
                 "message": orjson.dumps(errors).decode(),
             }
         ctx = CallContext.from_wire(message["ctx"])
-        async with asyncio.timeout(max(0.001, ctx.remaining())):
+        watch = self._deadlines.start(max(0.001, ctx.remaining()), handler.spec.key)
+        try:
             if handler.spec.response_type == "stream":
                 await self._stream(call_id, handler, values, ctx, seen)
                 return {"t": wire.END, "id": call_id}
-            return {"t": wire.OK, "id": call_id, "result": await _call(handler.function, values, ctx)}
+            if handler.is_coroutine:
+                result = await handler.function(**values, ctx=ctx)
+            else:
+                result = await _call(handler.function, values, ctx)
+            return {"t": wire.OK, "id": call_id, "result": result}
+        except asyncio.CancelledError:
+            if watch.timed_out():
+                raise TimeoutError from None
+            raise
+        finally:
+            self._deadlines.end(watch)
 
     async def _stream(
         self, call_id: str, handler: Handler, values: dict[str, Any], ctx: CallContext, seen: _Seen
@@ -389,8 +402,7 @@ def _is_count(value: object) -> TypeGuard[int]:
 
 
 async def _call(function: Callable[..., Any], values: dict[str, Any], ctx: CallContext) -> Any:
-    if inspect.iscoroutinefunction(function):
-        return await function(**values, ctx=ctx)
+    """A plain function runs in a worker thread."""
     result = await asyncio.to_thread(function, **values, ctx=ctx)
     return await result if inspect.isawaitable(result) else result
 
@@ -413,5 +425,11 @@ async def serve(service: Service, redis_url: str, **options: Any) -> None:
 
 
 def run(service: Service, redis_url: str, **options: Any) -> None:
-    """Blocking entry point (what ``relaygate service run MODULE:ATTR --redis URL`` calls)."""
-    asyncio.run(serve(service, redis_url, **options))
+    """Blocking entry point (what ``relaygate service run MODULE:ATTR --redis URL`` calls), on
+    uvloop when it is installed (a third of the node's CPU per call goes to the event loop)."""
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(serve(service, redis_url, **options))
+    else:
+        uvloop.run(serve(service, redis_url, **options))

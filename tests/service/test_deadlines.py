@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from relaygate.gateway.deadlines import Deadlines
+from relaygate.service.deadlines import Deadlines
 
 
 async def _run(deadlines: Deadlines, timeout: float, work: asyncio.Event) -> str:
@@ -17,7 +17,7 @@ async def _run(deadlines: Deadlines, timeout: float, work: asyncio.Event) -> str
             return "timeout"
         raise
     finally:
-        deadlines.end(watch, timeout)
+        deadlines.end(watch)
 
 
 async def test_only_calls_past_their_deadline_are_cancelled_whatever_the_order_of_timeouts() -> None:
@@ -47,7 +47,7 @@ async def test_a_function_that_swallows_its_timeout_leaves_the_task_uncancelled(
             except asyncio.CancelledError:
                 pass  # returns normally after its deadline
         finally:
-            deadlines.end(watch, 0.01)
+            deadlines.end(watch)
         task = asyncio.current_task()
         assert task is not None
         return task.cancelling()

@@ -2,9 +2,11 @@
 
 ``asyncio.timeout`` costs a timer handle, a context manager and a reschedule per call: more than
 a whole local call otherwise. Calls of one function share its timeout, so their deadlines arrive
-in order: each timeout value keeps a FIFO of running calls, and one loop timer, set for the
-earliest deadline, cancels the tasks whose deadline has passed. A call that ends takes itself
-out (its entry is dropped from the FIFO's head as soon as everything before it has ended too).
+in order: each function (by default each timeout value) keeps a FIFO of running calls, and one
+loop timer, set for the earliest head, cancels the tasks whose deadline has passed. A call that
+ends takes itself out (its entry leaves the FIFO's head once everything before it has ended).
+Where deadlines of one FIFO come slightly out of order (a service node: each caller's remaining
+time), a later expiry waits for the head to end or expire: the caller has answered by then.
 """
 
 from __future__ import annotations
@@ -12,16 +14,18 @@ from __future__ import annotations
 import asyncio
 import math
 from collections import deque
+from collections.abc import Hashable
 from typing import Any
 
 
 class Deadline:
     """One running call's deadline; ``expired`` once its task was cancelled for it."""
 
-    __slots__ = ("at", "baseline", "ended", "expired", "task")
+    __slots__ = ("at", "baseline", "ended", "expired", "key", "task")
 
-    def __init__(self, at: float, task: asyncio.Task[Any]) -> None:
+    def __init__(self, at: float, task: asyncio.Task[Any], key: Hashable) -> None:
         self.at = at
+        self.key = key
         self.task = task
         self.baseline = task.cancelling()
         self.ended = False
@@ -40,13 +44,14 @@ class Deadlines:
     """Per event loop: ``start`` before awaiting a function, ``end`` right after (in ``finally``)."""
 
     def __init__(self) -> None:
-        self._fifos: dict[float, deque[Deadline]] = {}
+        self._fifos: dict[Hashable, deque[Deadline]] = {}
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = math.inf
         self._loop: asyncio.AbstractEventLoop | None = None
 
-    def start(self, timeout: float) -> Deadline:
-        """A deadline ``timeout`` seconds from now for the current task."""
+    def start(self, timeout: float, key: Hashable = None) -> Deadline:
+        """A deadline ``timeout`` seconds from now for the current task, in the FIFO of ``key``
+        (by default the timeout itself)."""
         task = asyncio.current_task()
         assert task is not None
         loop = task.get_loop()
@@ -55,21 +60,23 @@ class Deadlines:
             self._fifos = {}
             self._timer = None
             self._timer_at = math.inf
-        entry = Deadline(loop.time() + timeout, task)
-        fifo = self._fifos.get(timeout)
+        if key is None:
+            key = timeout
+        entry = Deadline(loop.time() + timeout, task, key)
+        fifo = self._fifos.get(key)
         if fifo is None:
-            fifo = self._fifos[timeout] = deque()
+            fifo = self._fifos[key] = deque()
         fifo.append(entry)
-        if entry.at < self._timer_at:
+        if entry.at < self._timer_at:  # (out-of-order entries of a FIFO wait for its head)
             self._arm(loop, entry.at)
         return entry
 
-    def end(self, entry: Deadline, timeout: float) -> None:
+    def end(self, entry: Deadline) -> None:
         entry.ended = True
         if entry.expired:  # the function swallowed the cancel: take it back all the same
             entry.expired = False
             entry.task.uncancel()
-        fifo = self._fifos.get(timeout)
+        fifo = self._fifos.get(entry.key)
         while fifo and fifo[0].ended:
             fifo.popleft()
 
@@ -88,7 +95,7 @@ class Deadlines:
         self._timer_at = math.inf
         now = loop.time()
         earliest = math.inf
-        for timeout, fifo in list(self._fifos.items()):
+        for key, fifo in list(self._fifos.items()):
             while fifo and (fifo[0].ended or fifo[0].at <= now):
                 entry = fifo.popleft()
                 if not entry.ended:
@@ -97,6 +104,6 @@ class Deadlines:
             if fifo:
                 earliest = min(earliest, fifo[0].at)
             else:
-                del self._fifos[timeout]
+                del self._fifos[key]
         if earliest < math.inf:
             self._arm(loop, earliest)
