@@ -271,11 +271,14 @@ class PhoenixClient(WireClient):
     def __init__(self) -> None:
         super().__init__()
         self.join_refs: dict[str, str] = {}
+        self.last_ref: str | None = None
+        """The ref of the last broadcast received (a position on a topic with history)."""
 
     def handle(self, raw: bytes) -> None:
         message = orjson.loads(raw)
         ref = message[1]
-        if ref is None:
+        if ref is None or message[3] != "phx_reply":  # a broadcast (its ref is a history position)
+            self.last_ref = ref
             self.on_broadcast(message[3], message[4])
         elif ref[0] == "h":
             self.heartbeats_ok += message[4]["status"] == "ok"
@@ -292,10 +295,12 @@ class PhoenixClient(WireClient):
             raise PushFailed(f"{event} on {topic}: {reply}")
         return reply["response"]
 
-    async def join(self, topic: str, timeout: float = 60, payload: Any = None) -> None:
+    async def join(self, topic: str, timeout: float = 60, payload: Any = None) -> Any:
+        """Join; returns the reply's response."""
         join_ref = str(self._ref + 1)
-        await self._call(join_ref, topic, "phx_join", payload or {}, timeout)
+        response = await self._call(join_ref, topic, "phx_join", payload or {}, timeout)
         self.join_refs[topic] = join_ref
+        return response
 
     async def leave(self, topic: str, timeout: float = 60) -> None:
         """``phx_leave``; awaits its ok reply (the server's ``phx_close`` that follows is ignored)."""

@@ -88,7 +88,8 @@ async def test_serve_answers_health_and_drains_sockets_on_sigterm(tmp_path: Path
         async with websockets.connect(url) as socket:
             await socket.send(orjson.dumps(["1", "1", "room:lobby", "phx_join", {}]).decode())
             reply = orjson.loads(await asyncio.wait_for(socket.recv(), 30))
-            assert reply[3:] == ["phx_reply", {"status": "ok", "response": {}}]
+            assert reply[3] == "phx_reply" and reply[4]["status"] == "ok"
+            assert list(reply[4]["response"]) == ["position"]  # room:* keeps history
             process.send_signal(signal.SIGTERM)
             with pytest.raises(websockets.ConnectionClosed) as closed:
                 while True:

@@ -22,6 +22,7 @@ REQUIRED: dict[str, set[str]] = {
         "validate_args",
     },
     "relaygate.pubsub": {"Broadcast", "MemoryPubSub", "PubSub", "RedisPubSub", "Subscriber"},
+    "relaygate.history": {"History", "Keep", "Merge", "MemoryHistory", "Position", "RedisHistory"},
     "relaygate.presence": {"MemoryPresence", "Presence", "RedisPresence"},
     "relaygate.channels": {"Channel", "ChannelSocket", "Endpoint", "Reply", "Socket", "Stop"},
     "relaygate.client": {"Client", "ClientChannel", "ConnectError", "PresenceState"},

@@ -31,6 +31,7 @@ SCENARIOS = {
     "large-room": "bench.scenarios.large_room",
     "gateway": "bench.scenarios.gateway",
     "rest": "bench.scenarios.rest",
+    "history": "bench.scenarios.history",
     "soak": "bench.scenarios.soak",
 }
 

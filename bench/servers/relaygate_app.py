@@ -6,6 +6,7 @@ tracks that presence after the join and pushes ``presence_state`` (as a Phoenix 
 ``after_join``). No authentication (every connect is accepted). With ``RELAYGATE_REDIS_URL``
 set, the node uses RedisPubSub + RedisPresence as ``RELAYGATE_NODE_NAME`` (the
 ``relaygate-redis`` system runs two such nodes); otherwise MemoryPubSub + MemoryPresence.
+``benchhist:*`` is the same channel on topics that keep history (1000 broadcasts, 5 minutes).
 
 Run as ``python -m bench.servers.relaygate_app --port N`` it serves as ``relaygate serve`` does:
 the endpoint's WebSocket paths on Relaygate's own transport, the rest on uvicorn.
@@ -23,6 +24,7 @@ from starlette.applications import Starlette
 from starlette.types import ASGIApp
 
 from relaygate.channels import Channel, ChannelSocket, ConnectInfo, Endpoint, Reply, Socket
+from relaygate.history import Keep, RedisHistory
 from relaygate.presence import MemoryPresence, Presence, RedisPresence
 from relaygate.pubsub import MemoryPubSub, PubSub
 from relaygate.pubsub.redis import RedisPubSub
@@ -59,25 +61,32 @@ def build() -> tuple[ASGIApp, Endpoint]:
     redis_url = os.environ.get("RELAYGATE_REDIS_URL")
     pubsub: PubSub
     presence: Presence
+    history: RedisHistory | None = None
     if redis_url:
         node = os.environ.get("RELAYGATE_NODE_NAME", "bench")
         pubsub = RedisPubSub(redis_url, node)
         presence = RedisPresence(pubsub, redis_url, node)
+        history = RedisHistory(pubsub)
     else:
         pubsub = MemoryPubSub()
         presence = MemoryPresence(pubsub)
     socket = Socket("/socket", connect=accept)
     socket.channel("bench:*", BenchChannel)
-    endpoint = Endpoint(pubsub=pubsub, presence=presence)
+    socket.channel("benchhist:*", BenchChannel, history=Keep(1000, 300))
+    endpoint = Endpoint(pubsub=pubsub, presence=presence, history=history)
     endpoint.add_socket(socket)
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         await pubsub.start()
         await presence.start()
+        if endpoint.history is not None:
+            await endpoint.history.start()
         try:
             yield
         finally:
+            if endpoint.history is not None:
+                await endpoint.history.stop()
             await presence.stop()
             await pubsub.stop()
 

@@ -128,3 +128,17 @@ async def test_received_frames_are_all_counted_once_the_connection_closes() -> N
         session.feed(f'[null,"{ref}","phoenix","heartbeat",{{}}]')
     await session.finish()
     assert counted() - before == 3
+
+
+async def test_written_frames_are_counted_per_flush() -> None:
+    def counted() -> float:
+        return REGISTRY.get_sample_value("relaygate_channel_messages_total", {"direction": "out"}) or 0.0
+
+    transport = RecordingTransport()
+    _, session = await session_with(transport)
+    before = counted()
+    for frame in ("a", "b", "c"):
+        session.send(frame)
+    await asyncio.sleep(0)
+    assert transport.frames == ["a", "b", "c"] and counted() - before == 3
+    await session.finish()

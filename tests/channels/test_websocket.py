@@ -248,7 +248,9 @@ async def test_forced_disconnect_scenario_36(server: tuple[Endpoint, str]) -> No
             assert await closed_with(b) == 1001
             await send(other, None, "1", "phoenix", "heartbeat", {})
             assert await recv(other) == [None, "1", "phoenix", "phx_reply", OK]
-    await asyncio.sleep(0.1)
+    async with asyncio.timeout(10):  # terminate callbacks run after the close frames went out
+        while len(RoomChannel.terminated) < 4:
+            await asyncio.sleep(0.01)
     assert (
         sorted(RoomChannel.terminated) == [("room:1", "disconnected")] * 2 + [("room:2", "disconnected")] * 2
     )

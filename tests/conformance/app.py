@@ -18,6 +18,7 @@ from typing import Any
 from starlette.applications import Starlette
 
 from relaygate.channels import Channel, ChannelSocket, ConnectInfo, Endpoint, Reply, Socket, Stop
+from relaygate.history import Keep, RedisHistory
 from relaygate.presence import Presence, RedisPresence
 from relaygate.pubsub import MemoryPubSub, PubSub
 from relaygate.pubsub.redis import RedisPubSub
@@ -89,6 +90,11 @@ class RoomChannel(Channel):
         if event == "broadcast":
             await socket.broadcast(payload["event"], payload["payload"])
             return Reply.ok()
+        if event == "burst":  # many broadcasts, yielding between them (to race a rejoin)
+            for n in range(payload["n"]):
+                await socket.broadcast(payload["event"], {"n": n})
+                await asyncio.sleep(0)
+            return Reply.ok()
         if event == "broadcast_from":
             await socket.broadcast_from(payload["event"], payload["payload"])
             return Reply.ok()
@@ -116,16 +122,25 @@ class RoomChannel(Channel):
 
 
 def build_app(
-    longpoll_window: float = 1.0, pubsub: PubSub | None = None, presence: Presence | None = None
+    longpoll_window: float = 1.0,
+    pubsub: PubSub | None = None,
+    presence: Presence | None = None,
+    history: RedisHistory | None = None,
 ) -> Starlette:
     """The Starlette app serving `/socket/websocket` and `/socket/longpoll`.
 
-    With `pubsub`/`presence`, the app's lifespan starts and stops them.
+    `hist:*` is the same channel on topics that keep history (the last 5 broadcasts, 60 s),
+    `histbig:*` keeps 1000.
+    With `pubsub`/`presence`/`history`, the app's lifespan starts and stops them.
     """
     socket = Socket("/socket", connect=authenticate, id=socket_id)
     socket.channel("room:*", RoomChannel)
+    socket.channel("hist:*", RoomChannel, history=Keep(5, 60))
+    socket.channel("histbig:*", RoomChannel, history=Keep(1000, 60))
     pubsub = pubsub or MemoryPubSub()
-    endpoint = Endpoint(pubsub=pubsub, presence=presence, longpoll=True, longpoll_window=longpoll_window)
+    endpoint = Endpoint(
+        pubsub=pubsub, presence=presence, longpoll=True, longpoll_window=longpoll_window, history=history
+    )
     endpoint.add_socket(socket)
 
     @asynccontextmanager
@@ -133,9 +148,13 @@ def build_app(
         await pubsub.start()
         if presence is not None:
             await presence.start()
+        if endpoint.history is not None:
+            await endpoint.history.start()
         try:
             yield
         finally:
+            if endpoint.history is not None:
+                await endpoint.history.stop()
             if presence is not None:
                 await presence.stop()
             await pubsub.stop()
@@ -153,4 +172,8 @@ def cluster_app() -> Starlette:
     redis_url, node = os.environ["RELAYGATE_REDIS_URL"], os.environ["RELAYGATE_NODE_NAME"]
     pubsub = RedisPubSub(redis_url, node)
     # one diff per change, as Phoenix: the scenarios count presence.js callbacks per change
-    return build_app(pubsub=pubsub, presence=RedisPresence(pubsub, redis_url, node, diff_window=0))
+    return build_app(
+        pubsub=pubsub,
+        presence=RedisPresence(pubsub, redis_url, node, diff_window=0),
+        history=RedisHistory(pubsub),
+    )

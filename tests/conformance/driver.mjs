@@ -10,7 +10,9 @@
 //   {"op":"socket", "socket":"b", "opts":{...}, "url"?}  a second Socket (same URL unless given)
 //   {"op":"connect"} | {"op":"disconnect", "code"?, "reason"?}
 //   {"op":"raw", "message":{"topic","event","payload","ref","join_ref"}}  socket.push of a raw message
-//   {"op":"channel", "chan":"c1", "topic":"room:1", "params":{}, "presence":true?}
+//   {"op":"channel", "chan":"c1", "topic":"room:1", "params":{}, "presence":true?, "history":true?, "since_of"?}
+//        history: keep the last position (event refs, join replies) and send it as `since` on every
+//        (re)join through a params function, as history.md says; since_of: send another channel's
 //   {"op":"join", "chan":"c1", "timeout"?}     -> "join" observations for every receive hook firing
 //   {"op":"push", "chan":"c1", "event":"e", "payload":{}, "timeout"?, "id"?} -> "push" observations
 //   {"op":"leave", "chan":"c1"}                -> "leave" observations
@@ -126,6 +128,7 @@ function makeSocket(name, options, url){
 makeSocket("main", input.socket)
 const channels = {}
 const presences = {}
+const positions = {}
 
 for(const step of input.steps || []){
   const socket = sockets[step.socket || "main"]
@@ -135,11 +138,22 @@ for(const step of input.steps || []){
     case "disconnect": socket.disconnect(undefined, step.code, step.reason); break
     case "raw": socket.push({...step.message, payload: fromJSON(step.message.payload || {})}); break
     case "channel": {
-      const chan = socket.channel(step.topic, step.params || {})
       const name = step.chan
+      const base = step.params || {}
+      const source = step.since_of || (step.history ? name : null)
+      const params = source ? () => (positions[source] ? {...base, since: positions[source]} : {...base}) : base
+      const chan = socket.channel(step.topic, params)
       chan.onMessage = (event, payload, ref) => {
-        if(!event.startsWith("chan_reply_")){ emit({type: "event", chan: name, event, payload, ref: ref ?? null, state: chan.state}) }
+        if(!event.startsWith("chan_reply_")){
+          emit({type: "event", chan: name, event, payload, ref: ref ?? null, state: chan.state})
+          if(step.history && ref && !event.startsWith("phx_")){ positions[name] = ref }
+        }
         return payload
+      }
+      if(step.history){
+        chan.joinPush.receive("ok", (response) => {
+          if(response && response.position && response.recovered !== true){ positions[name] = response.position }
+        })
       }
       chan.onError((reason) => emit({type: "chan_error", chan: name, reason: reason ?? null}))
       chan.onClose((reason) => emit({type: "chan_close", chan: name, reason: reason ?? null}))

@@ -15,10 +15,11 @@ from typing import Any, ClassVar, Final, Protocol, cast
 
 from relaygate.channels.api import Reply, Stop, logger
 from relaygate.channels.outbound import Encoding
+from relaygate.history import History, Merge, Position, Read, parse
 from relaygate.presence import Presence
 from relaygate.protocol import ChannelEntry, Connection, EncodeError, Frame, Message
 from relaygate.pubsub import Broadcast, PubSub
-from relaygate.telemetry.metrics import CHANNEL_JOINS, CHANNELS_JOINED
+from relaygate.telemetry.metrics import CHANNEL_JOINS, CHANNELS_JOINED, HISTORY_REPLAYED
 
 
 class Handler(Protocol):
@@ -45,6 +46,9 @@ class EndpointView(Protocol):
 
     @property
     def presence(self) -> Presence | None: ...
+
+    @property
+    def history(self) -> History | None: ...
 
     def require_presence(self) -> Presence: ...
 
@@ -112,7 +116,18 @@ class ReplyRef:
 class ChannelSocket(ChannelEntry):
     """The per-channel socket handed to every callback (Phoenix's channel ``socket``)."""
 
-    __slots__ = ("_inbox", "_pending", "_ref", "_state", "_task", "assigns", "handler", "session")
+    __slots__ = (
+        "_inbox",
+        "_merge",
+        "_pending",
+        "_position",
+        "_ref",
+        "_state",
+        "_task",
+        "assigns",
+        "handler",
+        "session",
+    )
 
     def __init__(self, session: Outlet, message: Message, handler: Handler) -> None:
         super().__init__(message.topic, message.join_ref)
@@ -124,6 +139,8 @@ class ChannelSocket(ChannelEntry):
         self._pending: list[Frame] | None = None
         self._state = _JOINING
         self._ref: str | None = None
+        self._merge: Merge[Broadcast] | None = None
+        self._position: str | None = None
 
     # Read-only views for the app.
 
@@ -147,8 +164,11 @@ class ChannelSocket(ChannelEntry):
     # App API.
 
     async def push(self, event: str, payload: Any) -> None:
-        """Send ``[JR, null, topic, event, payload]`` to this client (binary if payload is bytes)."""
-        self._send(self.session.encoding.serializer.push(self.join_ref, self.topic, event, payload))
+        """Send ``[JR, null, topic, event, payload]`` to this client (binary if payload is bytes).
+
+        From ``handle_out`` of a broadcast with a history position, the ref is that position."""
+        serializer = self.session.encoding.serializer
+        self._send(serializer.encode(self.join_ref, self._position, self.topic, event, payload))
 
     async def broadcast(self, event: str, payload: Any) -> None:
         """Broadcast to every subscriber of the topic on every node, this socket included."""
@@ -190,6 +210,9 @@ class ChannelSocket(ChannelEntry):
         """PubSub fastlane: encode and frame once per Encoding per dispatch, write the same bytes."""
         if self._state == _ENDED:
             return
+        merge = self._merge
+        if merge is not None and not merge.live(parse(message.ref), message):
+            return  # buffered while a history join reads the stream, or already replayed
         if message.event in self.handler.intercepts:
             self._enqueue(_OUT, message)
             return
@@ -284,7 +307,7 @@ class ChannelSocket(ChannelEntry):
             else:
                 raise TypeError(f"handle_in must return Reply, Stop or None, not {type(result).__name__}")
         elif kind == _OUT:
-            await self._stop_if(await handler.handle_out(item.event, item.payload, self))
+            await self._out(item)
         elif kind == _INFO:
             await self._stop_if(await handler.handle_info(item, self))
         elif kind == _LEAVE:
@@ -309,10 +332,22 @@ class ChannelSocket(ChannelEntry):
             )
             self._abandon()
             return
-        await session.endpoint.pubsub.subscribe(self.topic, self)
-        frame = conn.joined(self, message.ref, _EMPTY if result.response is None else result.response)
+        endpoint = session.endpoint
+        history = endpoint.history
+        recovering = history is not None and history.keeps(self.topic) is not None
+        if recovering:
+            self._merge = Merge()  # subscribe first, then read: what arrives meanwhile waits here
+        await endpoint.pubsub.subscribe(self.topic, self)
+        response = _EMPTY if result.response is None else result.response
+        replay: list[Broadcast] = []
+        if history is not None and recovering:
+            since = message.payload.get("since") if type(message.payload) is dict else None
+            read = await history.read(self.topic, since)
+            response, replay = self._recovery(response, since, read)
+        frame = conn.joined(self, message.ref, response)
         pending, self._pending = self._pending, None
         if frame is None:  # replaced by a duplicate join meanwhile; that join stops us
+            self._merge = None
             return
         self._state = _JOINED
         CHANNELS_JOINED.labels(self.topic.partition(":")[0]).inc()
@@ -320,6 +355,64 @@ class ChannelSocket(ChannelEntry):
         session.send(frame)
         for queued in pending:
             session.write(queued)
+        merge = self._merge
+        if merge is not None:
+            while replay and self._state == _JOINED:
+                for item in replay:
+                    await self._replay(item)
+                replay = merge.more()  # what arrived while handle_out ran
+            self._merge = None
+
+    def _recovery(self, response: Any, since: object, read: Read) -> tuple[Any, list[Broadcast]]:
+        """The join response with ``position`` (and ``recovered`` when asked), and what to send
+        after it: the replay, then the live broadcasts buffered meanwhile, each once, in order."""
+        merge = self._merge
+        assert merge is not None
+        topic = self.topic
+        if since is not None and read.failure is None and read.top is not None:
+            entries = [
+                (e.position, Broadcast(topic, e.event, e.payload, None, str(e.position)))
+                for e in read.entries
+            ]
+            HISTORY_REPLAYED.inc(len(entries))
+            position: Position | None = read.top
+            replay = merge.recovered(read.top, entries)
+        else:
+            position, replay = merge.fresh(read.top)
+        if type(response) is dict:
+            response = dict(response)
+            if position is not None:
+                response["position"] = str(position)
+            if since is not None:
+                response["recovered"] = read.failure is None
+        return response, replay
+
+    async def _replay(self, message: Broadcast) -> None:
+        """A replayed or held-back broadcast: through handle_out when intercepted, as live ones."""
+        if message.event in self.handler.intercepts:
+            await self._out(message)
+            return
+        encoding = self.session.encoding
+        try:
+            frame = encoding.broadcast(message.topic, message.event, message.payload, message.ref)
+        except EncodeError:
+            logger.warning(
+                "broadcast %r on %s cannot be encoded for vsn %s",
+                message.event,
+                self.topic,
+                encoding.serializer.vsn,
+            )
+            return
+        self.session.write(frame)
+
+    async def _out(self, message: Broadcast) -> None:
+        """``handle_out`` of an intercepted broadcast; its pushes carry the broadcast's position."""
+        self._position = message.ref
+        try:
+            result = await self.handler.handle_out(message.event, message.payload, self)
+        finally:
+            self._position = None
+        await self._stop_if(result)
 
     async def _stop_if(self, result: Stop | None) -> None:
         if result is not None:

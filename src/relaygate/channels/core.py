@@ -12,10 +12,11 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from relaygate.channels.api import ConnectInfo, logger
 from relaygate.channels.outbound import Flusher
+from relaygate.history import History, MemoryHistory
 from relaygate.presence import Presence
 from relaygate.protocol import OriginCheck, Serializer, serializer_for
 from relaygate.protocol.connection import DEFAULT_MAX_CHANNELS, DEFAULT_MAX_FRAME_SIZE
-from relaygate.pubsub import PubSub
+from relaygate.pubsub import MemoryPubSub, PubSub
 
 if TYPE_CHECKING:
     from relaygate.channels.socket import Socket
@@ -52,9 +53,13 @@ class EndpointCore:
         max_queue_frames: int = 1000,
         max_queue_bytes: int = 8 << 20,
         longpoll_window: float = 10.0,
+        history: History | None = None,
     ) -> None:
+        """``history``: the engine for topics declared with history (a one-node MemoryPubSub gets a
+        MemoryHistory by itself; a cluster passes a RedisHistory)."""
         self.pubsub = pubsub
         self.presence = presence
+        self.history = history
         self.origin_check = OriginCheck(check_origin)
         self.longpoll = longpoll
         self.idle_timeout = idle_timeout
@@ -73,6 +78,14 @@ class EndpointCore:
         """Writes every session's queued frames once per loop iteration."""
 
     def add_socket(self, socket: Socket) -> None:
+        for pattern, keep in socket.history:
+            if self.history is None:
+                if not isinstance(self.pubsub, MemoryPubSub):
+                    raise ValueError(
+                        "topics with history on a cluster PubSub need Endpoint(history=RedisHistory(...))"
+                    )
+                self.history = MemoryHistory(self.pubsub)
+            self.history.keep(pattern, keep)
         self.sockets.append(socket)
 
     def require_presence(self) -> Presence:

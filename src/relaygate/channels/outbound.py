@@ -8,6 +8,9 @@ from typing import Any, Protocol
 from relaygate.channels.api import logger
 from relaygate.protocol import V1, V2, Frame, Serializer
 from relaygate.protocol.websocket import frame_message
+from relaygate.telemetry.metrics import CHANNEL_MESSAGES
+
+_FRAMES_OUT = CHANNEL_MESSAGES.labels("out")
 
 
 class Encoding:
@@ -45,7 +48,9 @@ def encoding_for(serializer: Serializer, wire: bool) -> Encoding:
 
 
 class Flushable(Protocol):
-    def flush(self) -> None: ...
+    def flush(self) -> int:
+        """Write what is queued; return how many frames left."""
+        ...
 
 
 class Flusher:
@@ -69,8 +74,11 @@ class Flusher:
     def _run(self) -> None:
         due, self._due = self._due, []
         self._handle = None
+        sent = 0
         for session in due:
             try:
-                session.flush()
+                sent += session.flush()
             except Exception:
                 logger.exception("flushing a connection failed")
+        if sent:  # one counter update per iteration, not one per frame (the counter locks)
+            _FRAMES_OUT.inc(sent)

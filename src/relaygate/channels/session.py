@@ -203,11 +203,14 @@ class Session:
             self._state = state | _SCHEDULED
             self.endpoint.flusher.add(self)
 
-    def flush(self) -> None:
-        """Write what is queued in one call, then the close if one is pending (the Flusher's callback)."""
+    def flush(self) -> int:
+        """Write what is queued in one call, then the close if one is pending (the Flusher's callback).
+
+        Returns how many frames were written."""
         state = self._state & ~_SCHEDULED
         self._state = state
         out = self._out
+        sent = 0
         if out is not None and not state & _PAUSED:
             self._out = None
             self._out_bytes = 0
@@ -215,7 +218,8 @@ class Session:
                 self.transport.write(out)
             except Exception:  # the client went away; finish() will follow from the transport
                 self._gone()
-                return
+                return 0
+            sent = len(out)
         close = self._close
         if close is not None and self._out is None and not self._state & _CLOSE_SENT:
             self._state |= _CLOSE_SENT
@@ -223,6 +227,7 @@ class Session:
                 self.transport.close(*close)
             except Exception:
                 self._gone()
+        return sent
 
     def _gone(self) -> None:
         self._out = None

@@ -8,6 +8,7 @@ from typing import Any
 
 from relaygate.channels.api import ConnectInfo
 from relaygate.channels.channel import Channel
+from relaygate.history import Keep
 from relaygate.protocol import Router
 
 ConnectHook = Callable[
@@ -38,10 +39,15 @@ class Socket:
         self._id = id
         self._disconnect_topics = disconnect_topics
         self.router: Router[Channel] = Router()
+        self.history: list[tuple[str, Keep]] = []
+        """Topic patterns that keep history (registered with the endpoint's history by ``add_socket``)."""
 
-    def channel(self, pattern: str, handler: type[Channel] | Channel) -> None:
-        """Route topics matching ``pattern`` (exact or ``"prefix*"``) to ``handler``."""
+    def channel(self, pattern: str, handler: type[Channel] | Channel, *, history: Keep | None = None) -> None:
+        """Route topics matching ``pattern`` (exact or ``"prefix*"``) to ``handler``; with
+        ``history=Keep(size, ttl)`` its broadcasts carry positions and joins can recover."""
         self.router.add(pattern, handler() if isinstance(handler, type) else handler)
+        if history is not None:
+            self.history.append((pattern, history))
 
     async def connect(self, params: dict[str, str], info: ConnectInfo) -> dict[str, Any] | None:
         """Run the connect hook: the socket's assigns, or None to refuse (no hook accepts with ``{}``)."""

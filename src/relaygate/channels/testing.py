@@ -211,7 +211,7 @@ class TestChannel:
         return reply["response"]
 
     def _is_push(self, event: str) -> Callable[[Any], bool]:
-        return lambda m: m is not None and m.topic == self.topic and m.event == event and m.ref is None
+        return lambda m: m is not None and m.topic == self.topic and m.event == event
 
     async def assert_push(self, event: str, *, within: float = 1.0) -> Any:
         """The next frame ``event`` sent to this client on the topic (push or fastlaned broadcast)."""

@@ -17,6 +17,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from relaygate.client.errors import ChannelClosed, PushError, PushTimeout
+from relaygate.client.positions import Seen, Tracker
 from relaygate.protocol import Message
 
 if TYPE_CHECKING:
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 EventCallback = Callable[[Any], object]
+_CONTROL = frozenset({"phx_reply", "phx_close", "phx_error"})
 
 
 class ChannelState(StrEnum):
@@ -78,6 +80,11 @@ class ClientChannel:
         self._events: dict[str, deque[Any]] = {}
         self._event_buffer = event_buffer
         self._waiters: dict[str, deque[asyncio.Future[Any]]] = {}
+        self._tracker = Tracker(refill=client.refill_gaps)
+        self._gap_timer: asyncio.TimerHandle | None = None
+        self._unrecovered: list[EventCallback] = []
+        self.recovered: bool | None = None
+        """The last join's ``recovered`` (None when it did not ask: first join, or no history)."""
 
     def __repr__(self) -> str:
         return f"<ClientChannel {self.topic!r} {self.state.value} join_ref={self.join_ref!r}>"
@@ -125,6 +132,16 @@ class ClientChannel:
             self._client._send(Message(self.join_ref, self._client._make_ref(), self.topic, "phx_leave", {}))
         self._close("leave")
 
+    @property
+    def position(self) -> str | None:
+        """The last position seen on a topic with history (sent as ``since`` on every rejoin)."""
+        return self._tracker.position
+
+    def on_unrecovered(self, callback: EventCallback) -> None:
+        """``callback(join_response)`` when a rejoin could not recover what was missed
+        (``recovered: false``): the app reloads its state then."""
+        self._unrecovered.append(callback)
+
     def on(self, event: str, callback: EventCallback) -> int:
         """Call `callback(payload)` for every `event` the channel receives; return a binding ref."""
         ref = self._binding_ref
@@ -165,6 +182,12 @@ class ClientChannel:
 
     def _dispatch(self, message: Message) -> None:
         event, payload = message.event, message.payload
+        if event not in _CONTROL and message.ref is not None:
+            seen = self._tracker.seen(message.ref)
+            if seen is Seen.DUPLICATE:
+                return  # already delivered before a rejoin replayed it
+            if seen is Seen.GAP:
+                self._schedule_gap_check()
         if event == "phx_reply":
             self._on_reply(message.ref, payload)
         elif event == "phx_close":
@@ -217,7 +240,11 @@ class ClientChannel:
         self.state = ChannelState.JOINING
         self.join_ref = self._client._make_ref()
         if self._client.is_connected:
-            self._client._send(Message(self.join_ref, self.join_ref, self.topic, "phx_join", self.params))
+            params = self.params
+            since = self._tracker.position
+            if since is not None:
+                params = {**params, "since": since}
+            self._client._send(Message(self.join_ref, self.join_ref, self.topic, "phx_join", params))
         self._cancel_join_timer()
         loop = asyncio.get_running_loop()
         self._join_timer = loop.call_later(self._timeout, self._on_join_timeout, self.join_ref)
@@ -237,6 +264,7 @@ class ClientChannel:
         if first is not None:
             _reply_result(first, payload)
         if status == "ok":
+            self._on_joined(payload.get("response"))
             self.state = ChannelState.JOINED
             self._reset_rejoin_timer()
             buffered, self._buffer = self._buffer, []
@@ -248,6 +276,37 @@ class ClientChannel:
         else:
             self.state = ChannelState.ERRORED
             self._schedule_rejoin()
+
+    def _on_joined(self, response: Any) -> None:
+        if self._gap_timer is not None:
+            self._gap_timer.cancel()
+            self._gap_timer = None
+        if not isinstance(response, dict) or "position" not in response:
+            return
+        recovered = response.get("recovered")
+        self.recovered = recovered if isinstance(recovered, bool) else None
+        self._tracker.joined(response["position"], recovered)
+        if recovered is False:
+            for callback in list(self._unrecovered):
+                try:
+                    callback(response)
+                except Exception:
+                    log.exception("on_unrecovered callback of %s failed", self.topic)
+
+    def _schedule_gap_check(self) -> None:
+        """A position was skipped: give a late message (an intercepted one trails the fastlane)
+        ``gap_grace`` seconds, then rejoin with ``since`` to have the rest replayed."""
+        if self._gap_timer is None:
+            self._gap_timer = asyncio.get_running_loop().call_later(self._client.gap_grace, self._gap_due)
+
+    def _gap_due(self) -> None:
+        self._gap_timer = None
+        if self._pending:  # a rejoin would lose the replies of pushes in flight: wait for them
+            self._schedule_gap_check()
+            return
+        if self._tracker.gap and self.state is ChannelState.JOINED and self._client.is_connected:
+            log.info("%s missed broadcasts; rejoining from %s", self.topic, self._tracker.position)
+            self._rejoin()
 
     def _on_join_timeout(self, join_ref: str) -> None:
         self._join_timer = None
@@ -294,6 +353,9 @@ class ClientChannel:
 
     def _cancel_timers(self) -> None:
         self._cancel_join_timer()
+        if self._gap_timer is not None:
+            self._gap_timer.cancel()
+            self._gap_timer = None
         self._reset_rejoin_timer()
 
     def _close(self, payload: Any) -> None:

@@ -83,6 +83,8 @@ class Client:
         reconnect_after: Callable[[int], float] = default_reconnect_after,
         rejoin_after: Callable[[int], float] = default_rejoin_after,
         event_buffer: int = 1000,
+        gap_grace: float = 1.0,
+        refill_gaps: bool = False,
     ) -> None:
         if not vsn.startswith(("1.", "2.")):
             raise ValueError(f"unsupported serializer version {vsn!r}; use 1.x or 2.x")
@@ -96,6 +98,13 @@ class Client:
         self._params = params
         self._auth_token = auth_token
         self._event_buffer = event_buffer
+        self.gap_grace = gap_grace
+        """Seconds a skipped history position may still arrive before the channel rejoins to fill it."""
+        self.refill_gaps = refill_gaps
+        """Rejoin when an offset is skipped while connected. Off by default: ``broadcast_from``
+        and ``handle_out`` skip offsets legitimately (a socket never gets its own
+        ``broadcast_from``), and a node that lost its Redis subscription catches up by itself.
+        A new epoch while connected always leads to a rejoin (the stream may have lost data)."""
         self._ref = 0
         self._channels: list[ClientChannel] = []
         self._ws: ClientConnection | None = None

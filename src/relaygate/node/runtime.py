@@ -20,6 +20,7 @@ from relaygate.dashboard import group as dashboard_group
 from relaygate.db import Database
 from relaygate.gateway import Gateway, GatewayAdmin, LocalAdmin, RedisCluster
 from relaygate.gateway import local as gateway_local
+from relaygate.history import History, RedisHistory
 from relaygate.mail import Mailer, adapter_from_settings
 from relaygate.node.app import App
 from relaygate.presence import MemoryPresence, Presence, RedisPresence
@@ -64,11 +65,13 @@ class Node:
         self.redis: aioredis.Redis | None = shared_redis(settings.redis_url) if settings.redis_url else None
         self.pubsub: PubSub
         self.presence: Presence
+        history: History | None = None
         if settings.redis_url is not None and self.redis is not None:
             self.pubsub = RedisPubSub(settings.redis_url, settings.node)
             self.presence = RedisPresence(
                 self.pubsub, self.redis, settings.node, diff_window=settings.presence_diff_window
             )
+            history = RedisHistory(self.pubsub)
         else:
             self.pubsub = MemoryPubSub()
             self.presence = MemoryPresence(self.pubsub, diff_window=settings.presence_diff_window)
@@ -82,7 +85,11 @@ class Node:
             throttle,
         )
         self.endpoint = Endpoint(
-            self.pubsub, self.presence, check_origin=settings.allowed_origins, longpoll=settings.longpoll
+            self.pubsub,
+            self.presence,
+            check_origin=settings.allowed_origins,
+            longpoll=settings.longpoll,
+            history=history,
         )
         self.gateway_cluster: RedisCluster | None = None
         self.gateway: Gateway
@@ -126,6 +133,8 @@ class Node:
     async def start(self) -> None:
         await self.pubsub.start()
         await self.presence.start()
+        if self.endpoint.history is not None:
+            await self.endpoint.history.start()
         await self.accounts.start()
         await self.dashboard.start()
         if self.gateway_cluster is not None and not await self._start_gateway_cluster():
@@ -171,6 +180,8 @@ class Node:
         await self.mailer.stop()
         await self.dashboard.stop()
         await self.accounts.stop()
+        if self.endpoint.history is not None:
+            await self.endpoint.history.stop()
         await self.presence.stop()
         await self.pubsub.stop()
         if self.redis is not None:

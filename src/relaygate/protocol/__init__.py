@@ -27,6 +27,8 @@ from relaygate.protocol.frames import (
     ProtocolError,
 )
 from relaygate.protocol.handshake import OriginCheck, Subprotocols, parse_subprotocols, serializer_for
+from relaygate.protocol.positions import Position
+from relaygate.protocol.positions import parse as parse_position
 from relaygate.protocol.router import Router
 from relaygate.protocol.serializers import V1, V2, Serializer, V1Serializer, V2Serializer
 
@@ -50,6 +52,7 @@ __all__ = [
     "Leave",
     "Message",
     "OriginCheck",
+    "Position",
     "ProtocolError",
     "Router",
     "Send",
@@ -57,6 +60,7 @@ __all__ = [
     "Subprotocols",
     "V1Serializer",
     "V2Serializer",
+    "parse_position",
     "parse_subprotocols",
     "serializer_for",
 ]

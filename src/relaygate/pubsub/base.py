@@ -30,12 +30,24 @@ class Subscriber(Protocol):
     def deliver(self, message: Broadcast, cache: dict[Any, Any]) -> None: ...
 
 
+class Streams(Protocol):
+    """What a PubSub needs of an attached history (``relaygate.history``)."""
+
+    def keeps(self, topic: str) -> object | None:
+        """Non-None when ``topic`` keeps history."""
+
+    async def publish(self, topic: str, event: str, payload: Any, origin: object | None) -> None:
+        """Append and deliver everywhere with a position."""
+
+
 class PubSub(abc.ABC):
     """Topic -> subscribers registry with local dispatch; adapters add the cluster hop."""
 
     def __init__(self) -> None:
         self._topics: dict[str, dict[int, Subscriber]] = {}
         self.on_dispatch: Callable[[Broadcast, int], None] | None = None
+        self.streams: Streams | None = None
+        """Set by a history engine: broadcasts on its topics go through it."""
 
     async def start(self) -> None:
         """Open connections the adapter needs."""

@@ -94,6 +94,10 @@ class RedisPubSub(PubSub):
         self._topic_prefix = f"{prefix}t:".encode()
         self._max_batch = max_batch
         self._queue_size = queue_size
+        self.on_positioned: Callable[[str, bytes, str, Any, str], None] | None = None
+        """Set by the Redis history: takes broadcasts that carry a position (every node's, ours too)."""
+        self.on_resubscribed: Callable[[], None] | None = None
+        """Set by the Redis history: the subscription came back after an outage (catch up)."""
         self._connections = 0  # never reset: a restart is a reconnection too
         self._reset()
 
@@ -190,6 +194,10 @@ class RedisPubSub(PubSub):
             await self._send("unsubscribe", self._topic_prefix + topic.encode())
 
     async def broadcast(self, topic: str, event: str, payload: Any, *, origin: object | None = None) -> None:
+        streams = self.streams
+        if streams is not None and streams.keeps(topic) is not None:
+            await streams.publish(topic, event, payload, origin)
+            return
         frame = codec.encode(self.node_id, event, payload)  # bad payloads fail before anyone gets them
         await self.start()
         self.local_broadcast(topic, event, payload, origin=origin)
@@ -199,6 +207,20 @@ class RedisPubSub(PubSub):
             self.dropped += 1
             return
         await self._queue.put((self._topic_prefix + topic.encode(), frame, time.perf_counter()))
+
+    def channel(self, topic: str) -> bytes:
+        """The Redis channel that carries ``topic``."""
+        return self._topic_prefix + topic.encode()
+
+    def topics(self) -> list[str]:
+        """Topics with local subscribers."""
+        return list(self._topics)
+
+    async def confirmed(self, topic: str) -> None:
+        """Wait until Redis confirmed the subscription of ``topic`` (at once when it has)."""
+        pending = self._pending.get(self._topic_prefix + topic.encode())
+        if pending:
+            await asyncio.shield(pending[-1])
 
     async def broadcast_confirmed(self, topic: str, event: str, payload: Any) -> int:
         """Published directly (not through the batching writer); Redis has handed the message to
@@ -238,6 +260,8 @@ class RedisPubSub(PubSub):
         await self._resubscribe()
         if up():
             PUBSUB_RECONNECTS.inc()
+            if self.on_resubscribed is not None:
+                self.on_resubscribed()
         await self._receive(subscription)
 
     def _lost(self) -> None:
@@ -287,13 +311,18 @@ class RedisPubSub(PubSub):
                         waiter.set_result(None)
 
     def _on_frame(self, topic: str, frame: bytes) -> None:
+        if codec.is_echo(frame, self.node_id):
+            return  # our own broadcast, already dispatched locally
         try:
-            node, event, payload = codec.decode(frame)
+            node, event, payload, position = codec.decode(frame)
         except codec.FrameError as exc:
             log.warning("dropped a malformed broadcast on %r: %s", topic, exc)
             return
-        if node == self.node_id:
-            return  # our own broadcast, already dispatched locally
+        if position is not None:
+            if self.on_positioned is not None:
+                PUBSUB_BROADCASTS.labels("in").inc()
+                self.on_positioned(topic, node, event, payload, position)
+            return
         PUBSUB_BROADCASTS.labels("in").inc()
         self.dispatch(Broadcast(topic, event, payload))
 

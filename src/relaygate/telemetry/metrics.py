@@ -28,6 +28,20 @@ PUBSUB_PUBLISH_LATENCY = Histogram(
     "relaygate_pubsub_publish_seconds", "Redis publish latency", registry=REGISTRY
 )
 PUBSUB_RECONNECTS = Counter("relaygate_pubsub_reconnects_total", "Redis reconnects", registry=REGISTRY)
+HISTORY_APPENDS = Counter(
+    "relaygate_history_appends_total", "Broadcasts appended to a topic's history", registry=REGISTRY
+)
+HISTORY_RECOVERIES = Counter(
+    "relaygate_history_recoveries_total",
+    "Joins that asked to recover (result: succeeded/failed; reason: why it failed)",
+    ["result", "reason"],
+    registry=REGISTRY,
+)
+HISTORY_REPLAYED = Counter(
+    "relaygate_history_replayed_total",
+    "Broadcasts replayed from history to a joining channel",
+    registry=REGISTRY,
+)
 PRESENCE_ENTRIES = Gauge(
     "relaygate_presence_entries", "Presence entries tracked on this node", registry=REGISTRY
 )

@@ -88,3 +88,42 @@ async def test_two_users_chat_in_the_demo_page(server: LiveServer, browser: Any)
     ARTIFACTS.mkdir(exist_ok=True)
     await alice_page.screenshot(path=str(ARTIFACTS / "demo-alice.png"), full_page=True)
     await bob_page.screenshot(path=str(ARTIFACTS / "demo-bob.png"), full_page=True)
+
+
+async def test_a_client_that_was_offline_gets_what_it_missed_once(server: LiveServer, browser: Any) -> None:
+    """history.md: the page keeps positions and recovers on reconnect (private and room messages)."""
+    from playwright.async_api import expect
+
+    async with httpx.AsyncClient(base_url=server.http_url, timeout=10) as http:
+        await register(http, "Alice")
+        bob, _ = await register(http, "Bob")
+    alice = await _sign_in(browser, server.http_url, "alice@example.com")
+    bob_page = await _sign_in(browser, server.http_url, "bob@example.com")
+    await alice.fill("#recipient-id", str(bob))
+    await alice.click("#new-conversation-form button")
+    await expect(alice.locator("#private-input")).to_be_enabled(timeout=15000)
+    await alice.fill("#private-input", "first")
+    await alice.click("#private-send")
+    await expect(bob_page.locator("#conversations button")).to_have_count(1, timeout=15000)
+    await bob_page.click("#conversations button")
+    await expect(bob_page.locator("#private-log")).to_contain_text("first", timeout=15000)
+
+    await bob_page.evaluate("state.socket.disconnect()")  # Bob goes offline
+    await bob_page.wait_for_function("!state.socket.isConnected()")
+    await alice.fill("#private-input", "while you were away")
+    await alice.click("#private-send")
+    await expect(alice.locator("#private-log")).to_contain_text("me:while you were away", timeout=15000)
+    await alice.fill("#room-input", "room news")
+    await alice.click("#room-form button")
+    await expect(alice.locator("#room-log")).to_contain_text("Alice:room news", timeout=15000)
+    await expect(bob_page.locator("#private-log")).not_to_contain_text("while you were away")
+
+    await bob_page.evaluate("state.socket.connect()")  # back: the channels rejoin with since
+    await expect(bob_page.locator("#private-log li", has_text="while you were away")).to_have_count(
+        1, timeout=15000
+    )
+    await expect(bob_page.locator("#room-log li", has_text="room news")).to_have_count(1, timeout=15000)
+    await alice.fill("#private-input", "live again")
+    await alice.click("#private-send")
+    await expect(bob_page.locator("#private-log li", has_text="live again")).to_have_count(1, timeout=15000)
+    await expect(bob_page.locator("#private-log li", has_text="while you were away")).to_have_count(1)
