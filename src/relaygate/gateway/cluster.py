@@ -39,6 +39,9 @@ from relaygate.protocol.gateway.outbox import Outbox, Publishes, Pushes
 
 log = logging.getLogger(__name__)
 NODE_GC_MS = 60_000
+RECONNECT_FIRST_S = 0.1
+RECONNECT_CAP_S = 2.0
+_CHANGES = wire.CHANGES.encode()
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,13 +156,12 @@ class RedisCluster(Transport):
     # -- lifecycle ------------------------------------------------------------------------
     async def start(self) -> None:
         """Subscribe, read the registry and liveness once, then keep them current."""
-        pubsub = self._pubsub = self.redis.pubsub()
-        await pubsub.subscribe(wire.CHANGES, self._reply_channel)
+        await self._subscribe()
         await self.pull()
         await self.check_liveness()
         self.outbox.start()
         self._tasks = [
-            asyncio.create_task(self._listen(pubsub)),
+            asyncio.create_task(self._listen()),
             asyncio.create_task(self._sync_loop()),
             asyncio.create_task(self._tick_loop()),
             asyncio.create_task(self._liveness_loop()),
@@ -235,23 +237,46 @@ class RedisCluster(Transport):
                     del self._calls_by_node[call.node]
 
     # -- replies and notices --------------------------------------------------------------
-    async def _listen(self, pubsub: Any) -> None:
+    async def _subscribe(self) -> None:
+        """A fresh subscription to change notices and this gateway's replies, confirmed by Redis."""
+        old, self._pubsub = self._pubsub, self.redis.pubsub()
+        if old is not None:
+            with contextlib.suppress(RedisError, OSError):
+                await old.aclose()
+        await self._pubsub.subscribe(wire.CHANGES, self._reply_channel)
+        confirmed = 0
+        async with asyncio.timeout(10):
+            while confirmed < 2:
+                message = await self._pubsub.get_message(timeout=1)
+                if message is not None and message.get("type") == "subscribe":
+                    confirmed += 1
+
+    async def _listen(self) -> None:
+        """Route replies and notices. A lost subscription is replaced by a fresh one (retried with
+        a growing delay), then the registry is read again: notices may have been missed."""
         while True:
             try:
-                async for item in pubsub.listen():
-                    if item.get("type") != "message":
-                        continue
-                    channel = item["channel"]
-                    if channel in (wire.CHANGES, wire.CHANGES.encode()):
+                async for item in self._pubsub.listen():
+                    kind = item.get("type")
+                    if kind == "message":
+                        if item["channel"] in (wire.CHANGES, _CHANGES):
+                            self._notice()
+                        else:
+                            self._route(item["data"])
+                    elif kind == "subscribe":  # the client reconnected and resubscribed by itself
                         self._notice()
-                    else:
-                        self._route(item["data"])
             except (RedisError, OSError) as exc:
                 log.warning("gateway subscription lost (%s); resubscribing", type(exc).__name__)
-                await asyncio.sleep(0.5)
-                with contextlib.suppress(RedisError, OSError):
-                    await pubsub.subscribe(wire.CHANGES, self._reply_channel)
-                self._notice()
+            delay = RECONNECT_FIRST_S
+            while True:
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RECONNECT_CAP_S)
+                try:
+                    await self._subscribe()
+                    break
+                except (RedisError, OSError, TimeoutError) as exc:
+                    log.warning("gateway resubscribe failed (%s); retrying", type(exc).__name__)
+            self._notice()
 
     def _route(self, data: bytes) -> None:
         calls = self._calls

@@ -105,8 +105,7 @@ class ServiceNode:
 
     async def start(self) -> None:
         """Subscribe to control messages, announce the node, push the config, start serving."""
-        self._pubsub = self.redis.pubsub()
-        await self._pubsub.subscribe(wire.node_control(self.name))
+        await self._subscribe()
         await self._announce()
         self.outbox.start()
         self._tasks = [
@@ -218,32 +217,50 @@ class ServiceNode:
             if seen.get(call_id) is entry:
                 del seen[call_id]
 
+    async def _subscribe(self) -> None:
+        """A fresh control subscription, confirmed by Redis before anything else happens: a node
+        announces itself only once credits and cancels sent to it can arrive."""
+        old, self._pubsub = self._pubsub, self.redis.pubsub()
+        if old is not None:
+            with contextlib.suppress(RedisError, OSError):
+                await old.aclose()
+        await self._pubsub.subscribe(wire.node_control(self.name))
+        async with asyncio.timeout(10):
+            while True:
+                message = await self._pubsub.get_message(timeout=1)
+                if message is not None and message.get("type") == "subscribe":
+                    return
+
     async def _control_loop(self) -> None:
         """Follow cancels and credits; survive Redis going away and coming back.
 
-        Every SUBSCRIBE confirmation after the first means a new connection (redis-py resubscribes
-        by itself on reconnect), so the node announces itself again: Redis may have restarted empty.
+        When the subscription fails the node takes a new one and announces itself again (Redis
+        may have restarted empty), retrying both with a growing delay until they succeed: no
+        reliance on the client's own resubscription, which a failed announce would leave
+        without a second chance.
         """
-        subscribed_before = False
-        delay = RECONNECT_FIRST_S
         while True:
             try:
                 async for item in self._pubsub.listen():
                     kind = item.get("type")
-                    if kind == "subscribe":
-                        if subscribed_before and not self._stopping:
-                            await self._announce()
-                            log.info("service node %s reconnected and announced itself again", self.name)
-                        subscribed_before = True
-                        delay = RECONNECT_FIRST_S
-                    elif kind == "message":
+                    if kind == "message":
                         self._control(item["data"])
+                    elif kind == "subscribe" and not self._stopping:
+                        await self._announce()  # the client reconnected and resubscribed by itself
             except (RedisError, OSError) as exc:
                 log.warning("service node control subscription lost (%s); reconnecting", type(exc).__name__)
+            delay = RECONNECT_FIRST_S
+            while True:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, RECONNECT_CAP_S)
-                with contextlib.suppress(RedisError, OSError):
-                    await self._pubsub.ping()  # reconnects; redis-py then resubscribes the channel
+                try:
+                    await self._subscribe()
+                    if not self._stopping:
+                        await self._announce()
+                        log.info("service node %s reconnected and announced itself again", self.name)
+                    break
+                except (RedisError, OSError, TimeoutError) as exc:
+                    log.warning("service node reconnect failed (%s); retrying", type(exc).__name__)
 
     def _control(self, data: bytes) -> None:
         for message in wire.decode_batch(data):
