@@ -6,7 +6,7 @@ import uuid
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from relaygate.protocol.gateway.argtypes import (
@@ -246,6 +246,7 @@ args_of_all_kinds = st.one_of(
 )
 
 
+@settings(deadline=None)  # no timing in tests: a loaded machine may pause any example
 @given(args_of_all_kinds)
 def test_a_compiled_validator_answers_exactly_like_validate_args(args: object) -> None:
     assert compile_validator(SPECS)(args) == validate_args(SPECS, args)
