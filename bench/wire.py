@@ -377,8 +377,10 @@ async def open_joined(
     indices: range,
     concurrency: int = 64,
     on_joined: Callable[[WireClient], None] | None = None,
+    query: Callable[[int], str] | None = None,
 ) -> tuple[list[WireClient], list[str]]:
-    """Connect and join ``len(indices)`` clients, ``concurrency`` handshakes in flight at a time.
+    """Connect and join ``len(indices)`` clients, ``concurrency`` handshakes in flight at a time
+    (``query(index)``: more query parameters for that client's URL, e.g. its token).
 
     ``concurrency`` tasks pull indices from one iterator (a semaphore with thousands of waiters
     costs O(waiters) per acquire). Returns the joined clients and one error string per failure.
@@ -390,7 +392,8 @@ async def open_joined(
     async def runner() -> None:
         for index in todo:
             try:
-                client = await open_client(protocol, url, source_host(index))
+                target = url if query is None else url + query(index)
+                client = await open_client(protocol, target, source_host(index))
                 await client.join(topic)
             except Exception as exc:
                 errors.append(f"{type(exc).__name__}: {exc}")

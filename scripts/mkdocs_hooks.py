@@ -3,6 +3,8 @@
 Generated, so they cannot drift from what runs:
 - ``<!-- generated: settings -->`` in a page becomes the table of every ``RELAYGATE_*`` setting,
   read from ``relaygate.config.Settings`` (a setting without a docstring fails the build);
+- ``<!-- generated: app-settings -->`` becomes the table of the reference app's own settings
+  (the fields its ``Settings`` subclass adds), read from the app ``relaygate serve`` runs;
 - ``<!-- generated: cli -->`` becomes every ``relaygate`` command, read from the typer app;
 - ``<!-- generated: metrics -->`` becomes the list of metrics the node's ``/metrics`` serves;
 - ``<!-- generated: http-api -->`` becomes the reference app's HTTP API, rendered from the live
@@ -89,17 +91,23 @@ def _type_text(annotation: Any) -> str:
     return getattr(annotation, "__name__", str(annotation))
 
 
-def settings_markdown() -> str:
+def settings_markdown(cls: Any = None, *, skip: Any = None) -> str:
+    """The table of ``cls``'s settings (default: the framework's), leaving out the fields of ``skip``."""
     from pydantic_core import PydanticUndefined
 
     from relaygate.config import Settings
 
-    prefix = Settings.model_config.get("env_prefix", "")
+    cls = cls or Settings
+    inherited = set(skip.model_fields) if skip is not None else set()
+    prefix = cls.model_config.get("env_prefix", "")
     rows = ["| variable | type | default | meaning |", "| --- | --- | --- | --- |"]
-    for name, field in Settings.model_fields.items():
+    for name, field in cls.model_fields.items():
+        if name in inherited:
+            continue
         if not field.description:
             raise DocsError(
-                f"setting {name!r} has no description: add a docstring under the field in relaygate/config.py"
+                f"setting {name!r} has no description: add a docstring under the field in "
+                f"{cls.__module__}.{cls.__qualname__}"
             )
         if field.default_factory is not None:
             default: Any = field.default_factory()  # type: ignore[call-arg]
@@ -113,7 +121,17 @@ def settings_markdown() -> str:
         description = " ".join(field.description.split()).replace("``", "`").replace("|", "\\|")
         env = f"{prefix}{name}".upper()
         rows.append(f"| `{env}` | {_type_text(field.annotation)} | {shown} | {description} |")
+    if len(rows) == 2:
+        raise DocsError(f"{cls.__module__}.{cls.__qualname__} declares no settings of its own")
     return "\n".join(rows)
+
+
+def app_settings_markdown() -> str:
+    """The reference app's own settings (its :class:`Settings` subclass, without the framework's)."""
+    from relaygate.config import Settings
+    from relaygate.node.loading import REFERENCE_APP, import_app
+
+    return settings_markdown(import_app(REFERENCE_APP).settings, skip=Settings)
 
 
 # --- CLI --------------------------------------------------------------------------------------
@@ -362,6 +380,7 @@ def openapi_markdown(document: dict[str, Any]) -> str:
 
 GENERATORS = {
     "settings": settings_markdown,
+    "app-settings": app_settings_markdown,
     "cli": cli_markdown,
     "http-api": lambda: openapi_markdown(live_openapi()),
     "metrics": metrics_markdown,

@@ -7,6 +7,7 @@ from typing import Any
 
 from bench.scenarios import Metric, RunContext, Target, machine_busy, others_pct, split
 from bench.servers import raise_fd_limit
+from bench.servers.relaygate_app import token
 from bench.wire import Heartbeats, open_joined
 from bench.workers import Control, WorkerPool
 
@@ -73,11 +74,19 @@ def size(quick: bool) -> dict[str, Any]:
 
 async def client(ctl: Control, params: dict[str, Any]) -> None:
     heartbeats = Heartbeats(params["heartbeat_seconds"])
+    # Every client authenticates with an access token of its own, new to the server (the
+    # costlier first verification); peers without token auth ignore the parameter.
+    tokens = {index: f"&token={token(index)}" for index in range(*params["indices"])}
     await ctl.step("ready")
     heartbeats.start()
     started = time.monotonic()
     clients, errors = await open_joined(
-        params["protocol"], params["url"], TOPIC, range(*params["indices"]), on_joined=heartbeats.add
+        params["protocol"],
+        params["url"],
+        TOPIC,
+        range(*params["indices"]),
+        on_joined=heartbeats.add,
+        query=tokens.__getitem__,
     )
     seconds = time.monotonic() - started
     before = sum(c.heartbeats_ok for c in clients)

@@ -117,6 +117,12 @@ def _relaygate_serve(port: int, options: UvicornOptions) -> list[str]:
     return [sys.executable, "-m", "relaygate", "serve", "--host", "127.0.0.1", "--port", str(port)]
 
 
+def _node_serve(port: int, options: UvicornOptions) -> list[str]:
+    """A full node as ``relaygate serve`` runs it (the endpoint's own WebSocket transport)."""
+    module = "bench.servers.node_serve"
+    return [sys.executable, "-m", module, "--port", str(port), "--loop", options.loop, "--http", options.http]
+
+
 def _relaygate_describe(options: UvicornOptions) -> str:
     return f"Relaygate WebSocket transport + uvicorn --loop {options.loop} --http {options.http}"
 
@@ -182,16 +188,20 @@ SERVERS: dict[str, ServerSpec] = {
             "relaygate-gateway",
             "phoenix",
             PHOENIX_PATH,
-            _uvicorn(APP),
-            lambda o: f"relaygate.app ({o.describe()}), local gateway functions, SQLite",
+            _node_serve,
+            lambda o: (
+                f"relaygate.app as `relaygate serve` runs it ({_relaygate_describe(o)}), local gateway functions, SQLite"
+            ),
             node=NodeSetup(gateway="local"),
         ),
         ServerSpec(
             "relaygate-gateway-redis",
             "phoenix",
             PHOENIX_PATH,
-            _uvicorn(APP),
-            lambda o: f"relaygate.app ({o.describe()}) + redis-server + `relaygate service run`, SQLite",
+            _node_serve,
+            lambda o: (
+                f"relaygate.app as `relaygate serve` runs it ({_relaygate_describe(o)}) + redis-server + `relaygate service run`, SQLite"
+            ),
             node=NodeSetup(gateway="redis"),
         ),
         *(

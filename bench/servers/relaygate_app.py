@@ -3,7 +3,10 @@
 ``phx_join`` replies ok; ``ping`` replies its payload; ``publish`` broadcasts its payload as
 event ``msg`` to the topic, then replies ok. A join payload ``{"track": key, "meta": {...}}``
 tracks that presence after the join and pushes ``presence_state`` (as a Phoenix app's
-``after_join``). No authentication (every connect is accepted). With ``RELAYGATE_REDIS_URL``
+``after_join``). A connect with a ``token`` query parameter is authenticated as ``relaygate.accounts``
+does from its in-memory view (``Accounts.identify_now``: the HS256 access token verified, its
+``jti`` looked up among the revoked ones, the assigns built), without a database; a connect
+without one is accepted anonymously. With ``RELAYGATE_REDIS_URL``
 set, the node uses RedisPubSub + RedisPresence as ``RELAYGATE_NODE_NAME`` (the
 ``relaygate-redis`` system runs two such nodes); otherwise MemoryPubSub + MemoryPresence.
 ``benchhist:*`` is the same channel on topics that keep history (1000 broadcasts, 5 minutes).
@@ -15,6 +18,7 @@ the endpoint's WebSocket paths on Relaygate's own transport, the rest on uvicorn
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -23,6 +27,7 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.types import ASGIApp
 
+from relaygate.accounts import TokenCodec
 from relaygate.channels import Channel, ChannelSocket, ConnectInfo, Endpoint, Reply, Socket
 from relaygate.history import Keep, RedisHistory
 from relaygate.presence import MemoryPresence, Presence, RedisPresence
@@ -49,8 +54,26 @@ class BenchChannel(Channel):
         await socket.push("presence_state", socket.endpoint.require_presence().state(socket.topic))
 
 
-async def accept(params: dict[str, str], info: ConnectInfo) -> dict[str, Any]:
-    return {}
+TOKEN_KEY = "relaygate-bench-token-signing-key-not-a-secret"
+"""Signs the load generator's access tokens (``token(index)``) and verifies them here."""
+TOKENS = TokenCodec(TOKEN_KEY, 24 * 3600)
+REVOKED: set[str] = set()
+
+
+def token(index: int) -> str:
+    """The access token of the load generator's ``index``-th client (a user of its own)."""
+    return TOKENS.issue(index + 1, 1_700_000_000_000_000 + index).token
+
+
+def accept(params: dict[str, str], info: ConnectInfo) -> dict[str, Any] | None:
+    """Synchronous, as a connect hook that needs no I/O can be (no task per connect)."""
+    token = params.get("token") or info.auth_token
+    if token is None:
+        return {}
+    claims = TOKENS.verify(token)
+    if claims is None or claims.jti in REVOKED:
+        return None
+    return {"user_id": claims.user_id, "jti": claims.jti}
 
 
 def create_app() -> ASGIApp:
@@ -113,7 +136,7 @@ def main() -> None:
         port=args.port,
         ws=endpoint.websocket_protocol(),
         loop=args.loop,
-        http=args.http,
+        http=endpoint.http_protocol(args.http),  # upgrades skip uvicorn's HTTP parser, as serve
         ws_ping_interval=None,
         ws_per_message_deflate=False,
         backlog=4096,
@@ -121,6 +144,8 @@ def main() -> None:
         access_log=False,
         lifespan="on",
     )
+    gc.collect()
+    gc.freeze()  # as relaygate serve does once started: full collections skip what lives forever
     uvicorn.Server(config).run()
 
 

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import sys
 
 import uvicorn
@@ -43,7 +44,7 @@ def child(args: argparse.Namespace) -> None:
         port=args.port,
         ws=endpoint.websocket_protocol(),  # as relaygate serve (--ws names uvicorn's only for peers)
         loop=args.loop,
-        http=args.http,
+        http=endpoint.http_protocol(args.http),  # upgrades skip uvicorn's HTTP parser, as serve
         ws_ping_interval=None,
         ws_per_message_deflate=False,
         backlog=4096,
@@ -51,6 +52,8 @@ def child(args: argparse.Namespace) -> None:
         access_log=False,
         lifespan="on",
     )
+    gc.collect()
+    gc.freeze()  # as relaygate serve does once started: full collections skip what lives forever
     uvicorn.Server(config).run(sockets=[reuse_port_socket("127.0.0.1", args.port)])
 
 

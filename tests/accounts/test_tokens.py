@@ -102,3 +102,40 @@ def test_garbage_is_refused(garbage: str) -> None:
 def test_short_keys_are_rejected() -> None:
     with pytest.raises(ValueError, match="at least 32"):
         TokenCodec("short", ttl=60)
+
+
+def test_issued_tokens_verify_without_pyjwt(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A token as issue() writes it is checked by hmac + orjson; PyJWT only sees anything else."""
+    issued = TokenCodec(KEY, ttl=600).issue(7, 99)
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("PyJWT decode called for an issued token")
+
+    monkeypatch.setattr(jwt, "decode", refuse)
+    assert TokenCodec(KEY, ttl=600).verify(issued.token) == issued.claims
+
+
+def test_tokens_outside_the_issued_form_are_left_to_pyjwt() -> None:
+    """Valid JWTs our key signed in another form (padded segments, another header, an extra
+    claim) are decided by PyJWT exactly as before."""
+    issued = codec.issue(3, 5)
+    padded = issued.token + "="  # PyJWT accepts a trailing '=' on the signature segment
+    assert TokenCodec(KEY, ttl=600).verify(padded) == issued.claims
+    claims = _payload(issued.token)
+    other_header = jwt.encode(claims, KEY, algorithm="HS256", headers={"kid": "1"})
+    assert TokenCodec(KEY, ttl=600).verify(other_header) == issued.claims
+    extra = jwt.encode(claims | {"aud": "someone"}, KEY, algorithm="HS256")
+    assert TokenCodec(KEY, ttl=600).verify(extra) is None  # PyJWT: an audience nobody expects
+
+
+@pytest.mark.parametrize("change", [{"iat": 4_000_000_000, "exp": 4_000_000_600}, {"exp": 1_000}])
+def test_issued_form_tokens_outside_their_lifetime_are_refused(change: dict[str, object]) -> None:
+    claims = _payload(codec.issue(1, 0).token) | change
+    assert TokenCodec(KEY, ttl=600).verify(jwt.encode(claims, KEY, algorithm="HS256")) is None
+
+
+def test_a_wrong_signature_in_the_issued_form_is_refused() -> None:
+    header, payload, signature = codec.issue(1, 0).token.split(".")
+    flipped = ("A" if signature[0] != "A" else "B") + signature[1:]
+    assert TokenCodec(KEY, ttl=600).verify(f"{header}.{payload}.{flipped}") is None
+    assert TokenCodec(KEY, ttl=600).verify(f"{header}.{payload}.\udcff") is None

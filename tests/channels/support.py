@@ -161,6 +161,7 @@ async def serve(endpoint: Endpoint, *, wrap: bool = False, wire: bool = True) ->
         log_level="warning",
         lifespan="off",
         ws=endpoint.websocket_protocol() if wire else "websockets-sansio",
+        http=endpoint.http_protocol() if wire else "auto",
         ws_per_message_deflate=False,
     )
     server = uvicorn.Server(config)

@@ -21,6 +21,7 @@ async def serve(application: Starlette) -> AsyncIterator[str]:
         log_level="warning",
         lifespan="on",
         ws=application.state.endpoint.websocket_protocol(),  # Relaygate's own transport, as `serve`
+        http=application.state.endpoint.http_protocol(),
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())

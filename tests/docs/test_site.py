@@ -53,6 +53,17 @@ def test_every_setting_is_in_the_settings_reference(site: Path) -> None:
         assert f"RELAYGATE_{name.upper()}" in text, name
 
 
+def test_the_reference_apps_own_settings_are_in_the_settings_reference(site: Path) -> None:
+    from relaygate.config import Settings
+    from relaygate.node.loading import REFERENCE_APP, import_app
+
+    own = set(import_app(REFERENCE_APP).settings.model_fields) - set(Settings.model_fields)
+    assert "chat_rate_limit" in own
+    text = page(site, "reference/settings")
+    for name in own:
+        assert f"RELAYGATE_{name.upper()}" in text, name
+
+
 def test_every_cli_command_is_in_the_cli_reference(site: Path) -> None:
     import typer.main
 

@@ -22,6 +22,7 @@ DOC_REDIS = "redis://127.0.0.1:6379/0"
 DOC_POSTGRES = "postgresql+asyncpg://relaygate:relaygate@127.0.0.1:5432/relaygate"
 
 
+@pytest.mark.timeout(300)  # a page is a whole session of commands (a new project runs its tests)
 @pytest.mark.parametrize("page", PAGES, ids=[str(path.relative_to(DOCS)) for path in PAGES])
 def test_page_snippets_run(page: Path, request: pytest.FixtureRequest) -> None:
     text = page.read_text(encoding="utf-8")

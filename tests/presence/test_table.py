@@ -37,3 +37,34 @@ def test_changed_meta_is_a_leave_and_a_join_and_removals_leave() -> None:
             "leaves": {"u1": {"metas": [{"phx_ref": "r1"}]}, "u2": {"metas": [{"phx_ref": "r2"}]}},
         }
     }
+
+
+def test_state_stays_equal_to_the_list_through_any_changes() -> None:
+    """The encoded state is rebuilt from cached per-key fragments; it must always decode to list()."""
+    import random
+
+    import orjson
+
+    from relaygate.presence.table import Diffs, Entry, PresenceTable
+
+    rng = random.Random(7)
+    table = PresenceTable()
+    live: list[str] = []
+    for step in range(3000):
+        action = rng.random()
+        if live and action < 0.35:
+            entry_id = live.pop(rng.randrange(len(live)))
+            table.remove(entry_id, Diffs())
+        else:
+            entry_id = str(step) if action < 0.8 or not live else rng.choice(live)
+            key = str(rng.randrange(40))
+            if entry_id not in live:
+                live.append(entry_id)
+            old = table.get(entry_id)
+            table.put(entry_id, Entry("t", old.key if old else key, {"phx_ref": str(step)}, step), Diffs())
+        if rng.random() < 0.5:
+            assert orjson.loads(table.state("t")) == table.list("t")
+    assert orjson.loads(table.state("t")) == table.list("t")
+    for entry_id in live:
+        table.remove(entry_id, Diffs())
+    assert table.state("t") == b"{}"

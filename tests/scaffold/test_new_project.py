@@ -56,9 +56,10 @@ def ok(result: Result) -> str:
     return result.output
 
 
-def run(*args: str, cwd: Path) -> str:
-    """The ``relaygate`` command in a child process, as a user runs it."""
+def run(*args: str, cwd: Path, **settings: str) -> str:
+    """The ``relaygate`` command in a child process, as a user runs it (``settings``: ``RELAYGATE_*``)."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("RELAYGATE_")}
+    env |= {f"RELAYGATE_{name.upper()}": value for name, value in settings.items()}
     result = subprocess.run(
         [sys.executable, "-m", "relaygate", *args], cwd=cwd, env=env, capture_output=True, text=True
     )
@@ -113,6 +114,12 @@ def test_a_migration_without_model_changes_is_empty(project: Path) -> None:
     revision.unlink()
     assert 'down_revision = "0002"' in text
     assert "op.create_table" not in text
+
+
+def test_migrate_applies_only_the_pending_revisions(project: Path, tmp_path: Path) -> None:
+    database = f"sqlite+aiosqlite:///{tmp_path / 'counted.db'}"
+    assert run("migrate", cwd=project, database_url=database).strip() == "applied 2 migration(s)"
+    assert run("migrate", cwd=project, database_url=database).strip() == "database is up to date"
 
 
 def test_routes_lists_the_generated_route_and_topic(project: Path) -> None:

@@ -6,7 +6,8 @@ and the WebSocket protocol on top, so nothing here imports a transport."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+import inspect
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -28,7 +29,7 @@ class Live(Protocol):
     def drain(self) -> None: ...
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Accepted:
     """A connect that passed vsn, the connect hook and the id function."""
 
@@ -95,18 +96,47 @@ class EndpointCore:
 
     async def authorize(self, socket: Socket, params: dict[str, str], info: ConnectInfo) -> Accepted | None:
         """vsn, then the connect hook, then the id function; None means HTTP 403."""
+        accepted = self.authorize_now(socket, params, info)
+        return accepted if accepted is None or type(accepted) is Accepted else await accepted  # type: ignore[misc]
+
+    def authorize_now(
+        self, socket: Socket, params: dict[str, str], info: ConnectInfo
+    ) -> Accepted | Awaitable[Accepted | None] | None:
+        """:meth:`authorize` without suspending when the connect hook answers at once; else the
+        awaitable of its outcome."""
         if self.draining:
             return None
         serializer = serializer_for(params)
         if serializer is None:
             return None
         try:
-            assigns = await socket.connect(params, info)
-            if assigns is None:
-                return None
-            socket_id = socket.id(assigns)
+            assigns = socket.connect_now(params, info)
         except Exception:
             logger.exception("connect hook of %s raised; refusing the connection", socket.path)
+            return None
+        if assigns is None or type(assigns) is dict or not inspect.isawaitable(assigns):
+            return self._accept(socket, serializer, assigns)
+        return self._accept_later(socket, serializer, assigns)
+
+    async def _accept_later(
+        self, socket: Socket, serializer: Serializer, assigns: Awaitable[dict[str, Any] | None]
+    ) -> Accepted | None:
+        try:
+            answer = await assigns
+        except Exception:
+            logger.exception("connect hook of %s raised; refusing the connection", socket.path)
+            return None
+        return self._accept(socket, serializer, answer)
+
+    def _accept(
+        self, socket: Socket, serializer: Serializer, assigns: dict[str, Any] | None
+    ) -> Accepted | None:
+        if assigns is None:
+            return None
+        try:
+            socket_id = socket.id(assigns)
+        except Exception:
+            logger.exception("id function of %s raised; refusing the connection", socket.path)
             return None
         if socket_id is not None and not isinstance(socket_id, str):
             logger.error("socket id of %s must be a string or None", socket.path)

@@ -5,6 +5,8 @@ This is the top of the channels package: it imports the transports, none of them
 
 from __future__ import annotations
 
+import asyncio
+
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp
 
@@ -30,6 +32,14 @@ class Endpoint(EndpointCore):
         """An ASGI app serving this endpoint's WebSocket paths directly and delegating the rest to
         ``app`` (for ASGI servers other than uvicorn with :meth:`websocket_protocol`)."""
         return websocket_dispatcher(self, app)
+
+    def http_protocol(self, fallback: type[asyncio.Protocol] | str = "httptools") -> type[WebSocketProtocol]:
+        """The HTTP protocol class for uvicorn (``uvicorn.Config(app, http=...)``): a connection
+        whose first request upgrades one of this endpoint's WebSocket paths runs on Relaygate's
+        own transport from its first byte (no HTTP parsing by uvicorn); every other connection is
+        handed, untouched, to ``fallback`` (a protocol class or a uvicorn ``--http`` name). Pass
+        :meth:`websocket_protocol` as ``ws=`` too, for upgrades on a connection that began as HTTP."""
+        return WebSocketProtocol.bind(self, http=fallback)
 
     def websocket_protocol(self) -> type[WebSocketProtocol]:
         """The WebSocket protocol class for uvicorn (``uvicorn.Config(app, ws=...)``): this

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from relaygate.channels.api import logger
@@ -138,13 +139,23 @@ class Session:
     async def start(self, *, watch_idle: bool = True) -> None:
         """Register with the endpoint, subscribe to the socket id topic, arm the idle timer
         (not for long-poll, whose clients send no heartbeats: poll expiry is their liveness)."""
+        subscribing = self.start_now(watch_idle=watch_idle)
+        if subscribing is not None:
+            await subscribing
+
+    def start_now(self, *, watch_idle: bool = True) -> Awaitable[None] | None:
+        """:meth:`start`, returning the awaitable subscription of the socket id topics (None
+        when there are none: a connect then needs no task)."""
         self.endpoint.sessions.add(self)
         SOCKETS_OPEN.inc()
-        for topic in self.disconnect_topics:
-            await self.endpoint.pubsub.subscribe(topic, self)
         timeout = self.endpoint.idle_timeout
         if timeout is not None and watch_idle:
             self._timer = asyncio.get_running_loop().call_later(timeout, self._check_idle)
+        return self._subscribe() if self.disconnect_topics else None
+
+    async def _subscribe(self) -> None:
+        for topic in self.disconnect_topics:
+            await self.endpoint.pubsub.subscribe(topic, self)
 
     def feed(self, data: str | bytes) -> None:
         """Handle one client frame (section 3 routing), in order, without awaiting."""

@@ -51,12 +51,19 @@ class Socket:
 
     async def connect(self, params: dict[str, str], info: ConnectInfo) -> dict[str, Any] | None:
         """Run the connect hook: the socket's assigns, or None to refuse (no hook accepts with ``{}``)."""
-        if self._connect is None:
-            return {}
-        result = self._connect(params, info)
+        result = self.connect_now(params, info)
         if inspect.isawaitable(result):
             result = await result
         return result
+
+    def connect_now(
+        self, params: dict[str, str], info: ConnectInfo
+    ) -> Awaitable[dict[str, Any] | None] | dict[str, Any] | None:
+        """Call the connect hook: its answer, or the awaitable of it when the hook must wait
+        (a hook that is a plain function, or returns at once, costs no task per connect)."""
+        if self._connect is None:
+            return {}
+        return self._connect(params, info)
 
     def id(self, assigns: dict[str, Any]) -> str | None:
         return None if self._id is None else self._id(assigns)

@@ -1,23 +1,31 @@
-"""The WebSocket transport Relaygate runs itself: an asyncio Protocol that uvicorn hands upgrades to.
+"""The WebSocket transport Relaygate runs itself: an asyncio Protocol on uvicorn's listening socket.
 
-uvicorn keeps serving HTTP on the same port; on an upgrade request it gives this protocol the
-transport and the request bytes (``uvicorn.Config(ws=endpoint.websocket_protocol())``). Requests
-for the endpoint's socket paths are handled here: the handshake, then frames parsed sans-I/O
-(:mod:`relaygate.protocol.websocket`) and fed to the session, and outgoing frames written as
-bytes built once (a broadcast's frame is the same object for every socket). Any other WebSocket
-path is handed to uvicorn's own protocol, so the app's other WebSocket routes keep working.
+uvicorn keeps serving HTTP on the same port. As uvicorn's HTTP protocol
+(``uvicorn.Config(http=endpoint.http_protocol(...))``) this protocol sees a connection's first
+bytes: an upgrade of one of the endpoint's socket paths is handled here from the first byte
+(no HTTP parser, no request objects), any other connection is handed to the real HTTP protocol
+(``transport.set_protocol``), untouched. As uvicorn's WebSocket protocol
+(``ws=endpoint.websocket_protocol()``) it takes the upgrades uvicorn's HTTP protocol parsed (a
+keep-alive connection that upgrades later). For the endpoint's socket paths: the handshake,
+then frames parsed sans-I/O (:mod:`relaygate.protocol.websocket`) and fed to the session, and
+outgoing frames written as bytes built once (a broadcast's frame is the same object for every
+socket). Any other WebSocket path is handed to uvicorn's own protocol, so the app's other
+WebSocket routes keep working.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Coroutine
 from typing import Any, ClassVar
 
+from uvicorn.config import HTTP_PROTOCOLS
+from uvicorn.importer import import_from_string
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
 from relaygate.channels.api import logger
 from relaygate.channels.core import EndpointCore
-from relaygate.channels.handshake import admit
+from relaygate.channels.handshake import Admitted, admit_now
 from relaygate.channels.session import Session
 from relaygate.channels.socket import Socket
 from relaygate.protocol import Frame, ProtocolError
@@ -39,6 +47,9 @@ from relaygate.protocol.websocket import (
 CLOSE_TIMEOUT = 10.0
 """How long a closing connection waits for the client's close frame before dropping the TCP connection."""
 
+MAX_HEAD = 64 * 1024
+"""A connection whose first request head is longer is handed to the HTTP protocol (its limits apply)."""
+
 _HANDSHAKE = 0
 _OPEN = 1
 _CLOSING = 2
@@ -54,17 +65,27 @@ class WebSocketProtocol(asyncio.Protocol):
     endpoint: ClassVar[EndpointCore]
     paths: ClassVar[dict[str, Socket]]
     max_buffer: ClassVar[int]
+    http: ClassVar[type[asyncio.Protocol] | None] = None
+    """Set when this class is uvicorn's HTTP protocol: the protocol of every connection whose first
+    request is not an upgrade of one of :attr:`paths`."""
 
     @classmethod
-    def bind(cls, endpoint: EndpointCore) -> type[WebSocketProtocol]:
-        """A protocol class serving ``endpoint``'s ``<socket path>/websocket`` paths."""
+    def bind(
+        cls, endpoint: EndpointCore, http: type[asyncio.Protocol] | str | None = None
+    ) -> type[WebSocketProtocol]:
+        """A protocol class serving ``endpoint``'s ``<socket path>/websocket`` paths: uvicorn's
+        WebSocket protocol, or with ``http`` (a class or a uvicorn ``--http`` name) its HTTP one."""
+        if isinstance(http, str):
+            http = import_from_string(HTTP_PROTOCOLS.get(http, http))
         attributes = {
             "__slots__": (),
             "endpoint": endpoint,
             "paths": {socket.path + "/websocket": socket for socket in endpoint.sockets},
             "max_buffer": endpoint.max_queue_bytes,
+            "http": http,
         }
-        return type("EndpointWebSocketProtocol", (cls,), attributes)
+        name = "EndpointWebSocketProtocol" if http is None else "EndpointHttpProtocol"
+        return type(name, (cls,), attributes)
 
     def __init__(self, config: Any, server_state: Any, app_state: dict[str, Any], **_: Any) -> None:
         self._server: tuple[Any, Any, dict[str, Any]] = (config, server_state, app_state)
@@ -87,9 +108,17 @@ class WebSocketProtocol(asyncio.Protocol):
         if state == _OPEN or state == _CLOSING:
             self._received(data)
         elif state == _HANDSHAKE:
-            self._buffer += data
-            if self._parser is None and b"\r\n\r\n" in self._buffer:
-                self._upgrade()
+            buffer = self._buffer = self._buffer + data if self._buffer else data
+            if self._parser is None:
+                if self.http is not None and not (buffer.startswith(b"GET ") or b"GET ".startswith(buffer)):
+                    self._hand_to_http()  # not a GET: never an upgrade, the HTTP protocol answers
+                elif b"\r\n\r\n" in buffer:
+                    self._upgrade()
+                elif len(buffer) > MAX_HEAD:
+                    if self.http is None:
+                        self._reject(400)
+                    else:
+                        self._hand_to_http()
         elif state == _DELEGATED and self._delegate is not None:
             self._delegate.data_received(data)
 
@@ -156,7 +185,9 @@ class WebSocketProtocol(asyncio.Protocol):
             return  # uvicorn shuts the delegate down itself
         if self._state == _OPEN:
             self._send_close(1012, "server restart")
-        elif self._state == _HANDSHAKE and self._transport is not None:
+        elif (
+            self._state == _HANDSHAKE and self._transport is not None and (self._buffer or self.http is None)
+        ):
             self._transport.write(reject_response(500))
         self._drop()
 
@@ -166,16 +197,33 @@ class WebSocketProtocol(asyncio.Protocol):
         request, _, rest = self._buffer.partition(b"\r\n\r\n")
         upgrade = parse_upgrade(request + b"\r\n\r\n")
         if type(upgrade) is HandshakeError:
-            self._reject(upgrade.status)
+            if upgrade.http and self.http is not None:
+                self._hand_to_http()  # not an upgrade at all: plain HTTP, the app answers
+            else:
+                self._reject(upgrade.status)
             return
         assert isinstance(upgrade, Upgrade)
         socket = self.paths.get(upgrade.path)
         if socket is None:
-            self._hand_over()
+            if self.http is not None:
+                self._hand_to_http()  # uvicorn parses it again and runs the app's route
+            else:
+                self._hand_over()
             return
         self._buffer = rest
         self._parser = FrameParser(self.endpoint.max_frame_size)
-        task = asyncio.get_running_loop().create_task(self._handshake(upgrade, socket))
+        peer = _peer(self._transport)
+        admitted = admit_now(
+            self.endpoint, socket, upgrade.query, upgrade.headers, upgrade.subprotocols, peer
+        )
+        if admitted is None or type(admitted) is tuple:
+            self._admitted(upgrade.key, socket, peer, admitted)
+        else:
+            self._spawn(self._admit_later(upgrade.key, socket, peer, admitted))  # type: ignore[arg-type]
+
+    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        """A task uvicorn waits for at shutdown."""
+        task = asyncio.get_running_loop().create_task(coroutine)
         tasks = self._server[1].tasks
         tasks.add(task)
         task.add_done_callback(tasks.discard)
@@ -197,34 +245,63 @@ class WebSocketProtocol(asyncio.Protocol):
         self._transport = None
         protocol.data_received(request)
 
+    def _hand_to_http(self) -> None:
+        """The connection is plain HTTP (or another WebSocket route): from now on the HTTP
+        protocol is the transport's protocol, and it parses what was received so far."""
+        assert self.http is not None
+        config, server_state, app_state = self._server
+        transport = self._transport
+        assert transport is not None
+        server_state.connections.discard(self)
+        protocol = self.http(config=config, server_state=server_state, app_state=app_state)  # type: ignore[call-arg]
+        transport.set_protocol(protocol)
+        protocol.connection_made(transport)
+        data, self._buffer = self._buffer, b""
+        self._state = _CLOSED
+        self._transport = None
+        protocol.data_received(data)
+
     def _reject(self, status: int) -> None:
         if self._transport is not None:
             self._transport.write(reject_response(status))
         self._drop()
 
-    async def _handshake(self, upgrade: Upgrade, socket: Socket) -> None:
-        transport = self._transport
-        peer = _peer(transport)
-        admitted = await admit(
-            self.endpoint, socket, upgrade.query, upgrade.headers, upgrade.subprotocols, peer
-        )
-        if self._state != _HANDSHAKE or transport is None:
+    async def _admit_later(
+        self, key: str, socket: Socket, peer: tuple[str, int] | None, admitted: Awaitable[Admitted | None]
+    ) -> None:
+        outcome = await admitted
+        if self._state != _HANDSHAKE or self._transport is None:
             return  # the client left while the connect hook ran
+        self._admitted(key, socket, peer, outcome)
+
+    def _admitted(
+        self, key: str, socket: Socket, peer: tuple[str, int] | None, admitted: Admitted | None
+    ) -> None:
+        """Answer the upgrade (101 or 403) and start the session."""
+        transport = self._transport
+        assert transport is not None
         if admitted is None:
             self._reject(403)
             return
         accepted, subprotocol = admitted
-        extra = b"".join(name + b": " + value + b"\r\n" for name, value in self._server[1].default_headers)
-        transport.write(accept_response(upgrade.key, subprotocol, extra))
-        del upgrade, admitted
+        transport.write(accept_response(key, subprotocol, _header_lines(self._server[1].default_headers)))
         session = self._session = Session(
             self.endpoint, socket, accepted.serializer, accepted.assigns, accepted.socket_id, peer, self
         )
-        del accepted
-        await session.start()
+        subscribing = session.start_now()
+        if subscribing is None:
+            self._open()
+        else:
+            self._spawn(self._open_later(subscribing))
+
+    async def _open_later(self, subscribing: Awaitable[None]) -> None:
+        await subscribing
         if self._state != _HANDSHAKE:  # lost while subscribing
             self._finish()
             return
+        self._open()
+
+    def _open(self) -> None:
         self._state = _OPEN
         early, self._buffer = self._buffer, b""
         if early:
@@ -272,12 +349,20 @@ class WebSocketProtocol(asyncio.Protocol):
     def _finish(self) -> None:
         """End the session once (its channels terminate in a task uvicorn waits for at shutdown)."""
         session, self._session = self._session, None
-        if session is None:
-            return
-        task = asyncio.get_running_loop().create_task(session.finish())
-        tasks = self._server[1].tasks
-        tasks.add(task)
-        task.add_done_callback(tasks.discard)
+        if session is not None:
+            self._spawn(session.finish())
+
+
+_HEADER_LINES: list[Any] = [
+    None,
+    b"",
+]  # uvicorn's default headers (a list it replaces when they change), encoded
+
+
+def _header_lines(headers: list[tuple[bytes, bytes]]) -> bytes:
+    if headers is not _HEADER_LINES[0]:
+        _HEADER_LINES[:] = [headers, b"".join(name + b": " + value + b"\r\n" for name, value in headers)]
+    return _HEADER_LINES[1]  # type: ignore[no-any-return]
 
 
 def _peer(transport: asyncio.BaseTransport | None) -> tuple[str, int] | None:

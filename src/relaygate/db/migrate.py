@@ -43,8 +43,8 @@ def alembic_config(migrations: Migrations, connection: Connection | None = None)
 
 def _pending(connection: Connection, migrations: Migrations) -> list[str]:
     script = ScriptDirectory.from_config(alembic_config(migrations))
-    current = set(MigrationContext.configure(connection).get_current_heads())
-    return [rev.revision for rev in script.walk_revisions() if rev.revision not in current]
+    current = MigrationContext.configure(connection).get_current_heads()
+    return [rev.revision for rev in script.iterate_revisions("heads", current or "base")]
 
 
 async def upgrade(database: Database, migrations: Migrations) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 import secrets
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -110,6 +110,8 @@ class PresenceTable:
         self._topics: dict[str, dict[str, dict[str, Entry]]] = {}
         self._fragments: dict[str, dict[str, bytes]] = {}
         """Per topic and key, the encoded ``"key":{"metas":[...]}`` while the key is unchanged."""
+        self._dirty: dict[str, set[str]] = {}
+        """Per topic with fragments, the keys changed since :meth:`state` last brought them up to date."""
         self._states: dict[str, bytes] = {}
         """Per topic, the encoded list while the topic is unchanged."""
 
@@ -118,6 +120,10 @@ class PresenceTable:
         fragments = self._fragments.get(topic)
         if fragments is not None:
             fragments.pop(key, None)
+            dirty = self._dirty.setdefault(topic, set())
+            dirty.add(key)
+            if len(dirty) > len(self._topics.get(topic, ())) + 64:  # state() not asked for a while
+                del self._fragments[topic], self._dirty[topic]
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -170,6 +176,7 @@ class PresenceTable:
             if not keys:
                 del self._topics[entry.topic]
                 self._fragments.pop(entry.topic, None)
+                self._dirty.pop(entry.topic, None)
         diffs.leave(entry)
         return entry
 
@@ -186,25 +193,29 @@ class PresenceTable:
 
     def state(self, topic: str) -> bytes:
         """``list(topic)`` as JSON, re-encoded only for the keys that changed since the last call:
-        a join to a room of N sends the N-entry list, and building it must not cost N dicts."""
+        a join to a room of N sends the N-entry list, and building it must cost neither N dicts
+        nor a Python step per key (the unchanged keys' fragments are joined in one call)."""
         state = self._states.get(topic)
         if state is not None:
             return state
         keys = self._topics.get(topic)
         if not keys:
             return b"{}"
-        fragments = self._fragments.setdefault(topic, {})
-        parts = []
-        for key, ids in keys.items():
-            fragment = fragments.get(key)
-            if fragment is None:
+        fragments = self._fragments.get(topic)
+        stale: Iterable[str]
+        if fragments is None:
+            fragments = self._fragments[topic] = {}
+            stale = keys
+        else:
+            stale = self._dirty.pop(topic, ())
+        for key in stale:
+            ids = keys.get(key)
+            if ids:
                 entries = list(ids.values())
                 if len(entries) > 1:
                     entries.sort(key=_seq)
-                metas = {key: {"metas": [e.meta for e in entries]}}
-                fragment = fragments[key] = orjson.dumps(metas)[1:-1]
-            parts.append(fragment)
-        state = self._states[topic] = b"{" + b",".join(parts) + b"}"
+                fragments[key] = orjson.dumps({key: {"metas": [e.meta for e in entries]}})[1:-1]
+        state = self._states[topic] = b"{" + b",".join(fragments.values()) + b"}"
         return state
 
     def get_by_key(self, topic: str, key: str) -> dict[str, Any] | None:

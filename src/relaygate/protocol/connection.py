@@ -50,14 +50,17 @@ R = TypeVar("R")
 C = TypeVar("C", bound=ChannelEntry)
 
 
-@dataclass(frozen=True, slots=True)
+# Actions are plain (not frozen) slotted dataclasses: one is built per client frame.
+
+
+@dataclass(slots=True)
 class Send:
     """Write ``frame`` to the client."""
 
     frame: Frame
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Join(Generic[R, C]):
     """Run the join of the new ``channel`` (already registered). If ``replaced`` is set (duplicate
     join), stop it with reason ``duplicate_join`` and send ``replaced_close`` first."""
@@ -69,7 +72,7 @@ class Join(Generic[R, C]):
     replaced_close: Frame | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Deliver(Generic[C]):
     """Queue ``message`` to the channel's ``handle_in`` (in order, after any pending join)."""
 
@@ -77,7 +80,7 @@ class Deliver(Generic[C]):
     message: Message
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Leave(Generic[C]):
     """Queue the leave: the channel replies ok, terminates with ``left``, then :meth:`closed`."""
 
@@ -118,7 +121,7 @@ class Connection(Generic[R, C]):
 
     def receive(self, data: str | bytes) -> Action[R, C]:
         """Route one client frame (rules 1-7 of section 3)."""
-        if self._oversize(data):
+        if len(data) > self.max_frame_size // 4 and self._oversize(data):
             return _TOO_BIG
         message = self.serializer.decode(data)
         if isinstance(message, ProtocolError):

@@ -17,18 +17,27 @@ _TOKEN_PREFIX: Final = "base64url.bearer.phx."  # noqa: S105 - a header prefix, 
 SUBPROTOCOL: Final = "phoenix"
 
 
+_EXACT: Final = {"2.0.0": V2, "1.0.0": V1}
+"""What phoenix.js sends, answered without the semver match."""
+
+
 def serializer_for(params: Mapping[str, str]) -> Serializer | None:
     """Pick the serializer from ``vsn`` (``~> 1.0.0`` or ``~> 2.0.0``; missing = V1); None = HTTP 403."""
-    if any(key.startswith("vsn[") for key in params):
-        return None  # a non-string vsn such as vsn[a]=1
-    match = _SEMVER.fullmatch(params.get("vsn", "1.0.0"))
+    for key in params:
+        if key.startswith("vsn["):
+            return None  # a non-string vsn such as vsn[a]=1
+    vsn = params.get("vsn", "1.0.0")
+    exact = _EXACT.get(vsn)
+    if exact is not None:
+        return exact
+    match = _SEMVER.fullmatch(vsn)
     if match is None or match.group(4) is not None:
         return None  # unparseable, or a pre-release, which Elixir's "~>" never matches
     version = (int(match.group(1)), int(match.group(2)))
     return {(1, 0): V1, (2, 0): V2}.get(version)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Subprotocols:
     """What the client offered in ``Sec-WebSocket-Protocol``."""
 
@@ -40,8 +49,13 @@ class Subprotocols:
     """False when the bearer entry is not decodable: refuse the upgrade."""
 
 
+_NONE_OFFERED: Final = Subprotocols(None, None, True)
+
+
 def parse_subprotocols(offered: Sequence[str]) -> Subprotocols:
     """Extract the ``base64url.bearer.phx.<b64>`` token (standard alphabet, padding optional)."""
+    if not offered:
+        return _NONE_OFFERED
     token: str | None = None
     valid = True
     for entry in offered:

@@ -111,15 +111,23 @@ class V2Serializer(Serializer):
     vsn = "2.0.0"
 
     def decode(self, data: str | bytes) -> Message | ProtocolError:
-        if isinstance(data, bytes):
-            return self._decode_binary(data)
-        value = _loads(data)
+        if type(data) is not str:
+            return self._decode_binary(data)  # type: ignore[arg-type]
+        try:
+            value = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            return _NOT_JSON
         if type(value) is not list or len(value) < 5:
-            return value if value is _NOT_JSON else ProtocolError(INVALID_DATA, "expected a 5-element array")
-        join_ref, ref, topic, event = value[0], value[1], value[2], value[3]
-        if not _valid(join_ref, ref, topic, event):
-            return ProtocolError(INVALID_DATA, "join_ref/ref must be strings or null, topic/event strings")
-        return Message(join_ref, ref, topic, event, value[4])
+            return ProtocolError(INVALID_DATA, "expected a 5-element array")
+        join_ref, ref, topic, event, payload = value[0], value[1], value[2], value[3], value[4]
+        if (
+            (join_ref is None or type(join_ref) is str)
+            and (ref is None or type(ref) is str)
+            and type(topic) is str
+            and type(event) is str
+        ):
+            return Message(join_ref, ref, topic, event, payload)
+        return ProtocolError(INVALID_DATA, "join_ref/ref must be strings or null, topic/event strings")
 
     @staticmethod
     def _decode_binary(data: bytes) -> Message | ProtocolError:

@@ -101,6 +101,20 @@ class FrameParser:
     def feed(self, data: bytes) -> list[Event]:
         if self._failed:
             return []
+        if not self._buffer and self._fragments is None:
+            # The common read: exactly one small, complete, final text or binary frame.
+            size = len(data)
+            if 6 <= size < 132:
+                first = data[0]
+                if (
+                    (first == 0x81 or first == 0x82)
+                    and data[1] == 0x80 | (size - 6)
+                    and size - 6 <= self.max_size
+                ):
+                    message = _message(first & 0x0F, _unmask(data[6:], data[2:6]))
+                    if type(message) is ProtocolError:
+                        return self._fail([], message)
+                    return [message]
         buffer = self._buffer + data if self._buffer else data
         events: list[Event] = []
         end = len(buffer)
@@ -206,7 +220,7 @@ def _close(payload: bytes) -> Control | ProtocolError:
     return Control(OP_CLOSE, payload, int.from_bytes(payload[:2], "big"))
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Upgrade:
     """A valid WebSocket upgrade request. Header names are lower case; repeats are joined with ``, ``."""
 
@@ -223,6 +237,16 @@ class HandshakeError:
 
     status: int
     reason: str
+    http: bool = False
+    """Not a WebSocket upgrade at all (another method, no ``Upgrade: websocket``, unparseable):
+    a server that also speaks HTTP lets its HTTP stack answer instead."""
+
+
+_BAD_REQUEST_LINE: Final = HandshakeError(400, "bad request line", http=True)
+_BAD_HEADER_LINE: Final = HandshakeError(400, "bad header line", http=True)
+_NOT_AN_UPGRADE: Final = HandshakeError(400, "not a WebSocket upgrade", http=True)
+_BAD_VERSION: Final = HandshakeError(426, "unsupported WebSocket version")
+_BAD_KEY: Final = HandshakeError(400, "bad Sec-WebSocket-Key")
 
 
 def parse_upgrade(request: bytes) -> Upgrade | HandshakeError:
@@ -231,32 +255,36 @@ def parse_upgrade(request: bytes) -> Upgrade | HandshakeError:
     lines = head.decode("latin-1").split("\r\n")
     parts = lines[0].split(" ")
     if len(parts) != 3 or parts[0] != "GET" or not parts[2].startswith("HTTP/1."):
-        return HandshakeError(400, "bad request line")
+        return _BAD_REQUEST_LINE
     headers: dict[str, str] = {}
     for line in lines[1:]:
         name, colon, value = line.partition(":")
         if not colon:
-            return HandshakeError(400, "bad header line")
+            return _BAD_HEADER_LINE
         name = name.strip().lower()
-        value = value.strip()
-        headers[name] = f"{headers[name]}, {value}" if name in headers else value
+        if name in headers:
+            headers[name] = f"{headers[name]}, {value.strip()}"
+        else:
+            headers[name] = value.strip()
     if (
         "upgrade" not in headers.get("connection", "").lower()
         or headers.get("upgrade", "").lower() != "websocket"
     ):
-        return HandshakeError(400, "not a WebSocket upgrade")
+        return _NOT_AN_UPGRADE
     if headers.get("sec-websocket-version") != "13":
-        return HandshakeError(426, "unsupported WebSocket version")
+        return _BAD_VERSION
     key = headers.get("sec-websocket-key", "")
+    # 16 bytes in base64: 22 characters and "==" (the strict decode refuses any other alphabet)
+    if len(key) != 24 or key[22:] != "==":
+        return _BAD_KEY
     try:
-        if len(base64.b64decode(key, validate=True)) != 16:
-            return HandshakeError(400, "bad Sec-WebSocket-Key")
+        binascii.a2b_base64(key, strict_mode=True)
     except binascii.Error:
-        return HandshakeError(400, "bad Sec-WebSocket-Key")
+        return _BAD_KEY
     raw_path, _, query = parts[1].partition("?")
-    offered = headers.get("sec-websocket-protocol", "")
-    subprotocols = tuple(entry.strip() for entry in offered.split(",") if entry.strip())
-    return Upgrade(unquote(raw_path), query, headers, key, subprotocols)
+    offered = headers.get("sec-websocket-protocol")
+    subprotocols = tuple(entry.strip() for entry in offered.split(",") if entry.strip()) if offered else ()
+    return Upgrade(unquote(raw_path) if "%" in raw_path else raw_path, query, headers, key, subprotocols)
 
 
 def accept_response(key: str, subprotocol: str | None, extra: bytes = b"") -> bytes:

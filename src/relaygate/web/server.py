@@ -21,16 +21,23 @@ def http_protocol() -> type[asyncio.Protocol] | str:
 
 
 def server_config(
-    app: ASGIApp, host: str, port: int, *, ws: type[asyncio.Protocol] | str = "websockets-sansio"
+    app: ASGIApp,
+    host: str,
+    port: int,
+    *,
+    ws: type[asyncio.Protocol] | str = "websockets-sansio",
+    http: type[asyncio.Protocol] | str | None = None,
 ) -> uvicorn.Config:
     """``ws``: the channel endpoint's own WebSocket transport (``Endpoint.websocket_protocol()``,
     as ``relaygate serve`` passes), else uvicorn's sans-I/O websockets protocol (the legacy one
-    costs ~20x the CPU per connect; see bench/ANALYSIS.md). uvloop and httptools when installed."""
+    costs ~20x the CPU per connect; see bench/ANALYSIS.md). ``http``: by default
+    :func:`http_protocol`; ``relaygate serve`` passes ``Endpoint.http_protocol(http_protocol())``
+    so that socket upgrades skip the HTTP parser. uvloop and httptools when installed."""
     return uvicorn.Config(
         app,
         host=host,
         port=port,
-        http=http_protocol(),
+        http=http_protocol() if http is None else http,
         ws=ws,
         log_config=None,
         access_log=False,  # RequestContextMiddleware logs each request (uvicorn's would format a second line)
