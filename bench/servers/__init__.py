@@ -111,6 +111,18 @@ def _relaygate(port: int, options: UvicornOptions) -> list[str]:
     return [sys.executable, "-m", module, "--port", str(port), "--loop", options.loop, "--http", options.http]
 
 
+def _relaygate_serve(port: int, options: UvicornOptions) -> list[str]:
+    """The node as deployed: ``relaygate serve`` (its uvicorn configuration, HTTP protocol and
+    WebSocket transport; uvloop and httptools when installed, so ``options`` do not apply)."""
+    return [sys.executable, "-m", "relaygate", "serve", "--host", "127.0.0.1", "--port", str(port)]
+
+
+def _node_serve(port: int, options: UvicornOptions) -> list[str]:
+    """A full node as ``relaygate serve`` runs it (the endpoint's own WebSocket transport)."""
+    module = "bench.servers.node_serve"
+    return [sys.executable, "-m", module, "--port", str(port), "--loop", options.loop, "--http", options.http]
+
+
 def _relaygate_describe(options: UvicornOptions) -> str:
     return f"Relaygate WebSocket transport + uvicorn --loop {options.loop} --http {options.http}"
 
@@ -176,17 +188,34 @@ SERVERS: dict[str, ServerSpec] = {
             "relaygate-gateway",
             "phoenix",
             PHOENIX_PATH,
-            _uvicorn(APP),
-            lambda o: f"relaygate.app ({o.describe()}), local gateway functions, SQLite",
+            _node_serve,
+            lambda o: (
+                f"relaygate.app as `relaygate serve` runs it ({_relaygate_describe(o)}), local gateway functions, SQLite"
+            ),
             node=NodeSetup(gateway="local"),
         ),
         ServerSpec(
             "relaygate-gateway-redis",
             "phoenix",
             PHOENIX_PATH,
-            _uvicorn(APP),
-            lambda o: f"relaygate.app ({o.describe()}) + redis-server + `relaygate service run`, SQLite",
+            _node_serve,
+            lambda o: (
+                f"relaygate.app as `relaygate serve` runs it ({_relaygate_describe(o)}) + redis-server + `relaygate service run`, SQLite"
+            ),
             node=NodeSetup(gateway="redis"),
+        ),
+        *(
+            ServerSpec(
+                f"relaygate-api{suffix}",
+                "http",
+                "",
+                _relaygate_serve,
+                lambda o, db=db: (
+                    f"`relaygate serve` (uvicorn + Relaygate's HTTP/1.1 protocol on httptools, uvloop), {db}"
+                ),
+                node=NodeSetup(database=database),
+            )
+            for suffix, database, db in (("", "sqlite", "SQLite"), ("-pg", "postgres", "PostgreSQL"))
         ),
         *(
             ServerSpec(
@@ -198,7 +227,6 @@ SERVERS: dict[str, ServerSpec] = {
                 node=NodeSetup(database=database),
             )
             for name, factory, what in (
-                ("relaygate-api", APP, "relaygate.app"),
                 ("bare-fastapi", "bench.servers.bare_rest:create_app", "FastAPI + SQLAlchemy ORM routes"),
                 (
                     "bare-starlette",

@@ -6,10 +6,16 @@ import uuid
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from relaygate.protocol.gateway.argtypes import SpecError, parse_spec, parse_specs, validate_args
+from relaygate.protocol.gateway.argtypes import (
+    SpecError,
+    compile_validator,
+    parse_spec,
+    parse_specs,
+    validate_args,
+)
 
 scalars = st.one_of(
     st.text(max_size=20), st.integers(), st.floats(allow_nan=False, allow_infinity=False), st.booleans()
@@ -212,3 +218,45 @@ def test_reserved_and_invalid_argument_names() -> None:
 def test_spec_wire_round_trip(type_name: str) -> None:
     spec = parse_spec({"type": type_name, "allow_nil": True})
     assert parse_spec(spec.to_wire()) == spec
+
+
+SPECS = parse_specs(
+    {
+        "s": {"type": "string", "max_bytes": 5},
+        "i": {"type": "integer", "min": 0, "max": 9},
+        "n": "num",
+        "b": "boolean",
+        "x": "any",
+    }
+)
+args_of_all_kinds = st.one_of(
+    st.none(),
+    json_values,
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "s": st.one_of(st.text(max_size=8), json_values),
+            "i": st.one_of(st.integers(-3, 12), json_values),
+            "n": st.one_of(st.integers(), st.floats(), st.booleans(), json_values),
+            "b": st.one_of(st.booleans(), st.integers(0, 1), json_values),
+            "x": json_values,
+            "extra": json_values,
+        },
+    ),
+)
+
+
+@settings(deadline=None)  # no timing in tests: a loaded machine may pause any example
+@given(args_of_all_kinds)
+def test_a_compiled_validator_answers_exactly_like_validate_args(args: object) -> None:
+    assert compile_validator(SPECS)(args) == validate_args(SPECS, args)
+
+
+def test_compiled_validators_of_types_without_a_shortcut_take_the_full_check() -> None:
+    specs = parse_specs({"when": "datetime", "n": {"type": "integer", "default": 3}})
+    validate = compile_validator(specs)
+    values, errors = validate({"when": "2024-01-01T00:00:00Z"})
+    assert values["n"] == 3 and values["when"].tzinfo is not None and not errors
+    assert compile_validator({})(None) == ({}, {}) and compile_validator({})({"a": 1})[1] == {
+        "a": "unknown argument"
+    }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import itertools
 from typing import Any
 
 from redis.asyncio import Redis
@@ -144,11 +145,15 @@ async def test_kill_without_retry_answers_unavailable_before_the_timeout(
     gw = cluster.gateway()
     node = await start_node("n1", cluster=cluster)
     task = asyncio.create_task(call(gw, req("k2", "slow_once", {"ms": 15_000})))
-    await asyncio.sleep(0.3)
+    await eventually(lambda: _sent_to(cluster, "n1"))
     node.kill()
     r = await asyncio.wait_for(task, 10)  # the function's timeout is 20 s
     assert (r["code"], r["can_retry"]) == ("unavailable", True)
     assert "n1" in r["error"]
+
+
+async def _sent_to(cluster: Any, node: str) -> bool:
+    return bool(cluster.calls_on(node))
 
 
 async def _started(redis: Redis, rid: str) -> bool:
@@ -288,13 +293,17 @@ async def test_service_node_survives_a_redis_restart(make_cluster, start_node, r
     assert (await call(gw, req("before", "echo", {"x": 1})))["success"]
     redis_server.restart()
     await eventually(lambda: _succeeds(gw, "echo", args={"x": 2}), within=30)
-    # liveness may still flap once while the restart settles (unavailable, retryable): try again then
-    streams = iter(range(20))
+    # Until the node has announced itself again the gateway keeps the registry it read before,
+    # and liveness may flap while the restart settles: calls answer `unavailable` (retryable) then.
+    streams = itertools.count()
 
     async def stream_completes() -> bool:
         rid = f"s{next(streams)}"
         inbox = Inbox()
-        await call(gw, req(rid, "numbers", {"n": 25}), inbox=inbox)
+        ack = await call(gw, req(rid, "numbers", {"n": 25}), inbox=inbox)
+        if not ack["success"]:
+            assert ack["code"] == "unavailable", ack
+            return False
         end = await inbox.wait_final(rid)
         if end["code"] == "unavailable":
             return False

@@ -56,9 +56,18 @@ USER = CallerContext(
 )
 
 
+GATES: dict[str, asyncio.Event] = {}
+"""Per request id: a ``gated`` call runs until the test sets its gate (no timing assumptions)."""
+
+
 @pytest.fixture
 def gw() -> Gateway:
     gateway = Gateway(per_socket=2, queue_per_socket=1)
+    GATES.clear()
+
+    async def gated(ctx: CallContext) -> str:
+        await GATES.setdefault(ctx.request_id, asyncio.Event()).wait()
+        return "done"
 
     async def echo(x: Any, ctx: CallContext) -> Any:
         return {"x": x, "user": ctx.user_id, "roles": list(ctx.user_roles), "device": ctx.device_id}
@@ -102,6 +111,8 @@ def gw() -> Gateway:
     gateway.register_local("svc", "slow", slow, arg_types={"ms": "integer"}, timeout_ms=200)
     gateway.register_local("svc", "slow_async", slow, arg_types={"ms": "integer"}, response_type="async")
     gateway.register_local("svc", "fire", slow, arg_types={"ms": "integer"}, response_type="none")
+    gateway.register_local("svc", "gated", gated)
+    gateway.register_local("svc", "gated_async", gated, response_type="async")
     gateway.register_local("svc", "count", count, arg_types={"n": "integer"}, response_type="stream")
     gateway.register_local("svc", "forever", forever, response_type="stream", timeout_ms=1000)
     gateway.register_local("svc", "mine", echo, arg_types={"x": "any"}, check_permission="arg:x")
@@ -304,27 +315,34 @@ async def test_overloaded_per_socket(gw: Gateway) -> None:
     inbox = Inbox()
     # per_socket=2 running + 1 queued = 3 admitted; the 4th is overloaded
     for i in range(3):
-        assert (await call(gw, req(f"o{i}", "slow_async", {"ms": 300}), inbox=inbox))["success"]
-    r = await call(gw, req("o3", "slow_async", {"ms": 300}), inbox=inbox)
+        assert (await call(gw, req(f"o{i}", "gated_async"), inbox=inbox))["success"]
+    r = await call(gw, req("o3", "gated_async"), inbox=inbox)
     assert (r["code"], r["can_retry"]) == ("overloaded", True)
     other = CallerContext("u1", connection="sock-other")
     assert (await call(gw, req("o4", "echo", {"x": 1}), other))["success"]
+    for i in range(3):
+        GATES.setdefault(f"o{i}", asyncio.Event()).set()
     for i in range(3):
         assert (await inbox.wait_final(f"o{i}"))["result"] == "done"
 
 
 async def test_sync_calls_of_one_socket_run_concurrently(gw: Gateway) -> None:
-    results = await asyncio.gather(
-        call(gw, req("c1", "slow", {"ms": 150})), call(gw, req("c2", "echo", {"x": 2}))
-    )
-    assert results[1]["result"]["x"] == 2 and results[0]["result"] == "done"
+    gated = asyncio.create_task(call(gw, req("c1", "gated")))
+    async with asyncio.timeout(5):
+        while "c1" not in GATES:  # c1 is running
+            await asyncio.sleep(0.01)
+    assert (await call(gw, req("c2", "echo", {"x": 2})))["result"]["x"] == 2  # while c1 runs
+    assert not gated.done()
+    GATES.setdefault("c1", asyncio.Event()).set()
+    assert (await gated)["result"] == "done"
 
 
 async def test_duplicate_running_request_id_is_rejected(gw: Gateway) -> None:
     inbox = Inbox()
-    await call(gw, req("d1", "slow_async", {"ms": 100}), inbox=inbox)
-    assert (await call(gw, req("d1", "slow_async", {"ms": 100}), inbox=inbox))["code"] == "bad_request"
-    await inbox.wait_final("d1")
+    await call(gw, req("d1", "gated_async"), inbox=inbox)
+    assert (await call(gw, req("d1", "gated_async"), inbox=inbox))["code"] == "bad_request"
+    GATES.setdefault("d1", asyncio.Event()).set()
+    assert (await inbox.wait_final("d1"))["result"] == "done"
 
 
 def test_config_validation() -> None:

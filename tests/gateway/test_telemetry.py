@@ -6,17 +6,18 @@ import asyncio
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
+import httpx
 import pytest
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import StatusCode
-from prometheus_client import REGISTRY
 
 from relaygate.gateway import CallerContext, Gateway
 from relaygate.protocol.gateway.codes import ServiceError
 from relaygate.protocol.gateway.context import CallContext
+from relaygate.telemetry.metrics import REGISTRY
 
 _EXPORTER = InMemorySpanExporter()
 
@@ -88,3 +89,31 @@ async def test_calls_are_spans_with_their_outcome(exporter: InMemorySpanExporter
         {"service": "tele", "request_type": "broken", "code": "item_not_found"},
     )
     assert after == (before or 0) + 1
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_the_metrics_endpoint_serves_the_gateway_metrics(http: httpx.AsyncClient) -> None:
+    gateway = Gateway()
+
+    async def hello(ctx: CallContext) -> str:
+        return "hi"
+
+    gateway.register_local("scraped", "hello", hello)
+    caller = CallerContext(user_id="1", connection="c1")
+    for rid in ("m1", "m2"):
+        assert (
+            await gateway.handle_request(
+                {"request_id": rid, "service": "scraped", "request_type": "hello"}, caller, _ignore
+            )
+        )["success"]
+    text = (await http.get("/metrics")).text
+    assert 'relaygate_gateway_calls_total{code="ok",request_type="hello",service="scraped"} 2.0' in text
+    assert 'relaygate_gateway_call_seconds_count{request_type="hello",service="scraped"} 2.0' in text
+    assert (
+        'relaygate_gateway_call_seconds_bucket{le="+Inf",request_type="hello",service="scraped"} 2.0' in text
+    )
+    assert "relaygate_gateway_registry_changes_total" in text
+
+
+async def _ignore(response: dict[str, Any]) -> None:
+    """No async responses in these calls."""

@@ -10,10 +10,14 @@ from typing import Any
 import httpx
 import pytest
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.responses import PlainTextResponse
+from starlette.routing import BaseRoute, Match
+from starlette.types import Receive, Scope, Send
 
 from relaygate.config import Settings
 from relaygate.db import Database
 from relaygate.node import create_app
+from relaygate.web import resources
 from relaygate.web.conditional import Validators, http_date
 from relaygate.web.problems import Problem
 from relaygate.web.resources import Call, Page, Representation, ResourceGroup, install_resources
@@ -358,3 +362,38 @@ async def test_500_reveals_nothing(client: httpx.AsyncClient, caplog: pytest.Log
 
 async def test_problem_raised_by_a_handler() -> None:
     assert Problem(409, "taken").body().startswith(b'{"type":"about:blank","title":"Conflict"')
+
+
+class PostOnly(BaseRoute):
+    """A route of a kind the dispatcher cannot read: it takes POST /t/widgets/1 only (not by path)."""
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        if scope["type"] == "http" and scope["path"] == "/t/widgets/1" and scope["method"] == "POST":
+            return Match.FULL, {}
+        return Match.NONE, {}
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await PlainTextResponse("taken", status_code=202)(scope, receive, send)
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # dispatch only: one database is enough
+async def test_dispatch_remembers_only_what_the_path_decides(
+    settings: Settings, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(resources, "DISPATCH_MEMORY", 2)
+    app = create_app(settings)
+    install_resources(app, [group])
+    app.router.routes.insert(0, PostOnly())
+    widgets.clear()
+    widgets.update({n: {"id": n, "rev": 1, "name": f"w{n}", "weight": 1.0, "count": 0} for n in (1, 2, 3)})
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as http,
+    ):
+        for _ in range(2):  # answered alike the second time, from memory where it may be remembered
+            for n in (1, 2, 3):
+                response = await http.get(f"/t/widgets/{n}")
+                assert response.status_code == 200 and response.json()["data"]["id"] == n
+            assert (await http.post("/t/widgets/1")).status_code == 202
+            assert (await http.get("/healthz")).status_code == 200
+            problem(await http.get("/t/widgets/x"), 404)

@@ -197,7 +197,8 @@ class SQLiteDirect:
 
     @staticmethod
     def moment(value: Any) -> datetime:
-        return datetime.fromisoformat(value).replace(tzinfo=UTC)
+        # the offset in the text: ``replace(tzinfo=...)`` costs several times the parse
+        return datetime.fromisoformat(value + "+00:00")
 
     async def close(self) -> None:
         if self._inline is not None:

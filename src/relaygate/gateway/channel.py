@@ -38,6 +38,8 @@ class _JoinState:
     push_results: bool
     emit: Emit
     """Pushes a later response (async result, stream chunk or end) to this join."""
+    max_size: int | None
+    """The connection's frame limit: a bound of every request payload's size."""
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
 
@@ -93,7 +95,8 @@ class GatewayChannel(Channel):
         async def emit(response: dict[str, Any]) -> None:
             await socket.push(EVENT, response)
 
-        socket.assigns[_STATE] = _JoinState(caller, push_results, emit)
+        max_size = getattr(getattr(socket.session, "conn", None), "max_frame_size", None)
+        socket.assigns[_STATE] = _JoinState(caller, push_results, emit, max_size)
         return Reply.ok()
 
     async def handle_in(self, event: str, payload: Any, socket: ChannelSocket) -> Reply | None:
@@ -115,7 +118,9 @@ class GatewayChannel(Channel):
 
     async def _call(self, payload: Any, ref: ReplyRef, socket: ChannelSocket, state: _JoinState) -> None:
         try:
-            response = await self.gateway.handle_request(payload, state.caller, state.emit)
+            response = await self.gateway.handle_request(
+                payload, state.caller, state.emit, max_size=state.max_size
+            )
         except Exception:  # a bug, not a caller's mistake: answer like the gateway's internal error
             log.exception("gateway request failed")
             response = GatewayError(codes.INTERNAL, "internal error").to_response(request_id_of(payload))

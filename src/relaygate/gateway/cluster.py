@@ -39,6 +39,9 @@ from relaygate.protocol.gateway.outbox import Outbox, Publishes, Pushes
 
 log = logging.getLogger(__name__)
 NODE_GC_MS = 60_000
+RECONNECT_FIRST_S = 0.1
+RECONNECT_CAP_S = 2.0
+_CHANGES = wire.CHANGES.encode()
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +139,8 @@ class RedisCluster(Transport):
         self._services_raw: dict[str, bytes] = {}
         self._limits_raw: bytes | None = None
         self._rev: bytes | None = None
+        self._keeping = False
+        """Redis lost the registry: the last one read stays until a revision appears again."""
         self._dirty = asyncio.Event()
         self._notified = False
         self._pubsub: Any = None
@@ -151,13 +156,12 @@ class RedisCluster(Transport):
     # -- lifecycle ------------------------------------------------------------------------
     async def start(self) -> None:
         """Subscribe, read the registry and liveness once, then keep them current."""
-        pubsub = self._pubsub = self.redis.pubsub()
-        await pubsub.subscribe(wire.CHANGES, self._reply_channel)
+        await self._subscribe()
         await self.pull()
         await self.check_liveness()
         self.outbox.start()
         self._tasks = [
-            asyncio.create_task(self._listen(pubsub)),
+            asyncio.create_task(self._listen()),
             asyncio.create_task(self._sync_loop()),
             asyncio.create_task(self._tick_loop()),
             asyncio.create_task(self._liveness_loop()),
@@ -233,23 +237,46 @@ class RedisCluster(Transport):
                     del self._calls_by_node[call.node]
 
     # -- replies and notices --------------------------------------------------------------
-    async def _listen(self, pubsub: Any) -> None:
+    async def _subscribe(self) -> None:
+        """A fresh subscription to change notices and this gateway's replies, confirmed by Redis."""
+        old, self._pubsub = self._pubsub, self.redis.pubsub()
+        if old is not None:
+            with contextlib.suppress(RedisError, OSError):
+                await old.aclose()
+        await self._pubsub.subscribe(wire.CHANGES, self._reply_channel)
+        confirmed = 0
+        async with asyncio.timeout(10):
+            while confirmed < 2:
+                message = await self._pubsub.get_message(timeout=1)
+                if message is not None and message.get("type") == "subscribe":
+                    confirmed += 1
+
+    async def _listen(self) -> None:
+        """Route replies and notices. A lost subscription is replaced by a fresh one (retried with
+        a growing delay), then the registry is read again: notices may have been missed."""
         while True:
             try:
-                async for item in pubsub.listen():
-                    if item.get("type") != "message":
-                        continue
-                    channel = item["channel"]
-                    if channel in (wire.CHANGES, wire.CHANGES.encode()):
+                async for item in self._pubsub.listen():
+                    kind = item.get("type")
+                    if kind == "message":
+                        if item["channel"] in (wire.CHANGES, _CHANGES):
+                            self._notice()
+                        else:
+                            self._route(item["data"])
+                    elif kind == "subscribe":  # the client reconnected and resubscribed by itself
                         self._notice()
-                    else:
-                        self._route(item["data"])
             except (RedisError, OSError) as exc:
                 log.warning("gateway subscription lost (%s); resubscribing", type(exc).__name__)
-                await asyncio.sleep(0.5)
-                with contextlib.suppress(RedisError, OSError):
-                    await pubsub.subscribe(wire.CHANGES, self._reply_channel)
-                self._notice()
+            delay = RECONNECT_FIRST_S
+            while True:
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RECONNECT_CAP_S)
+                try:
+                    await self._subscribe()
+                    break
+                except (RedisError, OSError, TimeoutError) as exc:
+                    log.warning("gateway resubscribe failed (%s); retrying", type(exc).__name__)
+            self._notice()
 
     def _route(self, data: bytes) -> None:
         calls = self._calls
@@ -298,9 +325,18 @@ class RedisCluster(Transport):
             pipe.hgetall(wire.NODES)
             pipe.get(wire.RATE_LIMITS)
             rev, services, disabled, nodes, limits = await pipe.execute()
+        if rev is None and self._rev is not None:
+            # Redis restarted empty (or was flushed): until a node announces itself again, keep
+            # the functions we know, so calls answer `unavailable` (retryable), not `not_found`.
+            log.warning("the gateway registry in Redis is gone; keeping the last one read")
+            self._keeping = True
+        elif rev is not None:
+            self._keeping = False
+        lost = self._keeping
         self._rev = rev
-        self._apply_services({k.decode(): v for k, v in services.items()})
-        self.registry.set_disabled(key_from_text(k.decode()) for k in disabled)
+        if not lost:
+            self._apply_services({k.decode(): v for k, v in services.items()})
+            self.registry.set_disabled(key_from_text(k.decode()) for k in disabled)
         parsed = {}
         for name, raw in nodes.items():
             try:
@@ -309,7 +345,7 @@ class RedisCluster(Transport):
                 log.warning("ignoring a malformed node record %r", name)
         self._nodes = parsed
         self._recompute()
-        if limits != self._limits_raw:
+        if not lost and limits != self._limits_raw:
             self._limits_raw = limits
             try:
                 config = LimiterConfig.parse(orjson.loads(limits)) if limits else LimiterConfig()

@@ -37,9 +37,9 @@ from relaygate.gateway.response import (
 from relaygate.gateway.selection import NodeSelector
 from relaygate.gateway.transport import NodeLost, RemoteCall, Transport
 from relaygate.protocol.gateway import codes, wire
-from relaygate.protocol.gateway.argtypes import validate_args
 from relaygate.protocol.gateway.codes import ServiceError
 from relaygate.protocol.gateway.context import CallContext
+from relaygate.service.deadlines import Deadlines
 
 log = logging.getLogger(__name__)
 
@@ -47,22 +47,11 @@ Emit = Callable[[dict[str, Any]], Awaitable[None]]
 RETRY_BASE_S: Final = 0.025
 _CALL_IDS: Final = itertools.count()
 _CALL_ID_PREFIX: Final = os.urandom(8).hex()
-_ROLES: dict[frozenset[str], tuple[str, ...]] = {}
-"""Sorted role tuples per role set (sockets share a handful of role sets)."""
 
 
 def _new_call_id() -> str:
     """Unique across gateways and restarts (random per process), cheap within one."""
     return f"{_CALL_ID_PREFIX}{next(_CALL_IDS):x}"
-
-
-def _sorted_roles(roles: frozenset[str]) -> tuple[str, ...]:
-    cached = _ROLES.get(roles)
-    if cached is None:
-        cached = tuple(sorted(roles))
-        if len(_ROLES) < 1024:
-            _ROLES[roles] = cached
-    return cached
 
 
 @dataclass(slots=True)
@@ -115,6 +104,7 @@ class Gateway:
         self.transport = transport
         self.selector = NodeSelector()
         self.lanes = Lanes(per_socket=per_socket, queue_per_socket=queue_per_socket, max_pending=max_pending)
+        self.deadlines = Deadlines()
         self.stream_credits = max(2, stream_credits)
         self.debug_errors = debug_errors
         self._running: dict[tuple[Hashable, str], tuple[asyncio.Task[None], _Call]] = {}
@@ -137,17 +127,18 @@ class Gateway:
 
     # -- the channel layer's entry points -------------------------------------------------
     async def handle_request(
-        self, payload: object, caller: CallerContext, emit: Emit, *, size: int | None = None
+        self, payload: object, caller: CallerContext, emit: Emit, *, max_size: int | None = None
     ) -> dict[str, Any]:
         """Handle one ``phoenix_gen_api`` push: return the reply's response object.
 
         The reply status is ``ok`` when ``response["success"]`` is true, else ``error``. Later
         responses (async results, stream chunks and ends) go through ``emit``. Run it in a task
-        per push: a sync call returns only when the function has answered.
+        per push: a sync call returns only when the function has answered. ``max_size`` bounds
+        the payload's encoded size when the transport knows it (see :func:`decode_request`).
         """
         started = time.perf_counter()
         try:
-            request = decode_request(payload, size=size)
+            request = decode_request(payload, max_size=max_size)
         except GatewayError as exc:
             metrics.record_call(None, None, exc.code, started)
             return exc.to_response(request_id_of(payload))
@@ -162,7 +153,7 @@ class Gateway:
         rid = request.request_id
         response_type = call.config.spec.response_type
         if response_type == "sync":
-            response = await self.lanes.run(caller.connection, lane, lambda: self._respond(call))
+            response = await self.lanes.run(caller.connection, lane, self._respond(call))
             call.record(response["code"], started)
             return response
         if response_type == "none":
@@ -229,7 +220,7 @@ class Gateway:
         if (caller.connection, request.request_id) in self._running:
             raise GatewayError(codes.BAD_REQUEST, "a call with this request_id is still running")
         device_id = caller.device_id or request.device_id
-        values, errors = validate_args(config.spec.arg_types, request.args)
+        values, errors = config.spec.validate_args(request.args)
         if self.limiter.applies(config.spec):
             try:  # the limit is reported first, but an invalid request uses no quota
                 await self.limiter.check(config.spec, caller, device_id, request.args, count=not errors)
@@ -247,7 +238,7 @@ class Gateway:
         rid = call.request.request_id
         key = (call.caller.connection, rid)
         try:
-            response = await self.lanes.run(call.caller.connection, lane, lambda: self._respond(call))
+            response = await self.lanes.run(call.caller.connection, lane, self._respond(call))
         except asyncio.CancelledError:
             if not call.cancelled_by_client:
                 raise
@@ -285,32 +276,40 @@ class Gateway:
 
     def _context(self, call: _Call, timeout_ms: int) -> CallContext:
         caller = call.caller
-        return CallContext(
-            request_id=call.request.request_id,
-            user_id=None if caller.user_id is None else str(caller.user_id),
-            device_id=call.device_id,
-            user_roles=_sorted_roles(caller.roles),
-            deadline=time.time() + timeout_ms / 1000,
-        )
+        user_id = caller.user_id
+        if user_id is not None and type(user_id) is not str:
+            user_id = str(user_id)
+        deadline = time.time() + timeout_ms / 1000
+        return CallContext(call.request.request_id, user_id, call.device_id, caller.sorted_roles, deadline)
 
     async def _execute(self, call: _Call) -> Any:
-        spec = call.config.spec
-        if call.config.function is not None:
+        """Run a sync/async call, locally or on a service node (retries included), within its
+        ``timeout_ms``: one watch on the shared timer, not an ``asyncio.timeout`` per call."""
+        config = call.config
+        spec = config.spec
+        timeout = spec.timeout_ms / 1000
+        watch = self.deadlines.start(timeout)
+        try:
+            if config.function is None:
+                remote, reply = await self._remote_attempts(call, time.monotonic() + timeout)
+                remote.close(cancel=False)
+                return reply.get("result")
             call.node = "local"
             ctx = self._context(call, spec.timeout_ms)
             try:
-                async with asyncio.timeout(spec.timeout_ms / 1000):
-                    if call.config.is_coroutine:
-                        return await call.config.function(**call.values, ctx=ctx)
-                    return await _invoke(call.config.function, call.values, ctx)
-            except TimeoutError:
-                raise GatewayError(codes.TIMEOUT, f"no result within {spec.timeout_ms} ms") from None
+                if config.is_coroutine:
+                    return await config.function(**call.values, ctx=ctx)
+                return await _invoke(config.function, call.values, ctx)
+            except (asyncio.CancelledError, GatewayError):
+                raise
             except Exception as exc:
                 raise self._function_error(exc) from None
-        deadline = time.monotonic() + spec.timeout_ms / 1000
-        remote, reply = await self._remote_attempts(call, deadline)
-        remote.close(cancel=False)
-        return reply.get("result")
+        except asyncio.CancelledError:
+            if watch.timed_out():
+                raise GatewayError(codes.TIMEOUT, f"no result within {spec.timeout_ms} ms") from None
+            raise
+        finally:
+            self.deadlines.end(watch)
 
     def _function_error(self, exc: Exception) -> GatewayError:
         if isinstance(exc, ServiceError):
@@ -334,7 +333,7 @@ class Gateway:
             ):
                 async for chunk in chunks:
                     seq += 1
-                    metrics.STREAM_CHUNKS.labels(spec.service, spec.request_type).inc()
+                    metrics.count_chunk(spec.service, spec.request_type)
                     await self._emit(call, stream_chunk(rid, seq, chunk))
         except TimeoutError:
             raise GatewayError(
@@ -445,12 +444,14 @@ class Gateway:
         call.node = node
         remote = await self.transport.call(node, message)
         try:
-            async with asyncio.timeout(max(0.0, remaining)):
+            if stream:  # (sync and async calls are bounded by _execute's watch)
+                async with asyncio.timeout(max(0.0, remaining)):
+                    reply = await remote.receive()
+            else:
                 reply = await remote.receive()
         except TimeoutError:
             remote.close(cancel=True)
-            what = "no chunk" if stream else "no result"
-            raise GatewayError(codes.TIMEOUT, f"{what} within {spec.timeout_ms} ms") from None
+            raise GatewayError(codes.TIMEOUT, f"no chunk within {spec.timeout_ms} ms") from None
         except BaseException:
             remote.close(cancel=True)
             raise

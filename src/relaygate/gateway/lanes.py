@@ -1,10 +1,15 @@
 """Bounded concurrency per socket and per node: calls of one socket run concurrently, up to a
-limit, with a bounded queue behind it; a full queue answers ``overloaded`` instead of waiting."""
+limit, with a bounded queue behind it; a full queue answers ``overloaded`` instead of waiting.
+
+A lane is two counters while its socket's calls fit the limit (the common case): no semaphore,
+no future, nothing allocated per call; waiters queue in first-come order only past the limit.
+"""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Hashable
+from collections import deque
+from collections.abc import Awaitable, Hashable
 from typing import TypeVar
 
 from relaygate.gateway.response import GatewayError
@@ -16,14 +21,45 @@ T = TypeVar("T")
 class Lane:
     """The calls of one socket: ``limit`` run at once, ``queue`` more may wait."""
 
+    __slots__ = ("_room", "_waiters", "admitted", "limit", "running")
+
     def __init__(self, limit: int, queue: int) -> None:
-        self._semaphore = asyncio.Semaphore(limit)
-        self._queue = queue
+        self.limit = limit
+        self._room = limit + queue
         self.admitted = 0  # waiting + running
-        self._limit = limit
+        self.running = 0
+        self._waiters: deque[asyncio.Future[None]] | None = None
 
     def has_room(self) -> bool:
-        return self.admitted < self._limit + self._queue
+        return self.admitted < self._room
+
+    async def acquire(self) -> None:
+        """Wait for a running slot (first come, first served)."""
+        if self.running < self.limit and not self._waiters:
+            self.running += 1
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if self._waiters is None:
+            self._waiters = deque()
+        self._waiters.append(waiter)
+        try:
+            await waiter  # release() hands its slot over: running is already counted for us
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                self.release()  # granted, then cancelled before running: pass the slot on
+            else:
+                self._waiters.remove(waiter)
+            raise
+
+    def release(self) -> None:
+        """Give a running slot back, to the first live waiter if there is one."""
+        waiters = self._waiters
+        while waiters:
+            waiter = waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+        self.running -= 1
 
 
 class Lanes:
@@ -48,15 +84,27 @@ class Lanes:
         if not lane.has_room() or self.pending >= self._max_pending:
             raise GatewayError(codes.OVERLOADED, "too many calls in flight, try again later")
         lane.admitted += 1
+        if self.pending == 0:
+            self._idle.clear()
         self.pending += 1
-        self._idle.clear()
         return lane
 
-    async def run(self, connection: Hashable, lane: Lane, work: Callable[[], Awaitable[T]]) -> T:
-        """Wait for a running slot of ``lane``, then await ``work()``; always releases the place."""
+    async def run(self, connection: Hashable, lane: Lane, work: Awaitable[T]) -> T:
+        """Wait for a running slot of ``lane``, then await ``work``; always releases the place."""
         try:
-            async with lane._semaphore:
-                return await work()
+            if lane.running < lane.limit and not lane._waiters:
+                lane.running += 1
+            else:
+                try:
+                    await lane.acquire()
+                except BaseException:
+                    if asyncio.iscoroutine(work):
+                        work.close()  # never started
+                    raise
+            try:
+                return await work
+            finally:
+                lane.release()
         finally:
             self.release(connection, lane)
 

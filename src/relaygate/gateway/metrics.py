@@ -8,43 +8,90 @@ from __future__ import annotations
 
 import os
 import time
+from bisect import bisect_left
+from collections.abc import Iterator
 from typing import Any, Final
 
 from opentelemetry import trace
 from opentelemetry.trace import ProxyTracerProvider, SpanKind, Status, StatusCode
 from prometheus_client import Counter, Histogram
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.registry import Collector
 
-CALLS: Final = Counter(
-    "relaygate_gateway_calls_total",
-    "Gateway calls by function and result code",
-    ["service", "request_type", "code"],
-)
-DURATION: Final = Histogram(
-    "relaygate_gateway_call_seconds",
-    "Gateway call latency (until the final response)",
-    ["service", "request_type"],
-)
+from relaygate.telemetry.metrics import REGISTRY
+
 RETRIES: Final = Counter(
-    "relaygate_gateway_retries_total", "Attempts on another node", ["service", "request_type"]
+    "relaygate_gateway_retries_total",
+    "Attempts on another node",
+    ["service", "request_type"],
+    registry=REGISTRY,
 )
 RATE_LIMITED: Final = Counter(
-    "relaygate_gateway_rate_limited_total", "Requests rejected by a rate limit", ["service", "request_type"]
+    "relaygate_gateway_rate_limited_total",
+    "Requests rejected by a rate limit",
+    ["service", "request_type"],
+    registry=REGISTRY,
 )
 STREAM_CHUNKS: Final = Counter(
-    "relaygate_gateway_stream_chunks_total", "Stream chunks delivered", ["service", "request_type"]
+    "relaygate_gateway_stream_chunks_total",
+    "Stream chunks delivered",
+    ["service", "request_type"],
+    registry=REGISTRY,
 )
-REGISTRY_CHANGES: Final = Counter("relaygate_gateway_registry_changes_total", "Registry changes", ["kind"])
+REGISTRY_CHANGES: Final = Counter(
+    "relaygate_gateway_registry_changes_total", "Registry changes", ["kind"], registry=REGISTRY
+)
 NODE_EVENTS: Final = Counter(
-    "relaygate_gateway_node_events_total", "Service nodes going up or down", ["event"]
+    "relaygate_gateway_node_events_total", "Service nodes going up or down", ["event"], registry=REGISTRY
 )
+
+CALL_LABELS: Final = ["service", "request_type", "code"]
+BUCKETS: Final = Histogram.DEFAULT_BUCKETS[:-1]
+"""Upper bounds (seconds) of the call latency histogram, ``+Inf`` aside."""
+_COUNTS: dict[tuple[str, str, str], int] = {}
+"""Finished calls per (service, request_type, code): registered names and result codes only."""
+_LATENCY: dict[tuple[str, str], list[float]] = {}
+"""Per (service, request_type): a count per bucket (not cumulative), then ``+Inf``, then the sum."""
+
+
+class _CallMetrics(Collector):
+    """``relaygate_gateway_calls_total`` and ``relaygate_gateway_call_seconds``, counted in plain
+    dicts and turned into metric families at scrape time: ``Counter.labels().inc()`` and
+    ``Histogram.observe()`` lock and allocate on every call, which cost more than a local call."""
+
+    def collect(self) -> Iterator[Metric]:
+        calls = CounterMetricFamily(
+            "relaygate_gateway_calls", "Gateway calls by function and result code", labels=CALL_LABELS
+        )
+        for key, total in list(_COUNTS.items()):
+            calls.add_metric(key, total)
+        latency = HistogramMetricFamily(
+            "relaygate_gateway_call_seconds",
+            "Gateway call latency (until the final response)",
+            labels=CALL_LABELS[:2],
+        )
+        for function, counts in list(_LATENCY.items()):
+            cumulative, buckets = 0.0, []
+            for bound, count in zip((*BUCKETS, float("inf")), counts, strict=False):
+                cumulative += count
+                buckets.append((_bound_text(bound), cumulative))
+            latency.add_metric(function, buckets, sum_value=counts[-1])
+        yield calls
+        yield latency
+
+    def describe(self) -> Iterator[Metric]:
+        yield CounterMetricFamily("relaygate_gateway_calls", "", labels=CALL_LABELS)
+        yield HistogramMetricFamily("relaygate_gateway_call_seconds", "", labels=CALL_LABELS[:2])
+
+
+REGISTRY.register(_CallMetrics())
+
+
+def _bound_text(bound: float) -> str:
+    return "+Inf" if bound == float("inf") else repr(bound)
 
 
 _TRACER: Final = trace.get_tracer("relaygate.gateway")
-_CALL_CHILDREN: dict[tuple[str, str, str], tuple[Any, Any]] = {}
-"""(service, request_type, code) -> (calls counter, duration histogram) children: ``labels()``
-costs more than the call it counts. Keys are registered names and result codes only."""
-
-
 _PROVIDER_FROM_ENV: Final = "OTEL_PYTHON_TRACER_PROVIDER" in os.environ
 
 
@@ -58,15 +105,16 @@ def _tracing() -> bool:
     return type(trace.get_tracer_provider()) is not ProxyTracerProvider
 
 
-def _children(service: str, request_type: str, code: str) -> tuple[Any, Any]:
-    key = (service, request_type, code)
-    children = _CALL_CHILDREN.get(key)
-    if children is None:
-        children = _CALL_CHILDREN[key] = (
-            CALLS.labels(service, request_type, code),
-            DURATION.labels(service, request_type),
-        )
-    return children
+_CHUNK_CHILDREN: dict[tuple[str, str], Any] = {}
+
+
+def count_chunk(service: str, request_type: str) -> None:
+    """One stream chunk delivered (the labelled child is looked up once per function)."""
+    key = (service, request_type)
+    child = _CHUNK_CHILDREN.get(key)
+    if child is None:
+        child = _CHUNK_CHILDREN[key] = STREAM_CHUNKS.labels(service, request_type)
+    child.inc()
 
 
 def record_call(
@@ -84,9 +132,13 @@ def record_call(
     Unresolved requests are labelled with empty names (no client-made label values).
     """
     elapsed = time.perf_counter() - started
-    calls, duration = _children(service or "", request_type or "", code or "ok")
-    calls.inc()
-    duration.observe(elapsed)
+    key = (service or "", request_type or "", code or "ok")
+    _COUNTS[key] = _COUNTS.get(key, 0) + 1
+    counts = _LATENCY.get(key[:2])
+    if counts is None:
+        counts = _LATENCY[key[:2]] = [0.0] * (len(BUCKETS) + 2)
+    counts[bisect_left(BUCKETS, elapsed)] += 1
+    counts[-1] += elapsed
     if not _tracing():
         return
     end_ns = time.time_ns()

@@ -28,10 +28,17 @@ class CallerContext:
     device_id: str | None = None
     ip_address: str | None = None
     connection: Hashable = field(default=None)
+    sorted_roles: tuple[str, ...] = field(init=False, repr=False, compare=False)
+    """``roles`` in a stable order, as functions see them (``ctx.user_roles``), sorted once."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "sorted_roles", tuple(sorted(self.roles)))
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class GatewayRequest:
+    """A decoded request (one per push: not frozen, which would cost more than the decoding)."""
+
     request_id: str
     service: str
     request_type: str
@@ -59,21 +66,22 @@ def request_id_of(payload: object) -> str | None:
     return None
 
 
-def decode_request(payload: object, *, size: int | None = None) -> GatewayRequest:
+def decode_request(payload: object, *, max_size: int | None = None) -> GatewayRequest:
     """Check a request payload; raise a ``bad_request`` :class:`GatewayError` when it is unusable.
 
-    ``size`` is the encoded size when the transport knows it; otherwise the payload is measured.
+    ``max_size`` is a bound of the payload's encoded size when the transport knows one (its frame
+    limit): within the request limit the payload need not be encoded again to be measured.
     ``user_id`` and ``user_roles`` in the payload are ignored.
     """
     if not isinstance(payload, dict):
         raise GatewayError(codes.BAD_REQUEST, "the request must be an object")
-    if size is None:
+    if max_size is None or max_size > MAX_REQUEST_BYTES:
         try:
             size = len(orjson.dumps(payload))
         except TypeError:
             raise GatewayError(codes.BAD_REQUEST, "the request is not JSON") from None
-    if size > MAX_REQUEST_BYTES:
-        raise GatewayError(codes.BAD_REQUEST, f"the request is larger than {MAX_REQUEST_BYTES} bytes")
+        if size > MAX_REQUEST_BYTES:
+            raise GatewayError(codes.BAD_REQUEST, f"the request is larger than {MAX_REQUEST_BYTES} bytes")
     get = payload.get
     request_id, service, request_type = get("request_id"), get("service"), get("request_type")
     version, device_id = get("version"), get("device_id")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import inspect
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import orjson
@@ -20,6 +20,11 @@ F = TypeVar("F", bound=Callable[..., Any])
 class Handler:
     spec: FunctionSpec
     function: Callable[..., Any]
+    is_coroutine: bool = field(init=False, compare=False, default=False)
+    """``function`` is a coroutine function (awaited on the loop, not run in a thread)."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "is_coroutine", inspect.iscoroutinefunction(self.function))
 
 
 class Service:

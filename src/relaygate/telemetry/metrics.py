@@ -45,15 +45,6 @@ HISTORY_REPLAYED = Counter(
 PRESENCE_ENTRIES = Gauge(
     "relaygate_presence_entries", "Presence entries tracked on this node", registry=REGISTRY
 )
-GATEWAY_CALLS = Counter(
-    "relaygate_gateway_calls_total",
-    "Gateway calls",
-    ["service", "request_type", "result"],
-    registry=REGISTRY,
-)
-GATEWAY_LATENCY = Histogram(
-    "relaygate_gateway_call_seconds", "Gateway call latency", ["service", "request_type"], registry=REGISTRY
-)
 RATE_LIMIT_REJECTIONS = Counter(
     "relaygate_rate_limit_rejections_total", "Requests refused by a rate limit", ["scope"], registry=REGISTRY
 )

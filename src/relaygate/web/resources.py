@@ -20,7 +20,7 @@ import base64
 import hashlib
 import inspect
 import logging
-import re
+import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -45,7 +45,6 @@ MAX_BODY = 1024 * 1024
 MAX_ID = 2**31 - 1
 """Path ids are database integers: anything else cannot name a resource (``404``)."""
 
-_ID = re.compile(r"[0-9]{1,10}")
 _METHOD_ORDER = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE", "QUERY"})
 _PRECONDITIONS = frozenset({"if-match", "if-unmodified-since", "if-none-match", "if-modified-since"})
@@ -95,11 +94,11 @@ class Call:
 
     __slots__ = ("body", "entity", "headers", "method", "node", "params", "principal", "query", "scope")
 
-    def __init__(self, scope: Scope, method: str, headers: dict[str, str]) -> None:
+    def __init__(self, scope: Scope, method: str, headers: dict[str, str], node: Any = None) -> None:
         self.scope = scope
         self.method = method
         self.headers = headers
-        self.node: Any = scope["app"].state.relaygate
+        self.node: Any = scope["app"].state.relaygate if node is None else node
         self.params: dict[str, Any] = {}
         self.principal: Principal | None = None
         self.query: Any = None
@@ -347,6 +346,8 @@ class ResourceRoute(BaseRoute):
         if "POST" in self.operations and self.operations["POST"].body is not None:
             options.append(_header("accept-post", ", ".join(self.operations["POST"].accepts)))
         self.options_headers = options
+        self.served: tuple[Any, Any] | None = None
+        """The app last served and its node (``app.state.relaygate``, looked up once per app)."""
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
         if scope["type"] != "http":
@@ -403,7 +404,11 @@ class ResourceRoute(BaseRoute):
             raw = await _read_body(receive, length)
         elif length is not None and length > MAX_BODY:
             raise _problem(Problem(413, "The request body is larger than 1 MiB."))
-        call = Call(scope, method, headers)
+        app = scope["app"]
+        served = self.served
+        if served is None or served[0] is not app:
+            served = self.served = (app, app.state.relaygate)
+        call = Call(scope, method, headers, served[1])
         ids_name_something = self._path_params(call, scope)
         if operation is not None:
             # 4, 5, 6: authentication, authorization, rate limit
@@ -465,15 +470,21 @@ class ResourceRoute(BaseRoute):
         """Fill ``call.params`` before authorization (so ``authorize`` can compare ids); an id that does
         not parse as an integer is left out, and ``False`` says the request ends ``404`` at step 9."""
         path_params: dict[str, str] = scope.get("path_params", {})
+        params = call.params
         valid = True
         for name, value in path_params.items():
             if name not in self.ids:
-                call.params[name] = value
-            elif _ID.fullmatch(value) is not None and int(value) <= MAX_ID:
-                call.params[name] = int(value)
+                params[name] = value
+            elif len(value) <= 10 and value.isascii() and value.isdigit() and int(value) <= MAX_ID:
+                params[name] = int(value)  # 1 to 10 ASCII digits
             else:
                 valid = False
-        return valid and all(name in call.params for name in self.ids)
+        if not valid:
+            return False
+        for name in self.ids:
+            if name not in params:
+                return False
+        return True
 
     async def _authenticate(self, call: Call, operation: Operation) -> None:
         authorization = call.headers.get("authorization", "")
@@ -646,6 +657,7 @@ def install_resources(app: Any, groups: Iterable[ResourceGroup]) -> None:
     """Add the groups' routes to a FastAPI/Starlette app (after its own routes), and put
     :class:`ResourceDispatch` in front of the framework's middleware stack."""
     app.router.routes.extend(build_routes(groups))
+    _remember_telemetry_check(app)
     build_framework_stack = app.build_middleware_stack
 
     def build_middleware_stack() -> ASGIApp:
@@ -655,6 +667,31 @@ def install_resources(app: Any, groups: Iterable[ResourceGroup]) -> None:
         return ResourceDispatch(build_framework_stack(), resources, list(app.router.routes))
 
     app.build_middleware_stack = build_middleware_stack
+
+
+TELEMETRY_CHECK_SECONDS = 1.0
+
+
+def _remember_telemetry_check(app: Any) -> None:
+    """FastAPI asks, for every request, whether its native OpenTelemetry instrumentation is on:
+    it reads the three global OpenTelemetry providers (and ``os.environ``), ~20 µs, a tenth of a
+    ``GET``. Providers are configured at startup; the answer is remembered for a second, so one
+    configured later is seen within a second."""
+    telemetry = getattr(app, "_native_telemetry", None)
+    check = getattr(telemetry, "enabled", None)
+    if telemetry is None or not callable(check):
+        return  # a Starlette app, or a FastAPI without native telemetry
+    answer = False
+    until = 0.0
+
+    def enabled() -> bool:
+        nonlocal answer, until
+        now = time.monotonic()
+        if now >= until:
+            answer, until = bool(check()), now + TELEMETRY_CHECK_SECONDS
+        return answer
+
+    telemetry.enabled = enabled
 
 
 async def _handle_matched(scope: Scope, receive: Receive, send: Send) -> None:
@@ -683,25 +720,51 @@ class ResourceDispatch:
         ``exact``, else a prefix of every path it takes), or any other route (``pattern`` "")."""
         for route in routes:
             self.entries.extend(_entries(route, ""))
+        self.decisions: dict[str, tuple[ResourceRoute, dict[str, str]] | None] = {}
+        """Path → the resource route taking it and its path parameters (``None``: the framework's),
+        for paths decided by their text alone; at most :data:`DISPATCH_MEMORY` paths are kept."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             path = get_route_path(scope)
-            for pattern, exact, route in self.entries:
-                if route is None:
-                    if path == pattern if exact else path.startswith(pattern):
-                        break  # a framework route may take it
-                    continue
-                if not path.startswith(pattern):
-                    continue
-                match, child = route.matches(scope)
-                if match is Match.FULL:
-                    if isinstance(route, ResourceRoute):
-                        scope.update(child)
-                        await self.resources(scope, receive, send)
-                        return
-                    break
+            decision = self.decisions.get(path, _UNDECIDED)
+            if decision is _UNDECIDED:
+                decision = self._decide(scope, path)
+            if decision is not None:
+                route, params = decision
+                scope["route"] = route
+                scope["path_params"] = dict(params)
+                await self.resources(scope, receive, send)
+                return
         await self.framework(scope, receive, send)
+
+    def _decide(self, scope: Scope, path: str) -> tuple[ResourceRoute, dict[str, str]] | None:
+        """The first full match among the routes, as the router finds it; remembered when only
+        paths decided it (a route of unknown kind may match on more than the path)."""
+        decision: tuple[ResourceRoute, dict[str, str]] | None = None
+        by_path = True
+        for pattern, exact, route in self.entries:
+            if route is None:
+                if path == pattern if exact else path.startswith(pattern):
+                    break  # a framework route may take it
+                continue
+            if not path.startswith(pattern):
+                continue
+            by_path = by_path and isinstance(route, ResourceRoute)
+            match, child = route.matches(scope)
+            if match is Match.FULL:
+                if isinstance(route, ResourceRoute):
+                    decision = (route, child["path_params"])
+                break
+        if by_path:
+            if len(self.decisions) >= DISPATCH_MEMORY:
+                self.decisions.clear()
+            self.decisions[path] = decision
+        return decision
+
+
+DISPATCH_MEMORY = 4096
+_UNDECIDED: Any = object()
 
 
 def _entries(route: BaseRoute, prefix: str) -> list[tuple[str, bool, BaseRoute | None]]:

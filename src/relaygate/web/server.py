@@ -40,6 +40,7 @@ def server_config(
         http=http_protocol() if http is None else http,
         ws=ws,
         log_config=None,
+        access_log=False,  # RequestContextMiddleware logs each request (uvicorn's would format a second line)
         date_header=False,
         ws_max_size=16 * 1024 * 1024,
         ws_ping_interval=None,

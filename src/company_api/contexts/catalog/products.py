@@ -89,8 +89,8 @@ class ProductPage:
 
 
 def iso(moment: datetime) -> str:
-    """``2026-11-22T10:00:00Z`` (the moment is UTC already)."""
-    return moment.replace(tzinfo=None).isoformat(timespec="seconds") + "Z"
+    """``2026-11-22T10:00:00Z`` (the moment is UTC already; slicing is cheaper than ``replace``)."""
+    return moment.isoformat()[:19] + "Z"
 
 
 def product_json(product: ProductFields) -> dict[str, Any]:

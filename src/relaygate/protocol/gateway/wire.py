@@ -7,7 +7,7 @@ anything that is not such an object is dropped.
 Keys
 ----
 - ``services`` hash: service -> ``{"config_version", "functions": [spec...]}`` (whole set, atomic)
-- ``disabled`` set of function keys (``service/request_type/version``) disabled by admins
+- ``disabled`` set of function keys (``service|request_type|version``, version empty for "every version") disabled by admins
 - ``nodes`` hash: node -> ``{"service", "config_version", "functions": [key...], "draining", "started"}``
 - ``heartbeats`` hash: node -> last heartbeat in Redis server milliseconds (``TIME``)
 - ``ratelimits`` string: the limiter configuration; ``rev`` counter bumped on every change
