@@ -19,7 +19,10 @@ OPTIONS = {"reconnectAfterMs": [50], "rejoinAfterMs": [100], "heartbeatIntervalM
 
 
 def say(chan: str, n: int, socket: str | None = None) -> list[dict[str, Any]]:
-    """Push one broadcast and wait for its reply (so publishes from two nodes keep this order)."""
+    """Push one broadcast and wait until it comes back to the pusher.
+
+    The reply only says the broadcast was queued; its echo says Redis appended it, so publishes
+    from two nodes keep the order of the steps."""
     push = {
         "op": "push",
         "chan": chan,
@@ -27,7 +30,11 @@ def say(chan: str, n: int, socket: str | None = None) -> list[dict[str, Any]]:
         "payload": {"event": "m", "payload": {"n": n}},
         "id": n,
     }
-    return [push, {"op": "until", "match": {"type": "push", "chan": chan, "id": n, "status": "ok"}}]
+    return [
+        push,
+        {"op": "until", "match": {"type": "push", "chan": chan, "id": n, "status": "ok"}},
+        {"op": "until", "match": {"type": "event", "chan": chan, "event": "m", "payload": {"n": n}}},
+    ]
 
 
 def events(observations: list[dict[str, Any]], chan: str) -> list[tuple[int, str]]:
