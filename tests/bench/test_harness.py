@@ -132,7 +132,8 @@ def _tiny_run(
 def test_tiny_gateway_run_calls_a_service_node_over_redis(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    tiny = {"callers": 4, "workers": 2, "warmup_seconds": 0.2, "seconds": 0.5}
+    # long enough that every phase completes calls even on a loaded 2-core machine
+    tiny = {"callers": 4, "workers": 2, "warmup_seconds": 0.5, "seconds": 2.0}
     metrics = _tiny_run(tmp_path, monkeypatch, "gateway", "relaygate-gateway-redis", tiny)
     assert metrics["callers"] == 4
     for phase in ("sync", "async", "stream"):  # every response type completed calls with the right results
