@@ -232,19 +232,8 @@ class ChannelSocket(ChannelEntry):
         encoding = session.encoding
         frame: Frame | None = cache.get(encoding)
         if frame is None:
-            try:
-                frame = encoding.broadcast(message.topic, message.event, message.payload, message.ref)
-            except EncodeError:
-                logger.warning(
-                    "broadcast %r on %s cannot be encoded for vsn %s",
-                    message.event,
-                    self.topic,
-                    encoding.serializer.vsn,
-                )
-                cache[encoding] = _UNENCODABLE
-                return
-            cache[encoding] = frame
-        elif frame is _UNENCODABLE:
+            frame = cache[encoding] = self._encode(encoding, message)
+        if frame is _UNENCODABLE:
             return
         if self._pending is not None:
             self._pending.append(frame)  # the join reply is not out yet
@@ -404,9 +393,14 @@ class ChannelSocket(ChannelEntry):
         if message.event in self.handler.intercepts:
             await self._out(message)
             return
-        encoding = self.session.encoding
+        frame = self._encode(self.session.encoding, message)
+        if frame is not _UNENCODABLE:
+            self.session.write(frame)
+
+    def _encode(self, encoding: Encoding, message: Broadcast) -> Frame:
+        """The broadcast's frame for ``encoding``, or ``_UNENCODABLE`` (logged) when it has none."""
         try:
-            frame = encoding.broadcast(message.topic, message.event, message.payload, message.ref)
+            return encoding.broadcast(message.topic, message.event, message.payload, message.ref)
         except EncodeError:
             logger.warning(
                 "broadcast %r on %s cannot be encoded for vsn %s",
@@ -414,8 +408,7 @@ class ChannelSocket(ChannelEntry):
                 self.topic,
                 encoding.serializer.vsn,
             )
-            return
-        self.session.write(frame)
+            return _UNENCODABLE
 
     async def _out(self, message: Broadcast) -> None:
         """``handle_out`` of an intercepted broadcast; its pushes carry the broadcast's position."""
