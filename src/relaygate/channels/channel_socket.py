@@ -3,14 +3,19 @@
 No task exists while the inbox is empty: the first queued item starts a task that drains the
 inbox and exits, so an idle channel costs one small object. A slow callback delays only this
 channel; heartbeats and other topics are handled by the connection task.
+
+A ``handle_in`` that is a plain function is called at once when the channel is idle (joined,
+nothing queued): a push it answers with a ``Reply`` (or None) costs no task. What it returns
+that must wait (a coroutine) runs in the channel's task, ahead of anything queued after it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Coroutine, Sequence
+from collections.abc import Awaitable, Coroutine, Sequence
 from dataclasses import dataclass
+from types import CoroutineType
 from typing import Any, ClassVar, Final, Protocol, cast
 
 from relaygate.channels.api import Reply, Stop, logger
@@ -29,7 +34,9 @@ class Handler(Protocol):
 
     async def join(self, topic: str, payload: Any, socket: ChannelSocket) -> Reply: ...
 
-    async def handle_in(self, event: str, payload: Any, socket: ChannelSocket) -> Reply | Stop | None: ...
+    def handle_in(
+        self, event: str, payload: Any, socket: ChannelSocket
+    ) -> Reply | Stop | Awaitable[Reply | Stop | None] | None: ...
 
     async def handle_out(self, event: str, payload: Any, socket: ChannelSocket) -> Stop | None: ...
 
@@ -79,6 +86,7 @@ _IN: Final = 1
 _LEAVE: Final = 2
 _OUT: Final = 3
 _INFO: Final = 4
+_AWAIT: Final = 5  # (message, awaitable) a handle_in called at once returned: its outcome
 
 _JOINING: Final = 0
 _JOINED: Final = 1
@@ -102,6 +110,15 @@ def _start(loop: asyncio.AbstractEventLoop, coroutine: Coroutine[Any, Any, None]
     if sys.version_info >= (3, 12):
         return asyncio.Task(coroutine, loop=loop, eager_start=True)
     return loop.create_task(coroutine)
+
+
+def _awaitable(value: object) -> bool:
+    """A coroutine (the common case, checked first) or another awaitable."""
+    return type(value) is CoroutineType or hasattr(value, "__await__")
+
+
+def _bad_result(result: object) -> TypeError:
+    return TypeError(f"handle_in must return Reply, Stop or None, not {type(result).__name__}")
 
 
 _JOINED_GAUGES: dict[str, Any] = {}
@@ -197,7 +214,7 @@ class ChannelSocket(ChannelEntry):
         return ReplyRef(self.join_ref, self._ref, self.topic)
 
     async def reply(self, ref: ReplyRef, reply: Reply) -> None:
-        self._send(self._reply_frame(ref.ref, reply))
+        self._reply(ref.ref, reply)
 
     def send_info(self, message: Any) -> None:
         """Queue ``message`` to ``handle_info`` (in order with client pushes)."""
@@ -247,15 +264,56 @@ class ChannelSocket(ChannelEntry):
         else:
             self.session.send(frame)
 
-    def _reply_frame(self, ref: str | None, reply: Reply) -> Frame:
-        response = _EMPTY if reply.response is None else reply.response
-        return self.session.encoding.serializer.reply(self.join_ref, ref, self.topic, reply.status, response)
+    def _reply(self, ref: str | None, reply: Reply) -> None:
+        """Answer the push ``ref``: the frame built in the session's form at once (for a wire
+        transport the WebSocket frame straight from the JSON bytes)."""
+        session = self.session
+        response = reply.response
+        frame = session.encoding.reply(
+            self.join_ref, ref, self.topic, reply.status, _EMPTY if response is None else response
+        )
+        pending = self._pending
+        if pending is None:
+            session.write(frame)
+        else:
+            pending.append(frame)  # the join reply is not out yet
 
     def enqueue_join(self, message: Message) -> None:
         self._enqueue(_JOIN, message)
 
     def enqueue_in(self, message: Message) -> None:
-        self._enqueue(_IN, message)
+        if self._task is None and self._state == _JOINED:
+            self._push_now(message)  # idle: nothing to keep the push behind
+        else:
+            self._enqueue(_IN, message)
+
+    def _push_now(self, message: Message) -> None:
+        """Call ``handle_in`` at once: a Reply or None is answered here and then, without a task;
+        an awaitable goes to the channel's task; a Stop or an exception ends the channel as
+        in the task (the channel stops taking frames now, its cleanup runs in a task)."""
+        ref = self._ref = message.ref
+        try:
+            result = self.handler.handle_in(message.event, message.payload, self)
+            if result is None:
+                return
+            if type(result) is Reply:
+                self._reply(ref, result)
+                return
+            if isinstance(result, Stop):
+                if result.reply is not None:
+                    self._reply(ref, result.reply)
+                conn = self.session.conn
+                self._end_soon(result.reason, conn.closed(self) if result.clean else conn.crashed(self))
+                return
+            if not _awaitable(result):
+                raise _bad_result(result)
+        except Exception:
+            logger.exception("channel %s crashed", self.topic)
+            self._end_soon("crash", self.session.conn.crashed(self))
+            return
+        finally:
+            self._ref = None
+        self._enqueue(_AWAIT, (message, result))
 
     def enqueue_leave(self, message: Message) -> None:
         self._enqueue(_LEAVE, message)
@@ -291,28 +349,34 @@ class ChannelSocket(ChannelEntry):
 
     async def _handle(self, kind: int, item: Any) -> None:
         handler = self.handler
-        if kind == _IN:
-            self._ref = item.ref
-            try:
-                result: Reply | Stop | None = await handler.handle_in(item.event, item.payload, self)
-            finally:
-                self._ref = None
-            if result is None:
-                return
-            if isinstance(result, Reply):
-                self._send(self._reply_frame(item.ref, result))
-            elif isinstance(result, Stop):
-                if result.reply is not None:
-                    self._send(self._reply_frame(item.ref, result.reply))
-                await self._stop(result)
+        if kind == _IN or kind == _AWAIT:
+            if kind == _IN:
+                message: Message = item
+                outcome: Any = handler.handle_in(item.event, item.payload, self)
             else:
-                raise TypeError(f"handle_in must return Reply, Stop or None, not {type(result).__name__}")
+                message, outcome = item
+            if _awaitable(outcome):
+                self._ref = message.ref
+                try:
+                    outcome = await outcome
+                finally:
+                    self._ref = None
+            if outcome is None:
+                return
+            if isinstance(outcome, Reply):
+                self._reply(message.ref, outcome)
+            elif isinstance(outcome, Stop):
+                if outcome.reply is not None:
+                    self._reply(message.ref, outcome.reply)
+                await self._stop(outcome)
+            else:
+                raise _bad_result(outcome)
         elif kind == _OUT:
             await self._out(item)
         elif kind == _INFO:
             await self._stop_if(await handler.handle_info(item, self))
         elif kind == _LEAVE:
-            self._send(self._reply_frame(item.ref, Reply.ok()))
+            self._reply(item.ref, Reply.ok())
             await self._end("left", self.session.conn.closed(self))
         else:
             await self._join(item)
@@ -453,9 +517,23 @@ class ChannelSocket(ChannelEntry):
         was_joined = self._state == _JOINED
         self._state = _ENDED
         self._inbox = None
-        await self._cleanup(reason, was_joined)
-        if frame is not None:
-            self.session.send(frame)
+        await self._ended(reason, frame, was_joined)
+
+    def _end_soon(self, reason: str, frame: Frame | None) -> None:
+        """:meth:`_end` from outside the channel's task: ended now, cleaned up in a task."""
+        was_joined = self._state == _JOINED
+        self._state = _ENDED
+        self._inbox = None
+        self._task = asyncio.get_running_loop().create_task(self._ended(reason, frame, was_joined))
+
+    async def _ended(self, reason: str, frame: Frame | None, was_joined: bool) -> None:
+        try:
+            await self._cleanup(reason, was_joined)
+            if frame is not None:
+                self.session.send(frame)
+        finally:
+            if self._task is asyncio.current_task():
+                self._task = None
 
     async def _cleanup(self, reason: str, was_joined: bool) -> None:
         endpoint = self.session.endpoint

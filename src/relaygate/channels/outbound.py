@@ -31,8 +31,14 @@ class Encoding:
         return frame_message(frame) if self.wire else frame
 
     def broadcast(self, topic: str, event: str, payload: Any, ref: str | None) -> Frame:
-        frame = self.serializer.broadcast(topic, event, payload, ref)
-        return frame_message(frame) if self.wire else frame
+        if self.wire:
+            return self.serializer.broadcast_frame(topic, event, payload, ref)
+        return self.serializer.broadcast(topic, event, payload, ref)
+
+    def reply(self, join_ref: str | None, ref: str | None, topic: str, status: str, response: Any) -> Frame:
+        if self.wire:
+            return self.serializer.reply_frame(join_ref, ref, topic, status, response)
+        return self.serializer.reply(join_ref, ref, topic, status, response)
 
 
 _ENCODINGS: dict[tuple[Serializer, bool], Encoding] = {
