@@ -185,9 +185,11 @@ class V2Serializer(Serializer):
     ) -> bytes:
         if isinstance(response, bytes):
             return frame_message(self.reply(join_ref, ref, topic, status, response))
-        return text_frame(
-            _dumps_bytes((join_ref, ref, topic, REPLY, {"status": status, "response": response}))
-        )
+        try:  # _dumps_bytes inlined: one is built per answered push
+            data = orjson.dumps((join_ref, ref, topic, REPLY, {"status": status, "response": response}))
+        except TypeError as exc:
+            raise EncodeError(f"payload is not JSON-serializable: {exc}") from None
+        return text_frame(data)
 
     def broadcast_frame(self, topic: str, event: str, payload: Any, ref: str | None = None) -> bytes:
         if isinstance(payload, bytes):
