@@ -205,7 +205,10 @@ class Session:
             out.append(data)
             self._out_bytes += len(data)
         state = self._state
-        if state & _PAUSED:
+        if not state:  # the common case: not scheduled yet, not paused
+            self._state = _SCHEDULED
+            self.endpoint.flusher.add(self)
+        elif state & _PAUSED:
             endpoint = self.endpoint
             queued = len(self._out)  # type: ignore[arg-type]
             if queued > endpoint.max_queue_frames or self._out_bytes > endpoint.max_queue_bytes:
@@ -218,8 +221,7 @@ class Session:
         """Write what is queued in one call, then the close if one is pending (the Flusher's callback).
 
         Returns how many frames were written."""
-        state = self._state & ~_SCHEDULED
-        self._state = state
+        state = self._state = self._state & ~_SCHEDULED
         out = self._out
         sent = 0
         if out is not None and not state & _PAUSED:
