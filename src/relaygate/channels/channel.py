@@ -20,8 +20,10 @@ class Channel:
     intercepts: ClassVar[Sequence[str]] = ()
     """Broadcast events routed through :meth:`handle_out` per socket instead of the fastlane."""
 
-    async def join(self, topic: str, payload: Any, socket: ChannelSocket) -> Reply:
-        """Authorize the join; return ``Reply.ok(...)`` or ``Reply.error(...)``."""
+    def join(self, topic: str, payload: Any, socket: ChannelSocket) -> Reply | Awaitable[Reply]:
+        """Authorize the join; return ``Reply.ok(...)`` or ``Reply.error(...)``.
+
+        Usually ``async def``; a plain ``def`` lets a join that needs no I/O finish without a task."""
         raise NotImplementedError(f"{type(self).__name__}.join is not implemented")
 
     def handle_in(

@@ -32,7 +32,7 @@ class Handler(Protocol):
 
     intercepts: ClassVar[Sequence[str]]
 
-    async def join(self, topic: str, payload: Any, socket: ChannelSocket) -> Reply: ...
+    def join(self, topic: str, payload: Any, socket: ChannelSocket) -> Reply | Awaitable[Reply]: ...
 
     def handle_in(
         self, event: str, payload: Any, socket: ChannelSocket
@@ -87,6 +87,7 @@ _LEAVE: Final = 2
 _OUT: Final = 3
 _INFO: Final = 4
 _AWAIT: Final = 5  # (message, awaitable) a handle_in called at once returned: its outcome
+_JOINING_REST: Final = 6  # (message, outcome) a join called at once returned: the rest of the join
 
 _JOINING: Final = 0
 _JOINED: Final = 1
@@ -279,7 +280,40 @@ class ChannelSocket(ChannelEntry):
             pending.append(frame)  # the join reply is not out yet
 
     def enqueue_join(self, message: Message) -> None:
-        self._enqueue(_JOIN, message)
+        if self._task is not None:
+            self._enqueue(_JOIN, message)
+            return
+        # A new channel: call join at once. While it runs, what it queues (send_info) waits behind it.
+        self._task = _BUSY
+        self._pending = []
+        try:
+            outcome = self.handler.join(self.topic, message.payload, self)
+            done = type(outcome) is Reply and self._join_now(message, outcome)
+        except Exception:
+            self._task = None
+            self._join_crashed(message)
+            return
+        self._task = None
+        if not done:
+            self._enqueue_first(_JOINING_REST, (message, outcome))
+        elif self._inbox:
+            self._kick()
+
+    def _join_now(self, message: Message, reply: Reply) -> bool:
+        """Finish an accepted join at once when nothing must be awaited (no history to read, a
+        PubSub that subscribes without a round trip); False (nothing done) otherwise."""
+        if reply.status != "ok":
+            self._refuse(message, reply)
+            return True
+        session = self.session
+        endpoint = session.endpoint
+        history = endpoint.history
+        if history is not None and history.keeps(self.topic) is not None:
+            return False
+        if not endpoint.pubsub.subscribe_now(self.topic, self):
+            return False
+        self._accepted(message, _EMPTY if reply.response is None else reply.response)
+        return True
 
     def enqueue_in(self, message: Message) -> None:
         if self._task is None and self._state == _JOINED:
@@ -290,30 +324,37 @@ class ChannelSocket(ChannelEntry):
     def _push_now(self, message: Message) -> None:
         """Call ``handle_in`` at once: a Reply or None is answered here and then, without a task;
         an awaitable goes to the channel's task; a Stop or an exception ends the channel as
-        in the task (the channel stops taking frames now, its cleanup runs in a task)."""
+        in the task (the channel stops taking frames now, its cleanup runs in a task). While
+        it runs, what it queues to this channel (send_info) waits behind it."""
         ref = self._ref = message.ref
+        self._task = _BUSY
         try:
             result = self.handler.handle_in(message.event, message.payload, self)
-            if result is None:
-                return
-            if type(result) is Reply:
-                self._reply(ref, result)
-                return
-            if isinstance(result, Stop):
+            if result is None or type(result) is Reply:
+                if result is not None:
+                    self._reply(ref, result)
+                result = None
+            elif isinstance(result, Stop):
                 if result.reply is not None:
                     self._reply(ref, result.reply)
                 conn = self.session.conn
+                self._task = None
                 self._end_soon(result.reason, conn.closed(self) if result.clean else conn.crashed(self))
                 return
-            if not _awaitable(result):
+            elif not _awaitable(result):
                 raise _bad_result(result)
         except Exception:
             logger.exception("channel %s crashed", self.topic)
+            self._task = None
             self._end_soon("crash", self.session.conn.crashed(self))
             return
         finally:
             self._ref = None
-        self._enqueue(_AWAIT, (message, result))
+        self._task = None
+        if result is not None:
+            self._enqueue_first(_AWAIT, (message, result))
+        elif self._inbox:
+            self._kick()
 
     def enqueue_leave(self, message: Message) -> None:
         self._enqueue(_LEAVE, message)
@@ -325,11 +366,24 @@ class ChannelSocket(ChannelEntry):
         else:
             inbox.append((kind, item))
         if self._task is None:
-            # Marked busy first: a handler running eagerly that queues to its own channel
-            # (send_info, an intercepted broadcast) must append behind itself, not start a second run.
-            self._task = _BUSY
-            task = _start(asyncio.get_running_loop(), self._run())
-            self._task = None if task.done() else task
+            self._kick()
+
+    def _enqueue_first(self, kind: int, item: Any) -> None:
+        """Queue ahead of anything queued meanwhile (the rest of a callback called at once)."""
+        inbox = self._inbox
+        if inbox is None:
+            self._inbox = [(kind, item)]
+        else:
+            inbox.insert(0, (kind, item))
+        self._kick()
+
+    def _kick(self) -> None:
+        """Start the task that drains the inbox (there is none)."""
+        # Marked busy first: a handler running eagerly that queues to its own channel
+        # (send_info, an intercepted broadcast) must append behind itself, not start a second run.
+        self._task = _BUSY
+        task = _start(asyncio.get_running_loop(), self._run())
+        self._task = None if task.done() else task
 
     async def _run(self) -> None:
         try:
@@ -378,24 +432,21 @@ class ChannelSocket(ChannelEntry):
         elif kind == _LEAVE:
             self._reply(item.ref, Reply.ok())
             await self._end("left", self.session.conn.closed(self))
+        elif kind == _JOIN:
+            self._pending = []
+            await self._join(item, self.handler.join(self.topic, item.payload, self))
         else:
-            await self._join(item)
+            await self._join(*item)
 
-    async def _join(self, message: Message) -> None:
+    async def _join(self, message: Message, result: Reply | Awaitable[Reply]) -> None:
+        """The join's outcome (awaited if it must be): refused, or subscribe, read history, reply."""
         session = self.session
-        conn = session.conn
-        self._pending = []
-        result = await self.handler.join(self.topic, message.payload, self)
+        if _awaitable(result):
+            result = await result  # type: ignore[misc]
         if not isinstance(result, Reply):
             raise TypeError(f"join must return a Reply, not {type(result).__name__}")
         if result.status != "ok":
-            self._pending = None
-            session.send(
-                conn.refused(
-                    self, message.ref, result.status, _EMPTY if result.response is None else result.response
-                )
-            )
-            self._abandon()
+            self._refuse(message, result)
             return
         endpoint = session.endpoint
         history = endpoint.history
@@ -409,17 +460,9 @@ class ChannelSocket(ChannelEntry):
             since = message.payload.get("since") if type(message.payload) is dict else None
             read = await history.read(self.topic, since)
             response, replay = self._recovery(response, since, read)
-        frame = conn.joined(self, message.ref, response)
-        pending, self._pending = self._pending, None
-        if frame is None:  # replaced by a duplicate join meanwhile; that join stops us
+        if not self._accepted(message, response):
             self._merge = None
             return
-        self._state = _JOINED
-        _joined_gauge(self.topic).inc()
-        CHANNEL_JOINS.inc()
-        session.send(frame)
-        for queued in pending:
-            session.write(queued)
         merge = self._merge
         if merge is not None:
             while replay and self._state == _JOINED:
@@ -427,6 +470,27 @@ class ChannelSocket(ChannelEntry):
                     await self._replay(item)
                 replay = merge.more()  # what arrived while handle_out ran
             self._merge = None
+
+    def _refuse(self, message: Message, reply: Reply) -> None:
+        self._pending = None
+        response = _EMPTY if reply.response is None else reply.response
+        self.session.send(self.session.conn.refused(self, message.ref, reply.status, response))
+        self._abandon()
+
+    def _accepted(self, message: Message, response: Any) -> bool:
+        """Subscribed: joined, the reply, then what was held back; False if replaced meanwhile."""
+        session = self.session
+        frame = session.conn.joined(self, message.ref, response)
+        pending, self._pending = self._pending, None
+        if frame is None:  # replaced by a duplicate join meanwhile; that join stops us
+            return False
+        self._state = _JOINED
+        _joined_gauge(self.topic).inc()
+        CHANNEL_JOINS.inc()
+        session.send(frame)
+        for queued in pending or ():
+            session.write(queued)
+        return True
 
     def _recovery(self, response: Any, since: object, read: Read) -> tuple[Any, list[Broadcast]]:
         """The join response with ``position`` (and ``recovered`` when asked), and what to send
@@ -492,14 +556,18 @@ class ChannelSocket(ChannelEntry):
         await self._end(stop.reason, conn.closed(self) if stop.clean else conn.crashed(self))
 
     async def _crashed(self, kind: int, item: Any) -> None:
-        if self._state == _JOINING and kind == _JOIN:
-            logger.exception("join of %s crashed", self.topic)
-            self._pending = None
-            self.session.send(self.session.conn.join_crashed(self, item.ref))
-            self._abandon()
+        if self._state == _JOINING and (kind == _JOIN or kind == _JOINING_REST):
+            self._join_crashed(item if kind == _JOIN else item[0])
             return
         logger.exception("channel %s crashed", self.topic)
         await self._end("crash", self.session.conn.crashed(self))
+
+    def _join_crashed(self, message: Message) -> None:
+        """Called from an except block: log, answer the join with an error, forget the channel."""
+        logger.exception("join of %s crashed", self.topic)
+        self._pending = None
+        self.session.send(self.session.conn.join_crashed(self, message.ref))
+        self._abandon()
 
     def _abandon(self) -> None:
         """The join failed: answer what was queued behind it as if no channel existed."""
