@@ -145,16 +145,21 @@ class Session:
 
     def start_now(self, *, watch_idle: bool = True) -> Awaitable[None] | None:
         """:meth:`start`, returning the awaitable subscription of the socket id topics (None
-        when there are none: a connect then needs no task)."""
-        self.endpoint.sessions.add(self)
+        when they are subscribed at once, ``PubSub.subscribe_now``: a connect then needs no task)."""
+        endpoint = self.endpoint
+        endpoint.sessions.add(self)
         SOCKETS_OPEN.inc()
-        timeout = self.endpoint.idle_timeout
+        timeout = endpoint.idle_timeout
         if timeout is not None and watch_idle:
             self._timer = asyncio.get_running_loop().call_later(timeout, self._check_idle)
-        return self._subscribe() if self.disconnect_topics else None
+        topics = self.disconnect_topics
+        for index, topic in enumerate(topics):
+            if not endpoint.pubsub.subscribe_now(topic, self):
+                return self._subscribe(topics[index:])
+        return None
 
-    async def _subscribe(self) -> None:
-        for topic in self.disconnect_topics:
+    async def _subscribe(self, topics: tuple[str, ...]) -> None:
+        for topic in topics:
             await self.endpoint.pubsub.subscribe(topic, self)
 
     def feed(self, data: str | bytes) -> None:
