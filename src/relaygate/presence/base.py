@@ -9,7 +9,7 @@ from __future__ import annotations
 import abc
 import asyncio
 import itertools
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -47,9 +47,10 @@ class NoPresence(PresenceError):
         super().__init__(f"no presence: topic {topic!r}, key {key!r}", topic, key)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Tracked:
-    """One of this node's own entries as the node wants it to be (meta includes phx_ref)."""
+    """One of this node's own entries as the node wants it to be (meta includes phx_ref); never
+    changed once made (not frozen for the cost of creating one, as ``Entry``)."""
 
     topic: str
     key: str
@@ -63,7 +64,7 @@ Changes = dict[str, Tracked | None]
 @dataclass(slots=True)
 class _Owner:
     obj: object  # held so that id(obj) cannot be reused while the owner still tracks something
-    entries: dict[tuple[str, str], str] = field(default_factory=dict)
+    entries: dict[tuple[str, str], str]
 
 
 class Presence(abc.ABC):
@@ -131,8 +132,10 @@ class Presence(abc.ABC):
     async def track(self, owner: object, topic: str, key: str, meta: dict[str, Any]) -> str:
         """Add one meta for (owner, topic, key) and return its phx_ref."""
         key = _checked(topic, key, meta)
-        holder = self._owners.setdefault(id(owner), _Owner(owner))
-        if (topic, key) in holder.entries:
+        holder = self._owners.get(id(owner))
+        if holder is None:
+            holder = self._owners[id(owner)] = _Owner(owner, {})
+        elif (topic, key) in holder.entries:
             raise AlreadyTracked(topic, key)
         ref = new_ref()
         entry_id = self._new_entry_id()
