@@ -106,7 +106,21 @@ class WebSocketProtocol(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         state = self._state
         if state == _OPEN or state == _CLOSING:
-            self._received(data)
+            parser = self._parser
+            assert parser is not None
+            session = self._session
+            for event in parser.feed(data):
+                kind = type(event)
+                if kind is str or kind is bytes:
+                    if self._state == _OPEN and session is not None:
+                        session.feed(event)  # type: ignore[arg-type]
+                elif kind is Control:
+                    self._control(event)  # type: ignore[arg-type]
+                else:
+                    error: ProtocolError = event  # type: ignore[assignment]
+                    logger.info("closing connection %s: %s", session and session.peer, error.reason)
+                    self._send_close(error.code, error.reason)
+                    self._drop()
         elif state == _HANDSHAKE:
             buffer = self._buffer = self._buffer + data if self._buffer else data
             if self._parser is None:
@@ -121,22 +135,6 @@ class WebSocketProtocol(asyncio.Protocol):
                         self._hand_to_http()
         elif state == _DELEGATED and self._delegate is not None:
             self._delegate.data_received(data)
-
-    def _received(self, data: bytes) -> None:
-        assert self._parser is not None
-        session = self._session
-        for event in self._parser.feed(data):
-            kind = type(event)
-            if kind is str or kind is bytes:
-                if self._state == _OPEN and session is not None:
-                    session.feed(event)  # type: ignore[arg-type]
-            elif kind is Control:
-                self._control(event)  # type: ignore[arg-type]
-            else:
-                error: ProtocolError = event  # type: ignore[assignment]
-                logger.info("closing connection %s: %s", session and session.peer, error.reason)
-                self._send_close(error.code, error.reason)
-                self._drop()
 
     def _control(self, control: Control) -> None:
         opcode = control.opcode
@@ -305,7 +303,7 @@ class WebSocketProtocol(asyncio.Protocol):
         self._state = _OPEN
         early, self._buffer = self._buffer, b""
         if early:
-            self._received(early)
+            self.data_received(early)
 
     # Transport for the session
 
