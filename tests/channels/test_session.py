@@ -142,3 +142,26 @@ async def test_written_frames_are_counted_per_flush() -> None:
     await asyncio.sleep(0)
     assert transport.frames == ["a", "b", "c"] and counted() - before == 3
     await session.finish()
+
+
+async def test_open_sockets_joined_channels_and_joins_are_exact_when_scraped() -> None:
+    def sample(name: str, labels: dict[str, str] | None = None) -> float:
+        return REGISTRY.get_sample_value(name, labels or {}) or 0.0
+
+    def scrape() -> tuple[float, float, float]:
+        return (
+            sample("relaygate_sockets_open"),
+            sample("relaygate_channels_joined", {"prefix": "room"}),
+            sample("relaygate_channel_joins_total"),
+        )
+
+    open_before, joined_before, joins_before = scrape()
+    transport = RecordingTransport()
+    _, session = await session_with(transport)
+    assert scrape() == (open_before + 1, joined_before, joins_before)
+    session.feed('["1","1","room:lobby","phx_join",{}]')
+    while not transport.frames:
+        await asyncio.sleep(0)
+    assert scrape() == (open_before + 1, joined_before + 1, joins_before + 1)
+    await session.finish()
+    assert scrape() == (open_before, joined_before, joins_before + 1)

@@ -19,12 +19,12 @@ from types import CoroutineType
 from typing import Any, ClassVar, Final, Protocol, cast
 
 from relaygate.channels.api import Reply, Stop, logger
-from relaygate.channels.outbound import Encoding
+from relaygate.channels.outbound import Encoding, count_join
 from relaygate.history import History, Merge, Position, Read, parse
 from relaygate.presence import Presence
 from relaygate.protocol import ChannelEntry, Connection, EncodeError, Frame, Message
 from relaygate.pubsub import Broadcast, PubSub
-from relaygate.telemetry.metrics import CHANNEL_JOINS, CHANNELS_JOINED, HISTORY_REPLAYED
+from relaygate.telemetry.metrics import CHANNELS_JOINED, HISTORY_REPLAYED
 
 
 class Handler(Protocol):
@@ -122,16 +122,19 @@ def _bad_result(result: object) -> TypeError:
     return TypeError(f"handle_in must return Reply, Stop or None, not {type(result).__name__}")
 
 
-_JOINED_GAUGES: dict[str, Any] = {}
+_JOINED_COUNTS: dict[str, int] = {}
+"""Joined channels per topic prefix, read by the ``relaygate_channels_joined`` gauge when scraped
+(a Prometheus update takes a lock: it cost more than the rest of the bookkeeping of a join)."""
 
 
-def _joined_gauge(topic: str) -> Any:
-    """The joined-channels gauge of the topic's prefix (``labels`` costs more than the update)."""
+def _count_joined(topic: str, delta: int) -> None:
     prefix = topic.partition(":")[0]
-    gauge = _JOINED_GAUGES.get(prefix)
-    if gauge is None:
-        gauge = _JOINED_GAUGES[prefix] = CHANNELS_JOINED.labels(prefix)
-    return gauge
+    count = _JOINED_COUNTS.get(prefix)
+    if count is None:
+        _JOINED_COUNTS[prefix] = delta
+        CHANNELS_JOINED.labels(prefix).set_function(lambda: _JOINED_COUNTS[prefix])
+    else:
+        _JOINED_COUNTS[prefix] = count + delta
 
 
 @dataclass(frozen=True, slots=True)
@@ -485,8 +488,8 @@ class ChannelSocket(ChannelEntry):
         if frame is None:  # replaced by a duplicate join meanwhile; that join stops us
             return False
         self._state = _JOINED
-        _joined_gauge(self.topic).inc()
-        CHANNEL_JOINS.inc()
+        _count_joined(self.topic, 1)
+        count_join()
         session.send(frame)
         for queued in pending or ():
             session.write(queued)
@@ -607,7 +610,7 @@ class ChannelSocket(ChannelEntry):
         endpoint = self.session.endpoint
         await endpoint.pubsub.unsubscribe(self.topic, self)
         if was_joined:
-            _joined_gauge(self.topic).dec()
+            _count_joined(self.topic, -1)
             try:
                 await self.handler.terminate(reason, self)
             except Exception:

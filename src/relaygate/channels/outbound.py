@@ -9,9 +9,16 @@ from typing import Any, Protocol
 from relaygate.channels.api import logger
 from relaygate.protocol import V1, V2, Frame, Serializer
 from relaygate.protocol.websocket import frame_message
-from relaygate.telemetry.metrics import CHANNEL_MESSAGES
+from relaygate.telemetry.metrics import CHANNEL_JOINS, CHANNEL_MESSAGES
 
 _FRAMES_OUT = CHANNEL_MESSAGES.labels("out")
+_joins = 0  # successful joins not yet in CHANNEL_JOINS: added by the next flush (a join's reply
+# is queued with it, so within the same loop iteration), not one locked update per join
+
+
+def count_join() -> None:
+    global _joins
+    _joins += 1
 
 
 class Encoding:
@@ -87,3 +94,7 @@ class Flusher:
                 logger.exception("flushing a connection failed")
         if sent:  # one counter update per iteration, not one per frame (the counter locks)
             _FRAMES_OUT.inc(sent)
+        global _joins
+        if _joins:
+            CHANNEL_JOINS.inc(_joins)
+            _joins = 0

@@ -51,6 +51,12 @@ _PAUSED = 2
 _CLOSE_SENT = 4
 
 
+_sockets_open = 0
+"""Started and not finished sessions of this process, read by the gauge when scraped (an update
+per connect and disconnect took a lock)."""
+SOCKETS_OPEN.set_function(lambda: _sockets_open)
+
+
 def _count_frames_in() -> None:
     global _frames_in
     _FRAMES_IN.inc(_frames_in)
@@ -148,7 +154,8 @@ class Session:
         when they are subscribed at once, ``PubSub.subscribe_now``: a connect then needs no task)."""
         endpoint = self.endpoint
         endpoint.sessions.add(self)
-        SOCKETS_OPEN.inc()
+        global _sockets_open
+        _sockets_open += 1
         timeout = endpoint.idle_timeout
         if timeout is not None and watch_idle:
             self._timer = asyncio.get_running_loop().call_later(timeout, self._check_idle)
@@ -327,6 +334,7 @@ class Session:
         self.conn.channels.clear()
         for channel in channels:
             await channel.shutdown(self._end_reason)
-        SOCKETS_OPEN.dec()
+        global _sockets_open
+        _sockets_open -= 1
         _count_frames_in()  # nothing stays uncounted once connections close
         endpoint.session_finished(self)
