@@ -107,6 +107,8 @@ class RedisPresence(Presence):
         self._epoch = ""
         self._applied = 0
         self._provisional = itertools.count(_PROVISIONAL)
+        self._alive_at = -math.inf
+        """When a write last refreshed this replica's alive key (``APPLY`` does, as a heartbeat)."""
 
     @property
     def ready(self) -> bool:
@@ -222,6 +224,8 @@ class RedisPresence(Presence):
                     recovered if r is None and op.kind != "retire" else r
                     for r, op in zip(results, ops, strict=True)
                 ]
+            if all(r is not None for r in results):
+                self._alive_at = last
             for op, result in zip(ops, results, strict=True):
                 if not op.done.done():
                     op.done.set_result(result)
@@ -385,6 +389,8 @@ class RedisPresence(Presence):
             await asyncio.sleep(self._heartbeat)
             if not self._ready.is_set():
                 continue  # the reader re-asserts when it reconnects
+            if asyncio.get_running_loop().time() - self._alive_at < self._heartbeat:
+                continue  # a write refreshed the alive key meanwhile: a busy node needs no heartbeat
             try:
                 assert self._client is not None
                 alive = await self._heartbeat_script(
