@@ -4,6 +4,7 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
+from unittest.mock import ANY
 
 import pytest
 from redis.asyncio import Redis
@@ -277,9 +278,8 @@ async def test_coalesced_diffs_across_two_nodes(make_node: Make) -> None:
         return sum(len(p["metas"]) for p in listed.values()) == 160 and listed == b.presence.list("room:1")
 
     await eventually(settled)
-    await asyncio.sleep(0.3)  # the last windows close
-    for rec in (rec_a, rec_b):
-        assert normal(merged(rec.payloads())) == normal(a.presence.list("room:1"))
+    for rec in (rec_a, rec_b):  # once the last windows closed, the diffs rebuild the list
+        await rec.wait_until(lambda r=rec: normal(merged(r.payloads())) == normal(a.presence.list("room:1")))
         assert len(rec.payloads()) <= 10, len(rec.payloads())  # 280 changes without coalescing
 
 
@@ -314,3 +314,53 @@ async def test_a_track_during_a_redis_outage_does_not_hold_the_join() -> None:
         await other.stop()
         await presence.stop()
         server.close()
+
+
+async def test_changes_queued_together_reach_the_other_node_as_one_message(make_node: Make) -> None:
+    """The writer sends what was queued meanwhile as one APPLY: one publish, one message per node
+    (so one diff there even without coalescing)."""
+    a, b = await make_node("a"), await make_node("b")
+    rec_b = await b.watch("room:1")
+    chans = [Chan() for _ in range(5)]
+    for i, chan in enumerate(chans):  # track never waits: the five are queued before the writer runs
+        await a.presence.track(chan, "room:1", f"u{i}", {"i": i})
+    diffs = await rec_b.wait_for(1)
+    assert sorted(diffs[0]["joins"]) == ["u0", "u1", "u2", "u3", "u4"]
+    for chan in chans[:3]:
+        await a.presence.untrack_all(chan)
+    diffs = await rec_b.wait_for(2)
+    assert diffs[1] == {
+        "joins": {},
+        "leaves": {f"u{i}": {"metas": [{"i": i, "phx_ref": ANY}]} for i in range(3)},
+    }
+    assert b.presence.list("room:1") == a.presence.list("room:1")
+
+
+async def test_scripts_lost_by_redis_are_loaded_again(make_node: Make, redis_url: str) -> None:
+    """Writes send EVALSHA only; after SCRIPT FLUSH (what a restart does) the next write loads the
+    scripts and runs again."""
+    a, b = await make_node("a"), await make_node("b")
+    chan = Chan()
+    await a.presence.track(chan, "room:1", "u1", {"v": 1})
+    await eventually(lambda: set(b.presence.list("room:1")) == {"u1"})
+    client = Redis.from_url(redis_url)
+    try:
+        await client.script_flush()
+    finally:
+        await client.aclose()
+    await a.presence.update(chan, "room:1", "u1", {"v": 2})
+    await a.presence.track(Chan(), "room:1", "u2", {})
+    await eventually(lambda: b.presence.list("room:1") == a.presence.list("room:1"))
+    assert b.presence.list("room:1")["u1"]["metas"][0]["v"] == 2
+
+
+async def test_a_room_spread_over_nodes_gets_the_window_of_its_whole_size(make_node: Make) -> None:
+    """b has one local subscriber of a 200-key room tracked on a: its diffs wait as long as a
+    room of 200 members' do, so the whole cluster spends about one budget on the room."""
+    a, b = await make_node("a", diff_window=0.02), await make_node("b", diff_window=0.02)
+    await b.watch("room:1")
+    for i in range(200):
+        await a.presence.track(Chan(), "room:1", f"u{i}", {})
+    await eventually(lambda: len(b.presence.list("room:1")) == 200)
+    assert b.presence._window_of("room:1") == pytest.approx(200 / b.presence._budget)
+    assert b.presence._window_of("room:2") == 0.02  # an empty room: the shortest window

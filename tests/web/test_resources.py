@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -49,9 +50,45 @@ async def load_widget(call: Call) -> dict[str, Any] | None:
     return widgets.get(call.params["id"])
 
 
+@dataclass(frozen=True)
+class Gadget:
+    """An immutable entity: its representation may be memoized."""
+
+    id: int
+    rev: int
+    name: str
+
+
+class GadgetOut(BaseModel):
+    id: int
+    name: str
+
+
+gadgets: dict[int, Gadget] = {}
+gadget_renders: list[Gadget] = []
+
+
+def render_gadget(gadget: Gadget) -> dict[str, Any]:
+    gadget_renders.append(gadget)
+    return {"id": gadget.id, "name": gadget.name}
+
+
+GADGET = Representation(
+    schema=GadgetOut,
+    render=render_gadget,
+    validators=lambda gadget: Validators(f"g{gadget.id}-{gadget.rev}", STAMP),
+    memo=2,
+)
+
+
+async def load_gadget(call: Call) -> Gadget | None:
+    return gadgets.get(call.params["id"])
+
+
 group = ResourceGroup(prefix="/t", tag="widgets")
 collection = group.resource("/widgets")
 item = group.resource("/widgets/{id}", ids=("id",), load=load_widget, representation=WIDGET)
+gadget = group.resource("/gadgets/{id}", ids=("id",), load=load_gadget, representation=GADGET)
 limited = group.resource("/limited")
 broken = group.resource("/broken")
 
@@ -76,6 +113,11 @@ async def create_widget(call: Call) -> dict[str, Any]:
 
 @item.get()
 async def show_widget(call: Call) -> dict[str, Any]:
+    return call.entity  # type: ignore[no-any-return]
+
+
+@gadget.get()
+async def show_gadget(call: Call) -> Gadget:
     return call.entity  # type: ignore[no-any-return]
 
 
@@ -255,6 +297,32 @@ async def test_get_has_validators_and_conditional_get(client: httpx.AsyncClient)
         "/t/widgets/1", headers={"if-none-match": '"other"', "if-modified-since": http_date(STAMP)}
     )
     assert changed.status_code == 200
+
+
+async def test_a_memoized_representation_follows_every_change(client: httpx.AsyncClient) -> None:
+    gadgets.clear()
+    gadget_renders.clear()
+    gadgets[1] = Gadget(1, 1, "one")
+    first = await client.get("/t/gadgets/1")
+    assert first.json() == {"data": {"id": 1, "name": "one"}} and first.headers["etag"] == '"g1-1"'
+    gadgets[1] = Gadget(1, 1, "one")  # an equal value read again: the same state
+    again = await client.get("/t/gadgets/1")
+    head = await client.head("/t/gadgets/1")
+    assert again.content == first.content
+    for name in ("etag", "last-modified", "cache-control", "vary", "content-type", "content-length"):
+        assert again.headers[name] == first.headers[name]
+    assert head.content == b"" and head.headers["content-length"] == first.headers["content-length"]
+    assert (await client.get("/t/gadgets/1", headers={"if-none-match": '"g1-1"'})).status_code == 304
+    assert gadget_renders == [Gadget(1, 1, "one")]  # rendered once
+    gadgets[1] = Gadget(1, 2, "two")
+    changed = await client.get("/t/gadgets/1", headers={"if-none-match": '"g1-1"'})
+    assert changed.status_code == 200 and changed.json()["data"]["name"] == "two"
+    assert changed.headers["etag"] == '"g1-2"'
+    gadgets[2], gadgets[3] = Gadget(2, 1, "b"), Gadget(3, 1, "c")  # more than the memo keeps
+    for number, name in ((2, "b"), (3, "c"), (1, "two")):
+        assert (await client.get(f"/t/gadgets/{number}")).json()["data"]["name"] == name
+    del gadgets[1]
+    assert (await client.get("/t/gadgets/1")).status_code == 404
 
 
 async def test_head_is_get_without_body(client: httpx.AsyncClient) -> None:

@@ -41,7 +41,9 @@ def location(product: ProductFields) -> str:
     return f"{PREFIX}/products/{product.id}"
 
 
-PRODUCT = Representation(schema=catalog.ProductView, render=catalog.product_json, validators=validators)
+PRODUCT = Representation(
+    schema=catalog.ProductView, render=catalog.product_json, validators=validators, memo=1024
+)
 
 
 async def load(call: Call) -> ProductRecord | None:

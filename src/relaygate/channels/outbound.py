@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from relaygate.channels.api import logger
@@ -20,18 +21,22 @@ class Encoding:
     once per Encoding per dispatch, so wire sockets share the very same frame bytes.
     """
 
-    __slots__ = ("serializer", "wire")
+    __slots__ = ("broadcast", "reply", "serializer", "wire")
 
     def __init__(self, serializer: Serializer, wire: bool) -> None:
         self.serializer = serializer
         self.wire = wire
+        self.broadcast: Callable[[str, str, Any, str | None], Frame] = (
+            serializer.broadcast_frame if wire else serializer.broadcast
+        )
+        """``(topic, event, payload, ref)``: a broadcast's frame in this form."""
+        self.reply: Callable[[str | None, str | None, str, str, Any], Frame] = (
+            serializer.reply_frame if wire else serializer.reply
+        )
+        """``(join_ref, ref, topic, status, response)``: a reply's frame in this form."""
 
     def frame(self, frame: Frame) -> Frame:
         """A protocol frame as the transport takes it."""
-        return frame_message(frame) if self.wire else frame
-
-    def broadcast(self, topic: str, event: str, payload: Any, ref: str | None) -> Frame:
-        frame = self.serializer.broadcast(topic, event, payload, ref)
         return frame_message(frame) if self.wire else frame
 
 

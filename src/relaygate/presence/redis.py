@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import math
 import random
 import secrets
 from collections.abc import Callable, Sequence
@@ -28,6 +29,8 @@ from typing import Any, Literal
 import orjson
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub as RedisSubscription
+from redis.commands.core import AsyncScript
+from redis.exceptions import NoScriptError
 
 from relaygate.presence import scripts
 from relaygate.presence.base import Changes, Presence, Tracked
@@ -40,6 +43,9 @@ log = logging.getLogger(__name__)
 
 _PROVISIONAL = 1 << 62
 """Seqs of own entries not yet stored start here, so they list after every stored entry."""
+
+WRITE_WINDOW = 0.05
+"""Default least time between two writes of one node's changes (see ``RedisPresence``)."""
 
 Version = tuple[str, int]
 """(epoch, version) of a change in the store."""
@@ -64,11 +70,20 @@ class RedisPresence(Presence):
         ttl: float = 5.0,
         reap_interval: float = 1.0,
         start_timeout: float = 10.0,
+        write_window: float | None = None,
         **options: Any,
     ) -> None:
         """Node death shows as leaves within about ``ttl + reap_interval`` (6 s by default).
+        The node's changes reach Redis in at most one script call per ``write_window`` (default
+        50 ms, or none with ``diff_window=0``): a change after a quiet spell goes at once, the
+        changes of a busy spell ride one call, one publish and one message per node together.
         ``options``: the diff coalescing of :class:`Presence`."""
         super().__init__(pubsub, **options)
+        if write_window is None:
+            write_window = WRITE_WINDOW if self._window else 0.0
+        if write_window < 0:
+            raise ValueError("write_window must be >= 0")
+        self._write_window = write_window
         if not node_name:
             raise ValueError("node_name must not be empty")
         if not ttl > heartbeat_interval > 0 or reap_interval <= 0:
@@ -186,8 +201,14 @@ class RedisPresence(Presence):
     # -- writer: this node's changes, in order --------------------------------------------------
 
     async def _write_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        last = -math.inf
         while True:
             ops = [await self._ops.get()]
+            wait = last + self._write_window - loop.time()
+            if wait > 0:  # at most one write per window: the changes made meanwhile join it
+                await asyncio.sleep(wait)
+            last = loop.time()
             while len(ops) < 256 and not self._ops.empty():
                 ops.append(self._ops.get_nowait())
             try:
@@ -217,18 +238,18 @@ class RedisPresence(Presence):
             else:
                 calls.append((op.kind, dict(op.changes)))
             call_of.append(len(calls) - 1)
-        pipe = self._client.pipeline(transaction=False)
+        commands: list[tuple[AsyncScript, list[Any]]] = []
         for kind, changes in calls:
             if kind == "apply":
                 puts = [(i, t) for i, t in changes.items() if t is not None]
                 deletes = [i for i, t in changes.items() if t is None]
                 args = [self.replica, self._ttl_ms, len(puts), *_pairs(puts), *deletes]
-                await self._apply_script(self._keys, [*self._common_args(), *args], client=pipe)
+                commands.append((self._apply_script, [*self._common_args(), *args]))
             elif kind == "assert":
-                await self._assert_script(self._keys, self._assert_args(), client=pipe)
+                commands.append((self._assert_script, self._assert_args()))
             else:
-                await self._drop_script(self._keys, [*self._common_args(), "self", self.replica], client=pipe)
-        replies = await pipe.execute()
+                commands.append((self._drop_script, [*self._common_args(), "self", self.replica]))
+        replies = await self._evalsha(commands)
         results: list[Version | None] = []
         for (kind, _), (epoch, version) in zip(calls, replies, strict=True):
             if kind == "assert":
@@ -237,6 +258,25 @@ class RedisPresence(Presence):
                 None if version < 0 or (kind != "retire" and self._stopping) else (_text(epoch), int(version))
             )
         return [results[i] for i in call_of]
+
+    async def _evalsha(self, commands: list[tuple[AsyncScript, list[Any]]]) -> list[Any]:
+        """One round trip of EVALSHAs. Unlike a redis-py pipeline of scripts, no SCRIPT EXISTS
+        round trip first: when Redis lost the scripts (a restart), they are loaded and the batch
+        runs again, which every script allows (a put of the value already stored, a delete of
+        an absent entry and a second assert change nothing)."""
+        assert self._client is not None
+        for attempt in (1, 2):
+            pipe = self._client.pipeline(transaction=False)
+            for script, args in commands:
+                pipe.evalsha(script.sha, len(self._keys), *self._keys, *args)
+            try:
+                return await pipe.execute()
+            except NoScriptError:
+                if attempt == 2:
+                    raise
+                for script in {script for script, _ in commands}:
+                    await self._client.script_load(script.script)
+        raise AssertionError("unreachable")
 
     async def _assert_until_done(self) -> Version | None:
         backoff = Backoff()
@@ -302,7 +342,7 @@ class RedisPresence(Presence):
             held = self._table.get(entry_id)
             seq = _seq(stored) if stored is not None else held.seq if held is not None else self._next_seq()
             entries[entry_id] = Entry(tracked.topic, tracked.key, tracked.meta, seq)
-        diffs = Diffs()
+        diffs = self._diffs()
         self._table.replace_all(entries, diffs)
         self._epoch = _text(epoch) if epoch is not None else ""
         self._applied = int(version or 0)
@@ -318,7 +358,7 @@ class RedisPresence(Presence):
             if version <= self._applied:
                 return True  # already in the snapshot
             mine = f"{self.replica}:"
-            diffs = Diffs()
+            diffs = self._diffs()
             for entry_id in message["del"] or ():
                 if not entry_id.startswith(mine):
                     self._table.remove(entry_id, diffs)

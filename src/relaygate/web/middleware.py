@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import re
@@ -12,7 +13,7 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from relaygate.telemetry.logging import request_id_var, user_id_var
-from relaygate.telemetry.metrics import HTTP_LATENCY, HTTP_REQUESTS
+from relaygate.telemetry.metrics import HTTP
 from relaygate.web.problems import PROBLEM_JSON, problem_body
 
 log = logging.getLogger("relaygate.http")
@@ -25,7 +26,28 @@ def _incoming_request_id(scope: Scope) -> str:
             candidate: str = value.decode("latin-1")
             if _VALID_REQUEST_ID.match(candidate):
                 return candidate
-    return os.urandom(16).hex()
+    return new_request_id()
+
+
+_id_prefix = ""
+_id_counter = itertools.count()
+
+
+def _reseed() -> None:
+    global _id_prefix, _id_counter
+    _id_prefix, _id_counter = os.urandom(8).hex(), itertools.count()
+
+
+_reseed()
+os.register_at_fork(after_in_child=_reseed)
+
+
+def new_request_id() -> str:
+    """32 hex digits: a random prefix per process (redrawn in a forked child) and a counter.
+
+    Unique across nodes and requests like a random id, without a ``getrandom`` system call per
+    request; a request id names a request in the logs, it is no secret."""
+    return f"{_id_prefix}{next(_id_counter):016x}"
 
 
 def route_name(scope: Scope) -> str:
@@ -48,22 +70,6 @@ def _http_date() -> bytes:
     if _date[0] != second:
         _date = (second, formatdate(second, usegmt=True).encode())
     return _date[1]
-
-
-_counters: dict[tuple[str, str, int], Any] = {}
-_latencies: dict[tuple[str, str], Any] = {}
-
-
-def _observe(method: str, route: str, status: int, elapsed: float) -> None:
-    """The metrics' labelled children, looked up once per label set (``labels()`` takes a lock)."""
-    counter = _counters.get((method, route, status))
-    if counter is None:
-        counter = _counters[(method, route, status)] = HTTP_REQUESTS.labels(method, route, str(status))
-    counter.inc()
-    latency = _latencies.get((method, route))
-    if latency is None:
-        latency = _latencies[(method, route)] = HTTP_LATENCY.labels(method, route)
-    latency.observe(elapsed)
 
 
 class RequestContextMiddleware:
@@ -114,7 +120,7 @@ class RequestContextMiddleware:
             route = route_name(scope)
             method = scope["method"]
             elapsed = time.perf_counter() - started
-            _observe(method, route, status, elapsed)
+            HTTP.observe(method, route, status, elapsed)
             if log.isEnabledFor(logging.INFO):
                 log.info(
                     "%s %s %s",

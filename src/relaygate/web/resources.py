@@ -64,6 +64,12 @@ class Representation:
     render: Callable[[Any], dict[str, Any]]
     validators: Callable[[Any], Validators] | None = None
     cache: Cache = "public"
+    memo: int = 0
+    """Keep the encoded answer (body, validators, headers) of up to this many entities: for a
+    resource whose ``load`` returns immutable, hashable values, so that equal values are the same
+    state. A ``GET`` that answers the loaded entity then costs a dict lookup instead of rendering,
+    encoding and formatting validators; any change to the entity makes a different key, so a
+    stored answer is never stale. ``0``: render every time."""
 
     @property
     def cache_control(self) -> str:
@@ -311,6 +317,23 @@ def merge_patch(target: Any, patch: Any) -> Any:
     return result
 
 
+@dataclass(frozen=True, slots=True)
+class _Encoded:
+    """An entity's answer as sent: its validators, response headers and body."""
+
+    validators: Validators | None
+    headers: tuple[tuple[bytes, bytes], ...]
+    body: bytes
+
+
+def _encode(representation: Representation, entity: Any) -> _Encoded:
+    body = _dumps({"data": representation.render(entity)})
+    validators = representation.validators(entity) if representation.validators is not None else None
+    headers = _validator_headers(validators, representation)
+    headers.append((b"content-type", JSON_TYPE.encode()))
+    return _Encoded(validators, tuple(headers), body)
+
+
 # --- the route -------------------------------------------------------------------------------
 
 
@@ -348,6 +371,21 @@ class ResourceRoute(BaseRoute):
         self.options_headers = options
         self.served: tuple[Any, Any] | None = None
         """The app last served and its node (``app.state.relaygate``, looked up once per app)."""
+        self.encoded: dict[Any, _Encoded] = {}
+        """Entity → its encoded answer, when the representation asks for a memo (``memo``)."""
+
+    def _encoded(self, representation: Representation, entity: Any) -> _Encoded:
+        """The entity's encoded answer, from the memo when its representation keeps one."""
+        if not representation.memo:
+            return _encode(representation, entity)
+        memo = self.encoded
+        encoded = memo.get(entity)
+        if encoded is None:
+            encoded = _encode(representation, entity)
+            if len(memo) >= representation.memo:
+                memo.clear()
+            memo[entity] = encoded
+        return encoded
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
         if scope["type"] != "http":
@@ -456,7 +494,11 @@ class ResourceRoute(BaseRoute):
         ):
             validators = None
             if self.load is not None and representation is not None and representation.validators is not None:
-                validators = representation.validators(call.entity)
+                validators = (
+                    self._encoded(representation, call.entity).validators
+                    if representation.memo
+                    else representation.validators(call.entity)
+                )
             self._check_preconditions(method, validators, representation, headers)
         # 11, 12, 13: the request body and the query
         if operation.query is not None:
@@ -594,10 +636,12 @@ class ResourceRoute(BaseRoute):
             return self._page(call, operation.page, result, headers)
         if representation is None or result is None:
             return 204, [], b""
-        body = _dumps({"data": representation.render(result)})
-        validators = representation.validators(result) if representation.validators is not None else None
-        response_headers = _validator_headers(validators, representation)
-        response_headers.append((b"content-type", JSON_TYPE.encode()))
+        if result is call.entity and representation is self.representation:
+            encoded = self._encoded(representation, result)  # the loaded entity: may be memoized
+        else:
+            encoded = _encode(representation, result)
+        response_headers = list(encoded.headers)
+        body = encoded.body
         if operation.location is not None:
             response_headers.append(_header("location", operation.location(result)))
         return operation.status, response_headers, body

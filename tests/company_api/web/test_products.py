@@ -8,6 +8,8 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from relaygate.config import Settings
+from relaygate.node import create_app
 from relaygate.pubsub import Broadcast
 from tests.web.support import Tokens, make_tokens
 
@@ -90,6 +92,29 @@ async def test_crud_with_validators_and_broadcasts(
     ]
     assert inbox.messages[0].payload == product
     assert inbox.messages[-1].payload == {"id": product["id"]}
+
+
+async def test_a_write_on_one_node_is_served_by_the_other_at_once(
+    http: httpx.AsyncClient, app: FastAPI, tokens: Tokens, settings: Settings
+) -> None:
+    """Each node keeps the encoded answer of a product it served (``Representation.memo``), keyed
+    by the row it read: the next read after another node's write must show that write."""
+    other = create_app(settings)
+    admin = tokens.headers("admin")
+    async with other.router.lifespan_context(other):
+        transport = httpx.ASGITransport(app=other, client=("127.0.0.1", 50001))
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as writer:
+            url = (await create(http, tokens)).headers["location"]
+            first = await http.get(url)
+            assert (await http.get(url)).content == first.content  # served again from the memo
+            replaced = await writer.put(url, json={"name": "Desk lamp", "price_cents": 5}, headers=admin)
+            assert replaced.status_code == 200
+            shown = await http.get(url)
+            assert shown.json()["data"]["name"] == "Desk lamp"
+            assert shown.headers["etag"] == replaced.headers["etag"] != first.headers["etag"]
+            assert (await http.get(url, headers={"if-none-match": first.headers["etag"]})).status_code == 200
+            assert (await writer.delete(url, headers=admin)).status_code == 204
+            assert (await http.get(url)).status_code == 404
 
 
 async def test_writes_need_an_admin(http: httpx.AsyncClient, tokens: Tokens) -> None:

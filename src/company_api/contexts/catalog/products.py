@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Protocol
@@ -58,7 +59,7 @@ class ProductFields(Protocol):
     @property
     def price_cents(self) -> int: ...
     @property
-    def tags(self) -> list[str]: ...
+    def tags(self) -> Sequence[str]: ...
     @property
     def revision(self) -> int: ...
     @property
@@ -69,13 +70,14 @@ class ProductFields(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class ProductRecord:
-    """A product read for display (no ORM identity map, no session)."""
+    """A product read for display (no ORM identity map, no session): an immutable value, so that
+    the web layer may keep its encoded representation (``Representation.memo``)."""
 
     id: int
     name: str
     description: str
     price_cents: int
-    tags: list[str]
+    tags: tuple[str, ...]
     revision: int
     inserted_at: datetime
     updated_at: datetime
@@ -111,23 +113,35 @@ _BY_ID = SQL(
 )
 
 
+RECORDS_KEPT = 1024
+_records: dict[tuple[Any, ...], ProductRecord] = {}
+"""Row as read → its record: a row read again unchanged gives the same record (no parsing), and
+any change to the row is a different key."""
+
+
 async def get_product(db: Database, product_id: int) -> ProductRecord | None:
     """One product by id: a single prepared statement on the driver (the hot read of the API)."""
     direct = db.direct
     row = await direct.fetch_one(_BY_ID, product_id)
     if row is None:
         return None
-    id_, name, description, price_cents, tags, revision, inserted_at, updated_at = row
-    return ProductRecord(
-        id_,
-        name,
-        description,
-        price_cents,
-        orjson.loads(tags),
-        revision,
-        direct.moment(inserted_at),
-        direct.moment(updated_at),
-    )
+    record = _records.get(row)
+    if record is None:
+        id_, name, description, price_cents, tags, revision, inserted_at, updated_at = row
+        record = ProductRecord(
+            id_,
+            name,
+            description,
+            price_cents,
+            tuple(orjson.loads(tags)),
+            revision,
+            direct.moment(inserted_at),
+            direct.moment(updated_at),
+        )
+        if len(_records) >= RECORDS_KEPT:
+            _records.clear()
+        _records[row] = record
+    return record
 
 
 def _with_tag(query: Select[Product], db: Database, tag: str) -> Select[Product]:

@@ -37,7 +37,7 @@ async def test_create_replace_delete_broadcast(db: Database, pubsub: MemoryPubSu
     created = await catalog.create_product(db, pubsub, product("Lamp", tags=["home"]))
     assert created.revision == 1
     loaded = await catalog.get_product(db, created.id)
-    assert loaded is not None and loaded.tags == ["home"] and loaded.description == ""
+    assert loaded is not None and loaded.tags == ("home",) and loaded.description == ""
     replaced = await catalog.replace_product(db, pubsub, created.id, product("Desk lamp", price_cents=5))
     assert replaced is not None and replaced.revision == 2 and replaced.tags == []
     with pytest.raises(catalog.StaleProduct):
