@@ -20,7 +20,7 @@ from __future__ import annotations
 import argparse
 import gc
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -34,20 +34,27 @@ from relaygate.presence import MemoryPresence, Presence, RedisPresence
 from relaygate.pubsub import MemoryPubSub, PubSub
 from relaygate.pubsub.redis import RedisPubSub
 
+_OK = Reply.ok({})
+
 
 class BenchChannel(Channel):
-    async def join(self, topic: str, payload: Any, socket: ChannelSocket) -> Reply:
+    def join(self, topic: str, payload: Any, socket: ChannelSocket) -> Reply:
+        """A plain function: a join that needs no I/O is answered without a task."""
         if isinstance(payload, dict) and "track" in payload:
             socket.send_info(payload)
-        return Reply.ok({})
+        return _OK
 
-    async def handle_in(self, event: str, payload: Any, socket: ChannelSocket) -> Reply:
+    def handle_in(self, event: str, payload: Any, socket: ChannelSocket) -> Reply | Awaitable[Reply]:
+        """A plain function: ``ping`` is answered at once (no task); ``publish`` must await."""
         if event == "ping":
             return Reply.ok(payload)
         if event == "publish":
-            await socket.broadcast("msg", payload)
-            return Reply.ok({})
+            return self._publish(payload, socket)
         return Reply.error({"reason": f"unknown event {event}"})
+
+    async def _publish(self, payload: Any, socket: ChannelSocket) -> Reply:
+        await socket.broadcast("msg", payload)
+        return _OK
 
     async def handle_info(self, message: Any, socket: ChannelSocket) -> None:
         await socket.track(str(message["track"]), message.get("meta", {}))

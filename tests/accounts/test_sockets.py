@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,6 +15,7 @@ from relaygate.accounts import (
     socket_id,
     socket_topics,
 )
+from relaygate.channels import Socket
 from relaygate.pubsub import Broadcast
 from tests.accounts.support import PASSWORD
 
@@ -39,7 +42,7 @@ async def _login(accounts: Accounts, email: str = "sock@example.com") -> tuple[i
 
 async def test_connect_accepts_the_token_param_or_auth_token(accounts: Accounts) -> None:
     user_id, token = await _login(accounts)
-    connect = socket_authenticator(accounts)
+    connect = Socket("/socket", connect=socket_authenticator(accounts)).connect
     assigns = await connect({"token": token}, Info())
     assert assigns is not None
     assert assigns["user_id"] == user_id and assigns["role"] == "user" and assigns["name"] == "Sam"
@@ -50,7 +53,7 @@ async def test_connect_accepts_the_token_param_or_auth_token(accounts: Accounts)
 
 async def test_connect_refuses_missing_bad_and_revoked_tokens(accounts: Accounts) -> None:
     _, token = await _login(accounts)
-    connect = socket_authenticator(accounts)
+    connect = Socket("/socket", connect=socket_authenticator(accounts)).connect
     assert await connect({}, Info()) is None
     assert await connect({"token": ""}, Info()) is None
     assert await connect({"token": token + "x"}, Info()) is None
@@ -64,7 +67,7 @@ async def test_connect_refuses_missing_bad_and_revoked_tokens(accounts: Accounts
 async def test_logout_disconnects_only_that_tokens_sockets(accounts: Accounts) -> None:
     user_id, token = await _login(accounts)
     other_token = (await accounts.login(Credentials(email="sock@example.com", password=PASSWORD))).token
-    connect = socket_authenticator(accounts)
+    connect = Socket("/socket", connect=socket_authenticator(accounts)).connect
     first, second = await connect({"token": token}, Info()), await connect({"token": other_token}, Info())
     assert first is not None and second is not None
     recorders = {topic: Recorder() for topic in {*socket_topics(first), *socket_topics(second)}}
@@ -86,3 +89,28 @@ async def test_deletion_disconnects_all_the_users_sockets(accounts: Accounts) ->
     assert principal is not None
     await accounts.delete_user(principal, user_id)
     assert recorder.messages == [Broadcast(f"users_socket:{user_id}", "disconnect", {})]
+
+
+async def test_connect_answers_at_once_from_the_live_view_and_awaits_only_when_it_must(
+    accounts: Accounts,
+) -> None:
+    """A token the in-memory view decides costs no task; one it cannot (user not cached) is awaited."""
+    user_id, token = await _login(accounts)
+    hook = socket_authenticator(accounts)
+    pending = hook({"token": token}, Info())
+    assert inspect.isawaitable(pending)  # view not live: the database decides
+    assert (await pending) is not None
+    await accounts.start()
+    try:
+        async with asyncio.timeout(10):
+            while not accounts.view.live:
+                await asyncio.sleep(0.01)
+        accounts.view.users.pop(user_id, None)
+        pending = hook({"token": token}, Info())
+        assert inspect.isawaitable(pending)  # user not cached
+        assigns = await pending
+        assert assigns is not None and assigns["user_id"] == user_id
+        assert hook({"token": token}, Info()) == assigns  # now cached: answered at once
+        assert hook({"token": token + "x"}, Info()) is None
+    finally:
+        await accounts.stop()

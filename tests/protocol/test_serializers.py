@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import orjson
 import pytest
 
-from relaygate.protocol import V1, V2, EncodeError, Message, ProtocolError
+from relaygate.protocol import V1, V2, EncodeError, Message, ProtocolError, Serializer
+from relaygate.protocol.websocket import frame_message
 
 
 def test_v2_decode_text_ignores_extra_elements() -> None:
@@ -184,3 +187,26 @@ def test_v2_client_decodes_server_frames() -> None:
 )
 def test_v2_client_rejects_malformed_server_frames(frame: bytes) -> None:
     assert isinstance(V2.decode_server(frame), ProtocolError)
+
+
+@pytest.mark.parametrize("serializer", [V1, V2])
+@pytest.mark.parametrize("response", [{}, {"n": "é" * 100}, {"big": "x" * 70_000}, b"\x00\x01"])
+def test_wire_frames_are_the_framed_protocol_frames(serializer: Serializer, response: Any) -> None:
+    """``reply_frame``/``broadcast_frame`` skip the str round trip but write the same bytes."""
+    if isinstance(response, bytes) and serializer is V1:
+        with pytest.raises(EncodeError):
+            serializer.reply_frame("1", "2", "room:1", "ok", response)
+        return
+    assert serializer.reply_frame("1", "2", "room:1", "ok", response) == frame_message(
+        serializer.reply("1", "2", "room:1", "ok", response)
+    )
+    assert serializer.broadcast_frame("room:1", "new", response, "7-1") == frame_message(
+        serializer.broadcast("room:1", "new", response, "7-1")
+    )
+
+
+def test_unencodable_wire_frames_raise_encode_error() -> None:
+    with pytest.raises(EncodeError):
+        V2.reply_frame("1", "2", "room:1", "ok", {"x": object()})
+    with pytest.raises(EncodeError):
+        V2.broadcast_frame("room:1", "new", {"x": {1, 2}})

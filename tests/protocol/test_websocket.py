@@ -20,6 +20,8 @@ from relaygate.protocol.websocket import (
     FrameParser,
     HandshakeError,
     Upgrade,
+    _unmask,
+    _unmask_int,
     accept_response,
     close_frame,
     frame_message,
@@ -79,6 +81,13 @@ def test_parser_unmasks_text_and_binary(size: int) -> None:
     text = "x" * size
     data = os.urandom(size)
     assert parser.feed(client_frame(OP_TEXT, text.encode()) + client_frame(OP_BINARY, data)) == [text, data]
+
+
+@pytest.mark.parametrize("size", [0, 1, 3, 4, 5, 125, 1000])
+def test_the_pure_python_unmask_equals_the_c_one(size: int) -> None:
+    data, mask = os.urandom(size), os.urandom(4)
+    expected = bytes(b ^ mask[i % 4] for i, b in enumerate(data))
+    assert _unmask_int(data, mask) == expected == _unmask(data, mask)
 
 
 def test_parser_resumes_across_arbitrary_splits() -> None:

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from relaygate.pubsub import Broadcast, MemoryPubSub
+from relaygate.pubsub.base import Subscriber
 from tests.recording import Recorder
 
 
@@ -27,3 +28,19 @@ async def test_a_failing_subscriber_does_not_starve_the_others(caplog: pytest.Lo
     assert [m.payload for m in before.messages] == [{"body": "hi"}]
     assert [m.payload for m in after.messages] == [{"body": "hi"}]
     assert "subscriber bug" in caplog.text
+
+
+async def test_subscribe_now_registers_at_once_unless_the_adapter_has_its_own_subscribe() -> None:
+    recorder = Recorder()
+    pubsub = MemoryPubSub()
+    assert pubsub.subscribe_now("t", recorder)
+    await pubsub.broadcast("t", "e", {})
+    assert [m.event for m in recorder.messages] == ["e"]
+
+    class Confirming(MemoryPubSub):
+        async def subscribe(self, topic: str, subscriber: Subscriber) -> None:
+            await super().subscribe(topic, subscriber)
+
+    confirming = Confirming()
+    assert not confirming.subscribe_now("t", Recorder())
+    assert confirming.subscriber_count("t") == 0

@@ -188,10 +188,7 @@ class Accounts:
     async def socket_assigns(self, token: str) -> dict[str, object] | None:
         """Assigns of a socket connecting with ``token`` (``None`` refuses the connection)."""
         found = await self.identify(token)
-        if found is None:
-            return None
-        principal, name = found
-        return {"user_id": principal.user_id, "role": principal.role, "jti": principal.jti, "name": name}
+        return None if found is None else socket_assigns(found)
 
     async def purge_revocations(self) -> int:
         """Forget revoked tokens that have expired anyway; returns how many."""
@@ -354,6 +351,12 @@ class Accounts:
 
 def _micros(moment: datetime) -> int:
     return (moment - _EPOCH) // _MICROSECOND
+
+
+def socket_assigns(found: Identity) -> dict[str, object]:
+    """A socket's assigns from the identity of its token (``Accounts.socket_assigns``)."""
+    principal, name = found
+    return {"user_id": principal.user_id, "role": principal.role, "jti": principal.jti, "name": name}
 
 
 def _identity(claims: Claims, facts: UserFacts) -> Identity | None:

@@ -43,16 +43,26 @@ def socket_topics(assigns: Mapping[str, Any]) -> list[str]:
 
 def socket_authenticator(
     accounts: Accounts,
-) -> Callable[[Mapping[str, str], ConnectInfoLike], Awaitable[dict[str, object] | None]]:
+) -> Callable[
+    [Mapping[str, str], ConnectInfoLike], dict[str, object] | Awaitable[dict[str, object] | None] | None
+]:
     """The ``connect`` hook: ``token`` query param or phoenix.js ``authToken`` → assigns.
 
-    Returns ``{"user_id", "role", "jti", "name"}``, or ``None`` to refuse (HTTP 403).
+    Returns ``{"user_id", "role", "jti", "name"}``, or ``None`` to refuse (HTTP 403); at once
+    when the node's in-memory view decides (no task per connect), else the awaitable of it
+    (``Accounts.identify_now`` answered ``UNKNOWN``: the database must be asked).
     """
+    from relaygate.accounts.service import UNKNOWN, socket_assigns
 
-    async def connect(params: Mapping[str, str], info: ConnectInfoLike) -> dict[str, object] | None:
+    def connect(
+        params: Mapping[str, str], info: ConnectInfoLike
+    ) -> dict[str, object] | Awaitable[dict[str, object] | None] | None:
         token = params.get("token") or info.auth_token
         if not isinstance(token, str) or not token:
             return None
-        return await accounts.socket_assigns(token)
+        found = accounts.identify_now(token)
+        if found is UNKNOWN:
+            return accounts.socket_assigns(token)
+        return None if found is None else socket_assigns(found)  # type: ignore[arg-type]
 
     return connect

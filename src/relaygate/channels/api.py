@@ -12,9 +12,12 @@ logger = logging.getLogger("relaygate.channels")
 CLEAN_STOP_REASONS = frozenset({"normal", "shutdown"})
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Reply:
-    """A reply to a join or a client push. A ``bytes`` response is sent as a binary reply frame."""
+    """A reply to a join or a client push. A ``bytes`` response is sent as a binary reply frame.
+
+    A value (treat it as immutable); not a frozen dataclass, which costs ~3x to construct, and
+    one is built per answered push."""
 
     status: str
     response: Any = None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from typing import Any, ClassVar
 
 from relaygate.channels.api import Reply, Stop, logger
@@ -20,12 +20,21 @@ class Channel:
     intercepts: ClassVar[Sequence[str]] = ()
     """Broadcast events routed through :meth:`handle_out` per socket instead of the fastlane."""
 
-    async def join(self, topic: str, payload: Any, socket: ChannelSocket) -> Reply:
-        """Authorize the join; return ``Reply.ok(...)`` or ``Reply.error(...)``."""
+    def join(self, topic: str, payload: Any, socket: ChannelSocket) -> Reply | Awaitable[Reply]:
+        """Authorize the join; return ``Reply.ok(...)`` or ``Reply.error(...)``.
+
+        Usually ``async def``; a plain ``def`` lets a join that needs no I/O finish without a task."""
         raise NotImplementedError(f"{type(self).__name__}.join is not implemented")
 
-    async def handle_in(self, event: str, payload: Any, socket: ChannelSocket) -> Reply | Stop | None:
-        """A client push; None means no reply. The default crashes the channel, like a missing clause."""
+    def handle_in(
+        self, event: str, payload: Any, socket: ChannelSocket
+    ) -> Reply | Stop | Awaitable[Reply | Stop | None] | None:
+        """A client push; None means no reply. The default crashes the channel, like a missing clause.
+
+        Usually ``async def``. A plain ``def`` is called at once when nothing is queued before the
+        push, so a push it answers directly costs no task; it may return a coroutine for the
+        pushes that must wait (``return self.publish(payload, socket)``), which runs in order.
+        """
         raise NotImplementedError(f"{type(self).__name__} has no handle_in for {event!r}")
 
     async def handle_out(self, event: str, payload: Any, socket: ChannelSocket) -> Stop | None:

@@ -3,14 +3,19 @@
 No task exists while the inbox is empty: the first queued item starts a task that drains the
 inbox and exits, so an idle channel costs one small object. A slow callback delays only this
 channel; heartbeats and other topics are handled by the connection task.
+
+A ``handle_in`` that is a plain function is called at once when the channel is idle (joined,
+nothing queued): a push it answers with a ``Reply`` (or None) costs no task. What it returns
+that must wait (a coroutine) runs in the channel's task, ahead of anything queued after it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Coroutine, Sequence
+from collections.abc import Awaitable, Coroutine, Sequence
 from dataclasses import dataclass
+from types import CoroutineType
 from typing import Any, ClassVar, Final, Protocol, cast
 
 from relaygate.channels.api import Reply, Stop, logger
@@ -27,9 +32,11 @@ class Handler(Protocol):
 
     intercepts: ClassVar[Sequence[str]]
 
-    async def join(self, topic: str, payload: Any, socket: ChannelSocket) -> Reply: ...
+    def join(self, topic: str, payload: Any, socket: ChannelSocket) -> Reply | Awaitable[Reply]: ...
 
-    async def handle_in(self, event: str, payload: Any, socket: ChannelSocket) -> Reply | Stop | None: ...
+    def handle_in(
+        self, event: str, payload: Any, socket: ChannelSocket
+    ) -> Reply | Stop | Awaitable[Reply | Stop | None] | None: ...
 
     async def handle_out(self, event: str, payload: Any, socket: ChannelSocket) -> Stop | None: ...
 
@@ -79,6 +86,8 @@ _IN: Final = 1
 _LEAVE: Final = 2
 _OUT: Final = 3
 _INFO: Final = 4
+_AWAIT: Final = 5  # (message, awaitable) a handle_in called at once returned: its outcome
+_JOINING_REST: Final = 6  # (message, outcome) a join called at once returned: the rest of the join
 
 _JOINING: Final = 0
 _JOINED: Final = 1
@@ -102,6 +111,15 @@ def _start(loop: asyncio.AbstractEventLoop, coroutine: Coroutine[Any, Any, None]
     if sys.version_info >= (3, 12):
         return asyncio.Task(coroutine, loop=loop, eager_start=True)
     return loop.create_task(coroutine)
+
+
+def _awaitable(value: object) -> bool:
+    """A coroutine (the common case, checked first) or another awaitable."""
+    return type(value) is CoroutineType or hasattr(value, "__await__")
+
+
+def _bad_result(result: object) -> TypeError:
+    return TypeError(f"handle_in must return Reply, Stop or None, not {type(result).__name__}")
 
 
 _JOINED_GAUGES: dict[str, Any] = {}
@@ -197,7 +215,7 @@ class ChannelSocket(ChannelEntry):
         return ReplyRef(self.join_ref, self._ref, self.topic)
 
     async def reply(self, ref: ReplyRef, reply: Reply) -> None:
-        self._send(self._reply_frame(ref.ref, reply))
+        self._reply(ref.ref, reply)
 
     def send_info(self, message: Any) -> None:
         """Queue ``message`` to ``handle_info`` (in order with client pushes)."""
@@ -247,15 +265,96 @@ class ChannelSocket(ChannelEntry):
         else:
             self.session.send(frame)
 
-    def _reply_frame(self, ref: str | None, reply: Reply) -> Frame:
-        response = _EMPTY if reply.response is None else reply.response
-        return self.session.encoding.serializer.reply(self.join_ref, ref, self.topic, reply.status, response)
+    def _reply(self, ref: str | None, reply: Reply) -> None:
+        """Answer the push ``ref``: the frame built in the session's form at once (for a wire
+        transport the WebSocket frame straight from the JSON bytes)."""
+        session = self.session
+        response = reply.response
+        frame = session.encoding.reply(
+            self.join_ref, ref, self.topic, reply.status, _EMPTY if response is None else response
+        )
+        pending = self._pending
+        if pending is None:
+            session.write(frame)
+        else:
+            pending.append(frame)  # the join reply is not out yet
 
     def enqueue_join(self, message: Message) -> None:
-        self._enqueue(_JOIN, message)
+        if self._task is not None:
+            self._enqueue(_JOIN, message)
+            return
+        # A new channel: call join at once. While it runs, what it queues (send_info) waits behind it.
+        self._task = _BUSY
+        self._pending = []
+        try:
+            outcome = self.handler.join(self.topic, message.payload, self)
+            done = type(outcome) is Reply and self._join_now(message, outcome)
+        except Exception:
+            self._task = None
+            self._join_crashed(message)
+            return
+        self._task = None
+        if not done:
+            self._enqueue_first(_JOINING_REST, (message, outcome))
+        elif self._inbox:
+            self._kick()
+
+    def _join_now(self, message: Message, reply: Reply) -> bool:
+        """Finish an accepted join at once when nothing must be awaited (no history to read, a
+        PubSub that subscribes without a round trip); False (nothing done) otherwise."""
+        if reply.status != "ok":
+            self._refuse(message, reply)
+            return True
+        session = self.session
+        endpoint = session.endpoint
+        history = endpoint.history
+        if history is not None and history.keeps(self.topic) is not None:
+            return False
+        if not endpoint.pubsub.subscribe_now(self.topic, self):
+            return False
+        self._accepted(message, _EMPTY if reply.response is None else reply.response)
+        return True
 
     def enqueue_in(self, message: Message) -> None:
-        self._enqueue(_IN, message)
+        if self._task is None and self._state == _JOINED:
+            self._push_now(message)  # idle: nothing to keep the push behind
+        else:
+            self._enqueue(_IN, message)
+
+    def _push_now(self, message: Message) -> None:
+        """Call ``handle_in`` at once: a Reply or None is answered here and then, without a task;
+        an awaitable goes to the channel's task; a Stop or an exception ends the channel as
+        in the task (the channel stops taking frames now, its cleanup runs in a task). While
+        it runs, what it queues to this channel (send_info) waits behind it."""
+        ref = self._ref = message.ref
+        self._task = _BUSY
+        try:
+            result = self.handler.handle_in(message.event, message.payload, self)
+            if result is None or type(result) is Reply:
+                if result is not None:
+                    self._reply(ref, result)
+                result = None
+            elif isinstance(result, Stop):
+                if result.reply is not None:
+                    self._reply(ref, result.reply)
+                conn = self.session.conn
+                self._task = None
+                self._end_soon(result.reason, conn.closed(self) if result.clean else conn.crashed(self))
+                return
+            elif not _awaitable(result):
+                raise _bad_result(result)
+        except Exception:
+            logger.exception("channel %s crashed", self.topic)
+            self._task = None
+            self._end_soon("crash", self.session.conn.crashed(self))
+            return
+        finally:
+            self._ref = None
+        self._task = None
+        if result is not None:
+            self._enqueue_first(_AWAIT, (message, result))
+        elif self._inbox:
+            self._kick()
 
     def enqueue_leave(self, message: Message) -> None:
         self._enqueue(_LEAVE, message)
@@ -267,11 +366,24 @@ class ChannelSocket(ChannelEntry):
         else:
             inbox.append((kind, item))
         if self._task is None:
-            # Marked busy first: a handler running eagerly that queues to its own channel
-            # (send_info, an intercepted broadcast) must append behind itself, not start a second run.
-            self._task = _BUSY
-            task = _start(asyncio.get_running_loop(), self._run())
-            self._task = None if task.done() else task
+            self._kick()
+
+    def _enqueue_first(self, kind: int, item: Any) -> None:
+        """Queue ahead of anything queued meanwhile (the rest of a callback called at once)."""
+        inbox = self._inbox
+        if inbox is None:
+            self._inbox = [(kind, item)]
+        else:
+            inbox.insert(0, (kind, item))
+        self._kick()
+
+    def _kick(self) -> None:
+        """Start the task that drains the inbox (there is none)."""
+        # Marked busy first: a handler running eagerly that queues to its own channel
+        # (send_info, an intercepted broadcast) must append behind itself, not start a second run.
+        self._task = _BUSY
+        task = _start(asyncio.get_running_loop(), self._run())
+        self._task = None if task.done() else task
 
     async def _run(self) -> None:
         try:
@@ -291,47 +403,50 @@ class ChannelSocket(ChannelEntry):
 
     async def _handle(self, kind: int, item: Any) -> None:
         handler = self.handler
-        if kind == _IN:
-            self._ref = item.ref
-            try:
-                result: Reply | Stop | None = await handler.handle_in(item.event, item.payload, self)
-            finally:
-                self._ref = None
-            if result is None:
-                return
-            if isinstance(result, Reply):
-                self._send(self._reply_frame(item.ref, result))
-            elif isinstance(result, Stop):
-                if result.reply is not None:
-                    self._send(self._reply_frame(item.ref, result.reply))
-                await self._stop(result)
+        if kind == _IN or kind == _AWAIT:
+            if kind == _IN:
+                message: Message = item
+                outcome: Any = handler.handle_in(item.event, item.payload, self)
             else:
-                raise TypeError(f"handle_in must return Reply, Stop or None, not {type(result).__name__}")
+                message, outcome = item
+            if _awaitable(outcome):
+                self._ref = message.ref
+                try:
+                    outcome = await outcome
+                finally:
+                    self._ref = None
+            if outcome is None:
+                return
+            if isinstance(outcome, Reply):
+                self._reply(message.ref, outcome)
+            elif isinstance(outcome, Stop):
+                if outcome.reply is not None:
+                    self._reply(message.ref, outcome.reply)
+                await self._stop(outcome)
+            else:
+                raise _bad_result(outcome)
         elif kind == _OUT:
             await self._out(item)
         elif kind == _INFO:
             await self._stop_if(await handler.handle_info(item, self))
         elif kind == _LEAVE:
-            self._send(self._reply_frame(item.ref, Reply.ok()))
+            self._reply(item.ref, Reply.ok())
             await self._end("left", self.session.conn.closed(self))
+        elif kind == _JOIN:
+            self._pending = []
+            await self._join(item, self.handler.join(self.topic, item.payload, self))
         else:
-            await self._join(item)
+            await self._join(*item)
 
-    async def _join(self, message: Message) -> None:
+    async def _join(self, message: Message, result: Reply | Awaitable[Reply]) -> None:
+        """The join's outcome (awaited if it must be): refused, or subscribe, read history, reply."""
         session = self.session
-        conn = session.conn
-        self._pending = []
-        result = await self.handler.join(self.topic, message.payload, self)
+        if _awaitable(result):
+            result = await result  # type: ignore[misc]
         if not isinstance(result, Reply):
             raise TypeError(f"join must return a Reply, not {type(result).__name__}")
         if result.status != "ok":
-            self._pending = None
-            session.send(
-                conn.refused(
-                    self, message.ref, result.status, _EMPTY if result.response is None else result.response
-                )
-            )
-            self._abandon()
+            self._refuse(message, result)
             return
         endpoint = session.endpoint
         history = endpoint.history
@@ -345,17 +460,9 @@ class ChannelSocket(ChannelEntry):
             since = message.payload.get("since") if type(message.payload) is dict else None
             read = await history.read(self.topic, since)
             response, replay = self._recovery(response, since, read)
-        frame = conn.joined(self, message.ref, response)
-        pending, self._pending = self._pending, None
-        if frame is None:  # replaced by a duplicate join meanwhile; that join stops us
+        if not self._accepted(message, response):
             self._merge = None
             return
-        self._state = _JOINED
-        _joined_gauge(self.topic).inc()
-        CHANNEL_JOINS.inc()
-        session.send(frame)
-        for queued in pending:
-            session.write(queued)
         merge = self._merge
         if merge is not None:
             while replay and self._state == _JOINED:
@@ -363,6 +470,27 @@ class ChannelSocket(ChannelEntry):
                     await self._replay(item)
                 replay = merge.more()  # what arrived while handle_out ran
             self._merge = None
+
+    def _refuse(self, message: Message, reply: Reply) -> None:
+        self._pending = None
+        response = _EMPTY if reply.response is None else reply.response
+        self.session.send(self.session.conn.refused(self, message.ref, reply.status, response))
+        self._abandon()
+
+    def _accepted(self, message: Message, response: Any) -> bool:
+        """Subscribed: joined, the reply, then what was held back; False if replaced meanwhile."""
+        session = self.session
+        frame = session.conn.joined(self, message.ref, response)
+        pending, self._pending = self._pending, None
+        if frame is None:  # replaced by a duplicate join meanwhile; that join stops us
+            return False
+        self._state = _JOINED
+        _joined_gauge(self.topic).inc()
+        CHANNEL_JOINS.inc()
+        session.send(frame)
+        for queued in pending or ():
+            session.write(queued)
+        return True
 
     def _recovery(self, response: Any, since: object, read: Read) -> tuple[Any, list[Broadcast]]:
         """The join response with ``position`` (and ``recovered`` when asked), and what to send
@@ -428,14 +556,18 @@ class ChannelSocket(ChannelEntry):
         await self._end(stop.reason, conn.closed(self) if stop.clean else conn.crashed(self))
 
     async def _crashed(self, kind: int, item: Any) -> None:
-        if self._state == _JOINING and kind == _JOIN:
-            logger.exception("join of %s crashed", self.topic)
-            self._pending = None
-            self.session.send(self.session.conn.join_crashed(self, item.ref))
-            self._abandon()
+        if self._state == _JOINING and (kind == _JOIN or kind == _JOINING_REST):
+            self._join_crashed(item if kind == _JOIN else item[0])
             return
         logger.exception("channel %s crashed", self.topic)
         await self._end("crash", self.session.conn.crashed(self))
+
+    def _join_crashed(self, message: Message) -> None:
+        """Called from an except block: log, answer the join with an error, forget the channel."""
+        logger.exception("join of %s crashed", self.topic)
+        self._pending = None
+        self.session.send(self.session.conn.join_crashed(self, message.ref))
+        self._abandon()
 
     def _abandon(self) -> None:
         """The join failed: answer what was queued behind it as if no channel existed."""
@@ -453,9 +585,23 @@ class ChannelSocket(ChannelEntry):
         was_joined = self._state == _JOINED
         self._state = _ENDED
         self._inbox = None
-        await self._cleanup(reason, was_joined)
-        if frame is not None:
-            self.session.send(frame)
+        await self._ended(reason, frame, was_joined)
+
+    def _end_soon(self, reason: str, frame: Frame | None) -> None:
+        """:meth:`_end` from outside the channel's task: ended now, cleaned up in a task."""
+        was_joined = self._state == _JOINED
+        self._state = _ENDED
+        self._inbox = None
+        self._task = asyncio.get_running_loop().create_task(self._ended(reason, frame, was_joined))
+
+    async def _ended(self, reason: str, frame: Frame | None, was_joined: bool) -> None:
+        try:
+            await self._cleanup(reason, was_joined)
+            if frame is not None:
+                self.session.send(frame)
+        finally:
+            if self._task is asyncio.current_task():
+                self._task = None
 
     async def _cleanup(self, reason: str, was_joined: bool) -> None:
         endpoint = self.session.endpoint

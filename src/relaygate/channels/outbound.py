@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from relaygate.channels.api import logger
@@ -20,18 +21,22 @@ class Encoding:
     once per Encoding per dispatch, so wire sockets share the very same frame bytes.
     """
 
-    __slots__ = ("serializer", "wire")
+    __slots__ = ("broadcast", "reply", "serializer", "wire")
 
     def __init__(self, serializer: Serializer, wire: bool) -> None:
         self.serializer = serializer
         self.wire = wire
+        self.broadcast: Callable[[str, str, Any, str | None], Frame] = (
+            serializer.broadcast_frame if wire else serializer.broadcast
+        )
+        """``(topic, event, payload, ref)``: a broadcast's frame in this form."""
+        self.reply: Callable[[str | None, str | None, str, str, Any], Frame] = (
+            serializer.reply_frame if wire else serializer.reply
+        )
+        """``(join_ref, ref, topic, status, response)``: a reply's frame in this form."""
 
     def frame(self, frame: Frame) -> Frame:
         """A protocol frame as the transport takes it."""
-        return frame_message(frame) if self.wire else frame
-
-    def broadcast(self, topic: str, event: str, payload: Any, ref: str | None) -> Frame:
-        frame = self.serializer.broadcast(topic, event, payload, ref)
         return frame_message(frame) if self.wire else frame
 
 
@@ -53,11 +58,18 @@ class Flushable(Protocol):
         ...
 
 
+FLUSH_CHUNK = 1000
+"""Sessions flushed per loop iteration; the rest wait for the next one (see :class:`Flusher`)."""
+
+
 class Flusher:
-    """Runs ``flush`` of every session that queued frames, once, on the next loop iteration.
+    """Runs ``flush`` of every session that queued frames, once, on the next loop iterations.
 
     Frames written to one socket while the loop handles one batch of events (a fan-out, a burst
     of replies) thus leave in one write, and the loop schedules one callback, not one per socket.
+    A long queue (a broadcast to 10,000 sockets) is flushed :data:`FLUSH_CHUNK` sessions per
+    iteration: in between the loop reads its sockets, so it stays responsive, and frames of
+    the next broadcasts join the writes of sessions still waiting (fewer send calls per frame).
     """
 
     __slots__ = ("_due", "_handle")
@@ -72,8 +84,14 @@ class Flusher:
             self._handle = asyncio.get_running_loop().call_soon(self._run)
 
     def _run(self) -> None:
-        due, self._due = self._due, []
-        self._handle = None
+        due = self._due
+        if len(due) > FLUSH_CHUNK:
+            self._due = due[FLUSH_CHUNK:]
+            due = due[:FLUSH_CHUNK]
+            self._handle = asyncio.get_running_loop().call_soon(self._run)
+        else:
+            self._due = []
+            self._handle = None
         sent = 0
         for session in due:
             try:

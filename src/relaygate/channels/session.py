@@ -145,16 +145,21 @@ class Session:
 
     def start_now(self, *, watch_idle: bool = True) -> Awaitable[None] | None:
         """:meth:`start`, returning the awaitable subscription of the socket id topics (None
-        when there are none: a connect then needs no task)."""
-        self.endpoint.sessions.add(self)
+        when they are subscribed at once, ``PubSub.subscribe_now``: a connect then needs no task)."""
+        endpoint = self.endpoint
+        endpoint.sessions.add(self)
         SOCKETS_OPEN.inc()
-        timeout = self.endpoint.idle_timeout
+        timeout = endpoint.idle_timeout
         if timeout is not None and watch_idle:
             self._timer = asyncio.get_running_loop().call_later(timeout, self._check_idle)
-        return self._subscribe() if self.disconnect_topics else None
+        topics = self.disconnect_topics
+        for index, topic in enumerate(topics):
+            if not endpoint.pubsub.subscribe_now(topic, self):
+                return self._subscribe(topics[index:])
+        return None
 
-    async def _subscribe(self) -> None:
-        for topic in self.disconnect_topics:
+    async def _subscribe(self, topics: tuple[str, ...]) -> None:
+        for topic in topics:
             await self.endpoint.pubsub.subscribe(topic, self)
 
     def feed(self, data: str | bytes) -> None:
@@ -205,7 +210,10 @@ class Session:
             out.append(data)
             self._out_bytes += len(data)
         state = self._state
-        if state & _PAUSED:
+        if not state:  # the common case: not scheduled yet, not paused
+            self._state = _SCHEDULED
+            self.endpoint.flusher.add(self)
+        elif state & _PAUSED:
             endpoint = self.endpoint
             queued = len(self._out)  # type: ignore[arg-type]
             if queued > endpoint.max_queue_frames or self._out_bytes > endpoint.max_queue_bytes:
@@ -218,8 +226,7 @@ class Session:
         """Write what is queued in one call, then the close if one is pending (the Flusher's callback).
 
         Returns how many frames were written."""
-        state = self._state & ~_SCHEDULED
-        self._state = state
+        state = self._state = self._state & ~_SCHEDULED
         out = self._out
         sent = 0
         if out is not None and not state & _PAUSED:

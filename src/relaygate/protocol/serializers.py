@@ -23,6 +23,7 @@ from relaygate.protocol.frames import (
     Message,
     ProtocolError,
 )
+from relaygate.protocol.websocket import frame_message, text_frame
 
 _PUSH: Final = 0
 _REPLY: Final = 1
@@ -32,8 +33,12 @@ _CRASH: Final = {"reason": "channel_crash"}
 
 
 def _dumps(value: object) -> str:
+    return _dumps_bytes(value).decode()
+
+
+def _dumps_bytes(value: object) -> bytes:
     try:
-        return orjson.dumps(value).decode()
+        return orjson.dumps(value)
     except TypeError as exc:  # orjson.JSONEncodeError is a TypeError
         raise EncodeError(f"payload is not JSON-serializable: {exc}") from None
 
@@ -95,6 +100,16 @@ class Serializer(abc.ABC):
         if isinstance(payload, bytes):
             ref = None
         return self.encode(None, ref, topic, event, payload)
+
+    def reply_frame(
+        self, join_ref: str | None, ref: str | None, topic: str, status: str, response: Any
+    ) -> bytes:
+        """:meth:`reply` as one complete WebSocket frame (what a wire transport writes)."""
+        return frame_message(self.reply(join_ref, ref, topic, status, response))
+
+    def broadcast_frame(self, topic: str, event: str, payload: Any, ref: str | None = None) -> bytes:
+        """:meth:`broadcast` as one complete WebSocket frame."""
+        return frame_message(self.broadcast(topic, event, payload, ref))
 
     def close(self, join_ref: str | None, topic: str) -> Frame:
         """``phx_close`` with ref = join_ref."""
@@ -164,6 +179,22 @@ class V2Serializer(Serializer):
             j, r, t, s = _field(join_ref), _field(ref), _field(topic), _field(status)
             return b"".join((bytes((_REPLY, len(j), len(r), len(t), len(s))), j, r, t, s, response))
         return _dumps((join_ref, ref, topic, REPLY, {"status": status, "response": response}))
+
+    def reply_frame(
+        self, join_ref: str | None, ref: str | None, topic: str, status: str, response: Any
+    ) -> bytes:
+        if isinstance(response, bytes):
+            return frame_message(self.reply(join_ref, ref, topic, status, response))
+        try:  # _dumps_bytes inlined: one is built per answered push
+            data = orjson.dumps((join_ref, ref, topic, REPLY, {"status": status, "response": response}))
+        except TypeError as exc:
+            raise EncodeError(f"payload is not JSON-serializable: {exc}") from None
+        return text_frame(data)
+
+    def broadcast_frame(self, topic: str, event: str, payload: Any, ref: str | None = None) -> bytes:
+        if isinstance(payload, bytes):
+            return frame_message(self.broadcast(topic, event, payload, ref))
+        return text_frame(_dumps_bytes((None, ref, topic, event, payload)))
 
     # Client side (used by relaygate.client and the in-process test helper).
 

@@ -59,6 +59,15 @@ class PubSub(abc.ABC):
         """Subscribe; when this returns, broadcasts on ``topic`` from any node reach ``subscriber``."""
         self._topics.setdefault(topic, {})[id(subscriber)] = subscriber
 
+    def subscribe_now(self, topic: str, subscriber: Subscriber) -> bool:
+        """:meth:`subscribe` without suspending, where that needs no round trip: True once
+        subscribed; False (and nothing done) when the caller must await :meth:`subscribe` (an
+        adapter with a subscribe of its own, e.g. one that waits for the cluster to confirm)."""
+        if type(self).subscribe is not PubSub.subscribe:
+            return False
+        self._topics.setdefault(topic, {})[id(subscriber)] = subscriber
+        return True
+
     async def unsubscribe(self, topic: str, subscriber: Subscriber) -> None:
         subscribers = self._topics.get(topic)
         if subscribers is None:
