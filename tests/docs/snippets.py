@@ -112,10 +112,12 @@ class PageRun:
         self.started = time.monotonic()
 
     def _code(self, block: Block) -> str:
-        code = block.code
-        for old, new in self.rewrite.items():
-            code = code.replace(old, new)
-        return code
+        """The block with the documented ports and URLs replaced, in one pass: a replacement is
+        never rewritten again (a free port 40012 must not match the documented ``4001``)."""
+        if not self.rewrite:
+            return block.code
+        pattern = "|".join(re.escape(old) for old in sorted(self.rewrite, key=len, reverse=True))
+        return re.sub(f"(?:{pattern})(?![0-9])", lambda m: self.rewrite[m.group(0)], block.code)
 
     def run(self, block: Block) -> None:
         if block.directive == "skip":

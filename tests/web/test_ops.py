@@ -39,6 +39,17 @@ async def test_metrics_count_requests_by_route_and_status(http: httpx.AsyncClien
     text = response.text
     assert 'relaygate_http_requests_total{method="GET",route="/healthz",status="200"}' in text
     assert 'relaygate_http_requests_total{method="GET",route="unmatched",status="404"}' in text
+    assert 'relaygate_http_request_duration_seconds_bucket{le="+Inf",method="GET",route="/healthz"}' in text
+    counted = [
+        line for line in text.splitlines() if line.startswith("relaygate_http_request_duration_seconds_count")
+    ]
+    assert any('route="/healthz"' in line and float(line.split()[-1]) >= 1 for line in counted)
+
+
+async def test_generated_request_ids_are_distinct_hex(http: httpx.AsyncClient) -> None:
+    ids = [(await http.get("/healthz")).headers["x-request-id"] for _ in range(3)]
+    assert len(set(ids)) == 3
+    assert all(len(value) == 32 and int(value, 16) >= 0 for value in ids)
 
 
 async def test_readyz_in_cluster_mode_checks_redis(settings: Settings, db: Database, redis_url: str) -> None:

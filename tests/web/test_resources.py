@@ -325,6 +325,14 @@ async def test_a_memoized_representation_follows_every_change(client: httpx.Asyn
     assert (await client.get("/t/gadgets/1")).status_code == 404
 
 
+def test_a_memo_renders_unhashable_entities_every_time() -> None:
+    route = resources.ResourceRoute([gadget])
+    memoized = Representation(schema=WidgetOut, render=lambda widget: dict(widget), memo=2)
+    first = route._encoded(memoized, {"id": 1, "name": "one"})
+    assert first.body == b'{"data":{"id":1,"name":"one"}}' and route.encoded == {}
+    assert route._encoded(memoized, {"id": 1, "name": "two"}).body == b'{"data":{"id":1,"name":"two"}}'
+
+
 async def test_head_is_get_without_body(client: httpx.AsyncClient) -> None:
     get = await client.get("/t/widgets/1")
     head = await client.head("/t/widgets/1")

@@ -65,11 +65,18 @@ class Flushable(Protocol):
         ...
 
 
+FLUSH_CHUNK = 1000
+"""Sessions flushed per loop iteration; the rest wait for the next one (see :class:`Flusher`)."""
+
+
 class Flusher:
-    """Runs ``flush`` of every session that queued frames, once, on the next loop iteration.
+    """Runs ``flush`` of every session that queued frames, once, on the next loop iterations.
 
     Frames written to one socket while the loop handles one batch of events (a fan-out, a burst
     of replies) thus leave in one write, and the loop schedules one callback, not one per socket.
+    A long queue (a broadcast to 10,000 sockets) is flushed :data:`FLUSH_CHUNK` sessions per
+    iteration: in between the loop reads its sockets, so it stays responsive, and frames of
+    the next broadcasts join the writes of sessions still waiting (fewer send calls per frame).
     """
 
     __slots__ = ("_due", "_handle")
@@ -84,8 +91,14 @@ class Flusher:
             self._handle = asyncio.get_running_loop().call_soon(self._run)
 
     def _run(self) -> None:
-        due, self._due = self._due, []
-        self._handle = None
+        due = self._due
+        if len(due) > FLUSH_CHUNK:
+            self._due = due[FLUSH_CHUNK:]
+            due = due[:FLUSH_CHUNK]
+            self._handle = asyncio.get_running_loop().call_soon(self._run)
+        else:
+            self._due = []
+            self._handle = None
         sent = 0
         for session in due:
             try:

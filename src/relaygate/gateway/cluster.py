@@ -6,20 +6,20 @@ heartbeats stamped with Redis' clock; a node silent for 3 intervals leaves selec
 in-flight calls fail with :class:`NodeLost` at once (retried elsewhere when allowed).
 
 Calls and control messages leave through an :class:`Outbox`: everything sent in one event-loop
-turn goes out in one pipeline (one ``LPUSH`` per service node); replies arrive in batches on this
-gateway's channel. The wire format is in :mod:`relaygate.protocol.gateway.wire`.
+turn goes out in one write (one ``LPUSH`` per service node) on a :class:`RedisLink`, the same
+connection that receives this gateway's replies (in batches) and change notices. The wire format is in :mod:`relaygate.protocol.gateway.wire`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+import hiredis
 import orjson
 from redis.asyncio import Redis
 from redis.exceptions import RedisError, WatchError
@@ -35,7 +35,8 @@ from relaygate.gateway.transport import NodeLost, RemoteCall, Transport
 from relaygate.protocol.gateway import codes, wire
 from relaygate.protocol.gateway.functions import FunctionKey, FunctionSpec, key_from_text, key_text
 from relaygate.protocol.gateway.options import ConfigError
-from relaygate.protocol.gateway.outbox import Outbox, Publishes, Pushes
+from relaygate.service.link import RedisLink, pack
+from relaygate.service.outbox import Outbox, Publishes, Pushes
 
 log = logging.getLogger(__name__)
 NODE_GC_MS = 60_000
@@ -64,6 +65,17 @@ class NodeInfo:
             draining=bool(data.get("draining")),
             started=float(data.get("started", 0)),
         )
+
+
+def _check_sent(sent: asyncio.Future[Any], calls: list[_RedisCall]) -> None:
+    """Fail the calls of a batch Redis did not take (connection lost, or an error reply)."""
+    error = sent.exception()
+    if error is None:
+        error = next((r for r in sent.result() if isinstance(r, hiredis.ReplyError)), None)
+    if error is not None:
+        log.warning("gateway could not send %d calls: %s", len(calls), error)
+        for call in calls:
+            call.put(NodeLost(f"could not send the call: {type(error).__name__}"))
 
 
 class _RedisCall(RemoteCall):
@@ -143,9 +155,9 @@ class RedisCluster(Transport):
         """Redis lost the registry: the last one read stays until a revision appears again."""
         self._dirty = asyncio.Event()
         self._notified = False
-        self._pubsub: Any = None
+        self._link = RedisLink(redis, on_message=self._message)
         self._tasks: list[asyncio.Task[None]] = []
-        self.outbox = Outbox(self._write)
+        self.outbox = Outbox(self._send)
         self._reply_channel = wire.gateway_replies(node_name)
         self.admin = RedisAdmin(self)
 
@@ -159,7 +171,6 @@ class RedisCluster(Transport):
         await self._subscribe()
         await self.pull()
         await self.check_liveness()
-        self.outbox.start()
         self._tasks = [
             asyncio.create_task(self._listen()),
             asyncio.create_task(self._sync_loop()),
@@ -168,17 +179,15 @@ class RedisCluster(Transport):
         ]
 
     async def stop(self) -> None:
+        await self.outbox.close()  # what is queued (cancels, credits) leaves before the link closes
         for task in self._tasks:
             task.cancel()
-        if self._pubsub is not None:  # closing the connection also ends a listen() stuck in a read
-            with contextlib.suppress(RedisError, OSError):
-                await self._pubsub.aclose()
         if self._tasks:
             _, stuck = await asyncio.wait(self._tasks, timeout=5)
             for task in stuck:
                 log.warning("gateway cluster task did not stop: %r", task)
         self._tasks = []
-        await self.outbox.close()
+        await self._link.aclose()
         for call in list(self._calls.values()):
             call.put(NodeLost("the gateway is stopping"))
 
@@ -202,22 +211,20 @@ class RedisCluster(Transport):
         self.outbox.push(wire.node_queue(node), wire.encode(message), call)
         return call
 
-    async def _write(self, pushes: Pushes, publishes: Publishes, calls: list[Any]) -> None:
-        """One pipeline per loop turn: calls per node (LPUSH + EXPIRE), control batches.
+    def _send(self, pushes: Pushes, publishes: Publishes, calls: list[Any]) -> asyncio.Future[Any]:
+        """One write per loop turn on the link: calls per node (LPUSH + EXPIRE), control batches.
 
-        Calls in a batch that could not be written end with :class:`NodeLost` (retryable)."""
-        try:
-            async with self.redis.pipeline(transaction=False) as pipe:
-                for queue, items in pushes.items():
-                    pipe.lpush(queue, *items)
-                    pipe.expire(queue, wire.QUEUE_TTL_S)
-                for channel, items in publishes.items():
-                    pipe.publish(channel, wire.encode_batch(items))
-                await pipe.execute()
-        except (RedisError, OSError) as exc:
-            log.warning("gateway could not send %d calls: %s", len(calls), type(exc).__name__)
-            for call in calls:
-                call.put(NodeLost(f"could not send the call: {type(exc).__name__}"))
+        Calls in a batch that Redis did not take end with :class:`NodeLost` (retryable)."""
+        commands = []
+        for queue, items in pushes.items():
+            commands.append(pack("LPUSH", queue, *items))
+            commands.append(pack("EXPIRE", queue, wire.QUEUE_TTL_S))
+        for channel, items in publishes.items():
+            commands.append(pack("PUBLISH", channel, wire.encode_batch(items)))
+        sent = self._link.send(b"".join(commands), len(commands))
+        if calls:
+            sent.add_done_callback(lambda future: _check_sent(future, calls))
+        return sent
 
     def calls_on(self, node: str) -> int:
         """How many calls this gateway has in flight on ``node``."""
@@ -238,45 +245,36 @@ class RedisCluster(Transport):
 
     # -- replies and notices --------------------------------------------------------------
     async def _subscribe(self) -> None:
-        """A fresh subscription to change notices and this gateway's replies, confirmed by Redis."""
-        old, self._pubsub = self._pubsub, self.redis.pubsub()
-        if old is not None:
-            with contextlib.suppress(RedisError, OSError):
-                await old.aclose()
-        await self._pubsub.subscribe(wire.CHANGES, self._reply_channel)
-        confirmed = 0
+        """A fresh link subscribed to change notices and this gateway's replies, confirmed by Redis."""
+        await self._link.connect()
         async with asyncio.timeout(10):
-            while confirmed < 2:
-                message = await self._pubsub.get_message(timeout=1)
-                if message is not None and message.get("type") == "subscribe":
-                    confirmed += 1
+            await self._link.subscribe(wire.CHANGES, self._reply_channel)
+
+    def _message(self, channel: bytes, data: bytes) -> None:
+        if channel == _CHANGES:
+            self._notice()
+        else:
+            self._route(data)
 
     async def _listen(self) -> None:
-        """Route replies and notices. A lost subscription is replaced by a fresh one (retried with
-        a growing delay), then the registry is read again: notices may have been missed."""
-        while True:
-            try:
-                async for item in self._pubsub.listen():
-                    kind = item.get("type")
-                    if kind == "message":
-                        if item["channel"] in (wire.CHANGES, _CHANGES):
-                            self._notice()
-                        else:
-                            self._route(item["data"])
-                    elif kind == "subscribe":  # the client reconnected and resubscribed by itself
-                        self._notice()
-            except (RedisError, OSError) as exc:
-                log.warning("gateway subscription lost (%s); resubscribing", type(exc).__name__)
-            delay = RECONNECT_FIRST_S
+        """Keep the link up: a lost one is replaced (retried with a growing delay), then the
+        registry is read again, as notices may have been missed. Cancelled: the link closes."""
+        try:
             while True:
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, RECONNECT_CAP_S)
-                try:
-                    await self._subscribe()
-                    break
-                except (RedisError, OSError, TimeoutError) as exc:
-                    log.warning("gateway resubscribe failed (%s); retrying", type(exc).__name__)
-            self._notice()
+                reason = await self._link.wait_closed()
+                log.warning("gateway link to Redis lost (%s); reconnecting", reason)
+                delay = RECONNECT_FIRST_S
+                while True:
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, RECONNECT_CAP_S)
+                    try:
+                        await self._subscribe()
+                        break
+                    except (RedisError, OSError, TimeoutError) as exc:
+                        log.warning("gateway reconnect failed (%s); retrying", type(exc).__name__)
+                self._notice()
+        finally:
+            self._link.close()
 
     def _route(self, data: bytes) -> None:
         calls = self._calls

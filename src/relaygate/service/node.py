@@ -1,8 +1,10 @@
 """A running service node: registers with the gateway through Redis, runs calls, heartbeats.
 
 Calls arrive on the node's list, popped in batches of up to the free concurrency slots
-(BLMPOP ... COUNT n); replies, stream chunks and ends go to the calling gateway's channel, all
-those of one event-loop turn in one pipeline with one PUBLISH per gateway (:class:`Outbox`).
+(BLMPOP ... COUNT n) on a connection of their own; replies, stream chunks and ends go to the
+calling gateway's channel, all those of one event-loop turn in one write with one PUBLISH per
+gateway (:class:`Outbox`), on the connection that also receives control messages
+(:class:`RedisLink`).
 Streams send a chunk only against a credit from the gateway, so a slow client pauses the
 producer. A call id seen in the last ``dedupe_window`` seconds never runs again: a finished
 one gets its reply re-sent, a running one is left alone. Wire format:
@@ -24,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final, TypeGuard, cast
 
+import hiredis
 import orjson
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.exceptions import RedisError
@@ -32,8 +35,9 @@ from relaygate.protocol.gateway import codes, wire
 from relaygate.protocol.gateway.codes import ServiceError
 from relaygate.protocol.gateway.context import CallContext
 from relaygate.protocol.gateway.functions import key_text
-from relaygate.protocol.gateway.outbox import Outbox, Publishes, Pushes
 from relaygate.service.deadlines import Deadlines
+from relaygate.service.link import RedisLink, pack
+from relaygate.service.outbox import Outbox, Publishes, Pushes
 from relaygate.service.service import Handler, Service
 
 log = logging.getLogger(__name__)
@@ -81,9 +85,13 @@ class ServiceNode:
         self._seen: dict[str, _Seen] = {}
         self._expiry: deque[tuple[float, str, _Seen]] = deque()  # finished calls, oldest first
         self._running: set[asyncio.Task[None]] = set()
-        self.outbox = Outbox(self._write)
+        self.outbox = Outbox(self._send)
         self._tasks: list[asyncio.Task[None]] = []
-        self._pubsub: Any = None
+        self._control = RedisLink(redis, on_message=self._control_message)
+        """Control messages in, replies out."""
+        self._calls = RedisLink(redis)
+        """The node's queue, read with a blocking pop (nothing else can share its connection)."""
+        self._calls_client: int | None = None
         self._stopping = False
         self._heartbeat = redis.register_script(wire.HEARTBEAT_SCRIPT)
         self._push = redis.register_script(wire.PUSH_SCRIPT)
@@ -107,7 +115,6 @@ class ServiceNode:
         """Subscribe to control messages, announce the node, push the config, start serving."""
         await self._subscribe()
         await self._announce()
-        self.outbox.start()
         self._tasks = [
             asyncio.create_task(self._control_loop()),
             asyncio.create_task(self._heartbeat_loop()),
@@ -146,7 +153,12 @@ class ServiceNode:
         running calls finish within ``grace``, then deregister."""
         self._stopping = True
         call_loop = self._tasks[-1] if self._tasks else None
-        if call_loop is not None:
+        if call_loop is not None:  # wake the blocked pop; what it took is refused, not dropped
+            if self._calls_client is not None:
+                with contextlib.suppress(RedisError, OSError):
+                    await self.redis.client_unblock(self._calls_client)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(call_loop), 5)
             call_loop.cancel()
             await asyncio.gather(call_loop, return_exceptions=True)
         with contextlib.suppress(RedisError, OSError):
@@ -167,13 +179,12 @@ class ServiceNode:
             await self._notice()
             await self._refuse_queued()
             await self.redis.delete(self._queue)
+        await self.outbox.close()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        await self.outbox.close()
-        if self._pubsub is not None:
-            with contextlib.suppress(RedisError, OSError):
-                await self._pubsub.aclose()
+        await self._control.aclose()
+        await self._calls.aclose()
         log.info("service node %s stopped", self.name)
 
     async def _refuse_queued(self) -> None:
@@ -186,18 +197,13 @@ class ServiceNode:
     def _reply(self, gateway: str, message: dict[str, Any]) -> None:
         self.outbox.publish(wire.gateway_replies(gateway), wire.encode(message))
 
-    async def _write(self, pushes: Pushes, publishes: Publishes, tags: list[Any]) -> None:
+    def _send(self, pushes: Pushes, publishes: Publishes, tags: list[Any]) -> asyncio.Future[Any]:
         """Replies of one loop turn: one PUBLISH per gateway. A lost batch is not resent: its
         gateway answers those calls ``timeout`` (or retries them when the node stops beating)."""
-        try:
-            async with self.redis.pipeline(transaction=False) as pipe:
-                for channel, items in publishes.items():
-                    pipe.publish(channel, wire.encode_batch(items))
-                await pipe.execute()
-        except (RedisError, OSError) as exc:
-            log.warning(
-                "sending %d replies failed: %s", sum(map(len, publishes.values())), type(exc).__name__
-            )
+        commands = [pack("PUBLISH", ch, wire.encode_batch(items)) for ch, items in publishes.items()]
+        sent = self._control.send(b"".join(commands), len(commands))
+        sent.add_done_callback(_report_lost_replies)
+        return sent
 
     # -- loops ----------------------------------------------------------------------------
     async def _heartbeat_loop(self) -> None:
@@ -218,51 +224,41 @@ class ServiceNode:
                 del seen[call_id]
 
     async def _subscribe(self) -> None:
-        """A fresh control subscription, confirmed by Redis before anything else happens: a node
-        announces itself only once credits and cancels sent to it can arrive."""
-        old, self._pubsub = self._pubsub, self.redis.pubsub()
-        if old is not None:
-            with contextlib.suppress(RedisError, OSError):
-                await old.aclose()
-        await self._pubsub.subscribe(wire.node_control(self.name))
+        """A fresh control link, subscribed and confirmed by Redis before anything else happens:
+        a node announces itself only once credits and cancels sent to it can arrive."""
+        await self._control.connect()
         async with asyncio.timeout(10):
-            while True:
-                message = await self._pubsub.get_message(timeout=1)
-                if message is not None and message.get("type") == "subscribe":
-                    return
+            await self._control.subscribe(wire.node_control(self.name))
 
     async def _control_loop(self) -> None:
-        """Follow cancels and credits; survive Redis going away and coming back.
+        """Keep the control link up; survive Redis going away and coming back.
 
-        When the subscription fails the node takes a new one and announces itself again (Redis
-        may have restarted empty), retrying both with a growing delay until they succeed: no
-        reliance on the client's own resubscription, which a failed announce would leave
-        without a second chance.
+        When the link fails the node takes a new one and announces itself again (Redis may have
+        restarted empty), retrying both with a growing delay until they succeed.
         """
-        while True:
-            try:
-                async for item in self._pubsub.listen():
-                    kind = item.get("type")
-                    if kind == "message":
-                        self._control(item["data"])
-                    elif kind == "subscribe" and not self._stopping:
-                        await self._announce()  # the client reconnected and resubscribed by itself
-            except (RedisError, OSError) as exc:
-                log.warning("service node control subscription lost (%s); reconnecting", type(exc).__name__)
-            delay = RECONNECT_FIRST_S
+        try:
             while True:
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, RECONNECT_CAP_S)
-                try:
-                    await self._subscribe()
-                    if not self._stopping:
-                        await self._announce()
-                        log.info("service node %s reconnected and announced itself again", self.name)
-                    break
-                except (RedisError, OSError, TimeoutError) as exc:
-                    log.warning("service node reconnect failed (%s); retrying", type(exc).__name__)
+                reason = await self._control.wait_closed()
+                log.warning("service node control link lost (%s); reconnecting", reason)
+                delay = RECONNECT_FIRST_S
+                while True:
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, RECONNECT_CAP_S)
+                    try:
+                        await self._subscribe()
+                        if not self._stopping:
+                            await self._announce()
+                            log.info("service node %s reconnected and announced itself again", self.name)
+                        break
+                    except (RedisError, OSError, TimeoutError) as exc:
+                        log.warning("service node reconnect failed (%s); retrying", type(exc).__name__)
+        finally:
+            self._control.close()
 
-    def _control(self, data: bytes) -> None:
+    def _control_message(self, channel: bytes, data: bytes) -> None:
+        self._control_batch(data)
+
+    def _control_batch(self, data: bytes) -> None:
         for message in wire.decode_batch(data):
             call_id = message.get("id")
             seen = self._seen.get(call_id) if isinstance(call_id, str) else None
@@ -277,25 +273,38 @@ class ServiceNode:
                     seen.credit.set()
 
     async def _call_loop(self) -> None:
-        """Pop as many calls as there are free slots, in one command, and start them in order."""
-        while True:
+        """Pop as many calls as there are free slots, in one command, and start them in order.
+
+        Before the next pop, the calls just started run their first step and whatever replies
+        they have leave: a quick function's reply does not wait behind the next read."""
+        while not self._stopping:
             while self._inflight >= self.concurrency:
                 self._room.clear()
                 await self._room.wait()
             try:
-                popped = await self.redis.blmpop(
-                    1, 1, self._queue, direction="RIGHT", count=self.concurrency - self._inflight
+                if not self._calls.connected:
+                    await self._calls.connect()
+                    self._calls_client = await self._calls.command("CLIENT", "ID")
+                popped = await self._calls.command(
+                    "BLMPOP", 1, 1, self._queue, "RIGHT", "COUNT", self.concurrency - self._inflight
                 )
-            except (RedisError, OSError) as exc:
+            except (RedisError, OSError, hiredis.ReplyError) as exc:
                 log.warning("reading calls failed: %s", type(exc).__name__)
+                self._calls.close()
                 await asyncio.sleep(0.5)
                 continue
             if not popped:
                 continue
             for raw in cast("list[bytes]", popped[1]):
                 message = wire.decode(raw)
-                if message is not None and message["t"] == wire.CALL:
+                if message is None or message["t"] != wire.CALL:
+                    continue
+                if self._stopping:  # popped while the node was told to stop: another node runs it
+                    self._reply(str(message.get("gw")), {"t": wire.NACK, "id": message.get("id")})
+                else:
                     self._accept(message)
+            await asyncio.sleep(0)
+            self.outbox.flush()
 
     def _accept(self, message: dict[str, Any]) -> None:
         """Start a call unless its id was seen; a finished duplicate gets its reply again."""
@@ -411,6 +420,14 @@ class ServiceNode:
                 self.outbox.publish(seen.reply_to, wire.encode(message))
         finally:
             await generator.aclose()
+
+
+def _report_lost_replies(sent: asyncio.Future[Any]) -> None:
+    error = sent.exception()
+    if error is None:
+        error = next((r for r in sent.result() if isinstance(r, hiredis.ReplyError)), None)
+    if error is not None:
+        log.warning("sending replies failed: %s", error)
 
 
 def _is_count(value: object) -> TypeGuard[int]:

@@ -379,7 +379,10 @@ class ResourceRoute(BaseRoute):
         if not representation.memo:
             return _encode(representation, entity)
         memo = self.encoded
-        encoded = memo.get(entity)
+        try:
+            encoded = memo.get(entity)
+        except TypeError:  # not hashable after all: rendered every time rather than failing
+            return _encode(representation, entity)
         if encoded is None:
             encoded = _encode(representation, entity)
             if len(memo) >= representation.memo:

@@ -42,6 +42,7 @@ def server_config(
         log_config=None,
         access_log=False,  # RequestContextMiddleware logs each request (uvicorn's would format a second line)
         date_header=False,
+        server_header=False,  # a `server: uvicorn` line in every response told clients nothing they need
         ws_max_size=16 * 1024 * 1024,
         ws_ping_interval=None,
         ws_per_message_deflate=False,
