@@ -17,21 +17,9 @@ import pytest
 
 from relaygate.channels import Channel, ChannelSocket, Endpoint, Reply, ReplyRef, Session, Socket, Stop
 from relaygate.history import Keep
-from relaygate.protocol import V2, Frame
+from relaygate.protocol import V2
 from relaygate.pubsub import MemoryPubSub
-
-
-class RecordingTransport:
-    wire = False
-
-    def __init__(self) -> None:
-        self.frames: list[list[Any]] = []
-
-    def write(self, frames: list[Frame]) -> None:
-        self.frames.extend(json.loads(frame) for frame in frames)
-
-    def close(self, code: int, reason: str) -> None:
-        return None
+from tests.channels.test_channel_socket import RecordingTransport
 
 
 class SyncChannel(Channel):

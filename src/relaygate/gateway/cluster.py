@@ -35,13 +35,11 @@ from relaygate.gateway.transport import NodeLost, RemoteCall, Transport
 from relaygate.protocol.gateway import codes, wire
 from relaygate.protocol.gateway.functions import FunctionKey, FunctionSpec, key_from_text, key_text
 from relaygate.protocol.gateway.options import ConfigError
-from relaygate.service.link import RedisLink, pack
+from relaygate.service.link import RedisLink, keep_linked, pack
 from relaygate.service.outbox import Outbox, Publishes, Pushes
 
 log = logging.getLogger(__name__)
 NODE_GC_MS = 60_000
-RECONNECT_FIRST_S = 0.1
-RECONNECT_CAP_S = 2.0
 _CHANGES = wire.CHANGES.encode()
 
 
@@ -257,22 +255,15 @@ class RedisCluster(Transport):
             self._route(data)
 
     async def _listen(self) -> None:
-        """Keep the link up: a lost one is replaced (retried with a growing delay), then the
-        registry is read again, as notices may have been missed. Cancelled: the link closes."""
+        """Keep the link up: a lost one is replaced, then the registry is read again, as notices
+        may have been missed. Cancelled: the link closes."""
+
+        async def relink() -> None:
+            await self._subscribe()
+            self._notice()
+
         try:
-            while True:
-                reason = await self._link.wait_closed()
-                log.warning("gateway link to Redis lost (%s); reconnecting", reason)
-                delay = RECONNECT_FIRST_S
-                while True:
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, RECONNECT_CAP_S)
-                    try:
-                        await self._subscribe()
-                        break
-                    except (RedisError, OSError, TimeoutError) as exc:
-                        log.warning("gateway reconnect failed (%s); retrying", type(exc).__name__)
-                self._notice()
+            await keep_linked(lambda: self._link, relink, "gateway", log)
         finally:
             self._link.close()
 

@@ -19,11 +19,12 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, Final, cast
 
 import hiredis
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 log = logging.getLogger(__name__)
 
@@ -218,3 +219,26 @@ class RedisLink:
             reason = f"the connection to Redis failed: {type(exc).__name__}"
         finally:
             connection.drop(reason)
+
+
+RECONNECT_FIRST_S: Final = 0.1
+RECONNECT_CAP_S: Final = 2.0
+
+
+async def keep_linked(
+    current: Callable[[], RedisLink], relink: Callable[[], Awaitable[None]], what: str, logger: logging.Logger
+) -> None:
+    """Forever: wait until the current link closes, then ``relink`` (take a new link and catch
+    up) until it succeeds, waiting longer between tries up to :data:`RECONNECT_CAP_S`."""
+    while True:
+        reason = await current().wait_closed()
+        logger.warning("%s link to Redis lost (%s); reconnecting", what, reason)
+        delay = RECONNECT_FIRST_S
+        while True:
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, RECONNECT_CAP_S)
+            try:
+                await relink()
+                break
+            except (RedisError, OSError, TimeoutError) as exc:
+                logger.warning("%s reconnect failed (%s); retrying", what, type(exc).__name__)

@@ -24,7 +24,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Final, TypeGuard, cast
+from typing import Any, TypeGuard, cast
 
 import hiredis
 import orjson
@@ -36,13 +36,11 @@ from relaygate.protocol.gateway.codes import ServiceError
 from relaygate.protocol.gateway.context import CallContext
 from relaygate.protocol.gateway.functions import key_text
 from relaygate.service.deadlines import Deadlines
-from relaygate.service.link import RedisLink, pack
+from relaygate.service.link import RedisLink, keep_linked, pack
 from relaygate.service.outbox import Outbox, Publishes, Pushes
 from relaygate.service.service import Handler, Service
 
 log = logging.getLogger(__name__)
-RECONNECT_FIRST_S: Final = 0.1
-RECONNECT_CAP_S: Final = 2.0
 
 
 @dataclass(slots=True)
@@ -236,22 +234,15 @@ class ServiceNode:
         When the link fails the node takes a new one and announces itself again (Redis may have
         restarted empty), retrying both with a growing delay until they succeed.
         """
+
+        async def relink() -> None:
+            await self._subscribe()
+            if not self._stopping:
+                await self._announce()
+                log.info("service node %s reconnected and announced itself again", self.name)
+
         try:
-            while True:
-                reason = await self._control.wait_closed()
-                log.warning("service node control link lost (%s); reconnecting", reason)
-                delay = RECONNECT_FIRST_S
-                while True:
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, RECONNECT_CAP_S)
-                    try:
-                        await self._subscribe()
-                        if not self._stopping:
-                            await self._announce()
-                            log.info("service node %s reconnected and announced itself again", self.name)
-                        break
-                    except (RedisError, OSError, TimeoutError) as exc:
-                        log.warning("service node reconnect failed (%s); retrying", type(exc).__name__)
+            await keep_linked(lambda: self._control, relink, "service node control", log)
         finally:
             self._control.close()
 
