@@ -19,7 +19,7 @@ from relaygate.channels import Channel, ChannelSocket, Endpoint, Reply, ReplyRef
 from relaygate.history import Keep
 from relaygate.protocol import V2
 from relaygate.pubsub import MemoryPubSub
-from tests.channels.test_channel_socket import RecordingTransport
+from tests.channels.test_channel_socket import RecordingTransport, until
 
 
 class SyncChannel(Channel):
@@ -74,12 +74,6 @@ async def joined(
     if not (join_payload or {}).get("hold"):
         await until(lambda: len(transport.frames) == 1)
     return session, transport
-
-
-async def until(condition: Any) -> None:
-    async with asyncio.timeout(5):
-        while not condition():
-            await asyncio.sleep(0)
 
 
 def push(session: Session, ref: str, event: str, payload: Any = None) -> None:
