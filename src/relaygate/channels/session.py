@@ -1,4 +1,4 @@
-"""One client connection, whatever the transport: routing, outbound queue, idle timer, close.
+"""One client connection, whatever the transport: routing, outbound queue, idleness, close.
 
 The transport feeds frames with :meth:`Session.feed` (synchronous, in arrival order) and calls
 :meth:`Session.finish` once the connection is gone. Outbound frames wait in a list until the
@@ -11,7 +11,6 @@ frames stay queued within bounds; a client that cannot keep up is closed with 10
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -84,17 +83,16 @@ class Session:
         "__weakref__",
         "_close",
         "_end_reason",
-        "_last_rx",
         "_out",
         "_out_bytes",
         "_state",
-        "_timer",
         "assigns",
         "conn",
         "disconnect_topics",
         "encoding",
         "endpoint",
         "peer",
+        "quiet",
         "socket_id",
         "transport",
     )
@@ -128,8 +126,8 @@ class Session:
         self._state = 0  # _SCHEDULED | _PAUSED | _CLOSE_SENT
         self._close: tuple[int, str] | None = None
         self._end_reason = "closed"
-        self._last_rx = time.monotonic()
-        self._timer: asyncio.TimerHandle | None = None
+        self.quiet = 0
+        """Idle sweeps since the last received frame (:class:`~relaygate.channels.idle.IdleSweep`)."""
 
     def _spawn(self, message: Message, handler: Channel) -> ChannelSocket:
         return ChannelSocket(self, message, handler)
@@ -143,7 +141,7 @@ class Session:
         return self._close is not None
 
     async def start(self, *, watch_idle: bool = True) -> None:
-        """Register with the endpoint, subscribe to the socket id topic, arm the idle timer
+        """Register with the endpoint, subscribe to the socket id topic, watch for idleness
         (not for long-poll, whose clients send no heartbeats: poll expiry is their liveness)."""
         subscribing = self.start_now(watch_idle=watch_idle)
         if subscribing is not None:
@@ -158,7 +156,7 @@ class Session:
         _sockets_open += 1
         timeout = endpoint.idle_timeout
         if timeout is not None and watch_idle:
-            self._timer = asyncio.get_running_loop().call_later(timeout, self._check_idle)
+            endpoint.idle.watch(self, timeout)
         topics = self.disconnect_topics
         for index, topic in enumerate(topics):
             if not endpoint.pubsub.subscribe_now(topic, self):
@@ -173,7 +171,7 @@ class Session:
         """Handle one client frame (section 3 routing), in order, without awaiting."""
         if self._close is not None:
             return
-        self._last_rx = time.monotonic()
+        self.quiet = 0
         global _frames_in
         _frames_in += 1
         if _frames_in >= _FRAMES_IN_BATCH:
@@ -305,15 +303,9 @@ class Session:
         if message.event == "disconnect":
             self.close(GOING_AWAY, "disconnected", drop=True, end_reason="disconnected")
 
-    def _check_idle(self) -> None:
-        timeout = self.endpoint.idle_timeout
-        assert timeout is not None
-        remaining = self._last_rx + timeout - time.monotonic()
-        if remaining > 0:
-            self._timer = asyncio.get_running_loop().call_later(remaining, self._check_idle)
-        else:
-            self._timer = None
-            self.close(GOING_AWAY, "idle timeout", drop=True)
+    def idle_expired(self) -> None:
+        """Nothing received for the endpoint's idle timeout (heartbeats included)."""
+        self.close(GOING_AWAY, "idle timeout", drop=True)
 
     async def finish(self) -> None:
         """The transport is gone: terminate every channel and forget the session."""
@@ -324,9 +316,7 @@ class Session:
         if self._close is None:
             self._close = (GOING_AWAY, "closed")
         self._state |= _CLOSE_SENT  # nothing more to write to a connection that is gone
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        endpoint.idle.unwatch(self)
         self._out = None
         for topic in self.disconnect_topics:
             await endpoint.pubsub.unsubscribe(topic, self)
