@@ -86,7 +86,7 @@ _IN: Final = 1
 _LEAVE: Final = 2
 _OUT: Final = 3
 _INFO: Final = 4
-_AWAIT: Final = 5  # (message, awaitable) a handle_in called at once returned: its outcome
+_AWAIT: Final = 5  # (ref, awaitable) a handle_in called at once returned: its outcome
 _JOINING_REST: Final = 6  # (message, outcome) a join called at once returned: the rest of the join
 
 _JOINING: Final = 0
@@ -320,23 +320,40 @@ class ChannelSocket(ChannelEntry):
 
     def enqueue_in(self, message: Message) -> None:
         if self._task is None and self._state == _JOINED:
-            self._push_now(message)  # idle: nothing to keep the push behind
+            self._push_now(message.ref, message.event, message.payload)  # idle: nothing to keep the push behind
         else:
             self._enqueue(_IN, message)
 
-    def _push_now(self, message: Message) -> None:
+    def enqueue_push(self, fields: list[Any]) -> None:
+        """:meth:`enqueue_in` of a push as decoded fields ``[join_ref, ref, topic, event, payload]``
+        (``Connection.receive_push``): a Message is built only when the push must wait."""
+        if self._task is None and self._state == _JOINED:
+            self._push_now(fields[1], fields[3], fields[4])
+        else:
+            self._enqueue(_IN, Message(*fields))
+
+    def _push_now(self, ref: str | None, event: str, payload: Any) -> None:
         """Call ``handle_in`` at once: a Reply or None is answered here and then, without a task;
         an awaitable goes to the channel's task; a Stop or an exception ends the channel as
         in the task (the channel stops taking frames now, its cleanup runs in a task). While
         it runs, what it queues to this channel (send_info) waits behind it."""
-        ref = self._ref = message.ref
+        self._ref = ref
         self._task = _BUSY
         try:
-            result = self.handler.handle_in(message.event, message.payload, self)
-            if result is None or type(result) is Reply:
-                if result is not None:
-                    self._reply(ref, result)
+            result = self.handler.handle_in(event, payload, self)
+            if type(result) is Reply:  # _reply inlined: the common answer
+                session = self.session
+                response = result.response
+                frame = session.encoding.reply(
+                    self.join_ref, ref, self.topic, result.status, _EMPTY if response is None else response
+                )
+                if self._pending is None:
+                    session.write(frame)
+                else:
+                    self._pending.append(frame)
                 result = None
+            elif result is None:
+                pass
             elif isinstance(result, Stop):
                 if result.reply is not None:
                     self._reply(ref, result.reply)
@@ -355,7 +372,7 @@ class ChannelSocket(ChannelEntry):
             self._ref = None
         self._task = None
         if result is not None:
-            self._enqueue_first(_AWAIT, (message, result))
+            self._enqueue_first(_AWAIT, (ref, result))
         elif self._inbox:
             self._kick()
 
@@ -408,12 +425,12 @@ class ChannelSocket(ChannelEntry):
         handler = self.handler
         if kind == _IN or kind == _AWAIT:
             if kind == _IN:
-                message: Message = item
+                ref: str | None = item.ref
                 outcome: Any = handler.handle_in(item.event, item.payload, self)
             else:
-                message, outcome = item
+                ref, outcome = item
             if _awaitable(outcome):
-                self._ref = message.ref
+                self._ref = ref
                 try:
                     outcome = await outcome
                 finally:
@@ -421,10 +438,10 @@ class ChannelSocket(ChannelEntry):
             if outcome is None:
                 return
             if isinstance(outcome, Reply):
-                self._reply(message.ref, outcome)
+                self._reply(ref, outcome)
             elif isinstance(outcome, Stop):
                 if outcome.reply is not None:
-                    self._reply(message.ref, outcome.reply)
+                    self._reply(ref, outcome.reply)
                 await self._stop(outcome)
             else:
                 raise _bad_result(outcome)

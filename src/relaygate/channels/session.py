@@ -193,6 +193,23 @@ class Session:
             logger.info("closing connection %s: %s", self.peer, error.reason)
             self.close(error.code, error.reason, drop=True)
 
+    def feed_text(self, data: bytes) -> bool:
+        """:meth:`feed` of a text frame given as its UTF-8 bytes, when it is a push to a joined
+        channel (``Connection.receive_push``: decoded once, no ``str``, no routing action);
+        False, with nothing done, for any other frame: then :meth:`feed` it."""
+        if self._close is not None:
+            return True
+        push = self.conn.receive_push(data)
+        if push is None:
+            return False
+        self.quiet = 0
+        global _frames_in
+        _frames_in += 1
+        if _frames_in >= _FRAMES_IN_BATCH:
+            _count_frames_in()
+        push[0].enqueue_push(push[1])
+        return True
+
     def _join(self, action: Join[Channel, ChannelSocket]) -> None:
         if action.replaced is not None and action.replaced_close is not None:
             asyncio.get_running_loop().create_task(action.replaced.shutdown("duplicate_join"))

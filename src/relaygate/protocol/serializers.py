@@ -82,6 +82,12 @@ class Serializer(abc.ABC):
     def decode(self, data: str | bytes) -> Message | ProtocolError:
         """Decode one client frame (``bytes`` = binary opcode)."""
 
+    def decode_text(self, data: bytes) -> list[Any] | None:
+        """The fields ``[join_ref, ref, topic, event, payload]`` of a well-formed text frame given
+        as its UTF-8 bytes (the runtime's fast path: no ``str``, no :class:`Message`), or None
+        when the frame must go through :meth:`decode` (malformed, another layout: any doubt)."""
+        return None
+
     @abc.abstractmethod
     def encode(self, join_ref: str | None, ref: str | None, topic: str, event: str, payload: Any) -> Frame:
         """Encode a JSON (or, where supported, binary) message frame."""
@@ -143,6 +149,22 @@ class V2Serializer(Serializer):
         ):
             return Message(join_ref, ref, topic, event, payload)
         return ProtocolError(INVALID_DATA, "join_ref/ref must be strings or null, topic/event strings")
+
+    def decode_text(self, data: bytes) -> list[Any] | None:
+        try:
+            value = orjson.loads(data)  # checks the UTF-8 too
+        except orjson.JSONDecodeError:
+            return None
+        if type(value) is list and len(value) == 5:
+            join_ref, ref, topic, event, _ = value
+            if (
+                type(topic) is str
+                and type(event) is str
+                and (ref is None or type(ref) is str)
+                and (join_ref is None or type(join_ref) is str)
+            ):
+                return value  # type: ignore[no-any-return]
+        return None
 
     @staticmethod
     def _decode_binary(data: bytes) -> Message | ProtocolError:
