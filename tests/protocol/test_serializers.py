@@ -234,7 +234,9 @@ def test_v2_decode_text_is_decode_or_nothing(frame: str) -> None:
     if fields is not None:
         assert V2.decode(frame) == Message(*fields)
     else:
-        assert frame == '["3","4","room:1","ping",{"n":1},"extra"]' or isinstance(V2.decode(frame), ProtocolError)
+        assert frame == '["3","4","room:1","ping",{"n":1},"extra"]' or isinstance(
+            V2.decode(frame), ProtocolError
+        )
 
 
 def test_decode_text_declines_bad_utf8_and_other_serializers() -> None:

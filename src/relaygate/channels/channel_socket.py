@@ -320,49 +320,50 @@ class ChannelSocket(ChannelEntry):
 
     def enqueue_in(self, message: Message) -> None:
         if self._task is None and self._state == _JOINED:
-            self._push_now(message.ref, message.event, message.payload)  # idle: nothing to keep the push behind
+            self.enqueue_push([message.join_ref, message.ref, message.topic, message.event, message.payload])
         else:
             self._enqueue(_IN, message)
 
     def enqueue_push(self, fields: list[Any]) -> None:
         """:meth:`enqueue_in` of a push as decoded fields ``[join_ref, ref, topic, event, payload]``
-        (``Connection.receive_push``): a Message is built only when the push must wait."""
-        if self._task is None and self._state == _JOINED:
-            self._push_now(fields[1], fields[3], fields[4])
-        else:
-            self._enqueue(_IN, Message(*fields))
+        (``Connection.receive_push``: a Message is built only when the push must wait).
 
-    def _push_now(self, ref: str | None, event: str, payload: Any) -> None:
-        """Call ``handle_in`` at once: a Reply or None is answered here and then, without a task;
-        an awaitable goes to the channel's task; a Stop or an exception ends the channel as
-        in the task (the channel stops taking frames now, its cleanup runs in a task). While
-        it runs, what it queues to this channel (send_info) waits behind it."""
+        On an idle channel (joined, nothing queued) ``handle_in`` is called at once: a Reply or
+        None is answered here and then, without a task; an awaitable goes to the channel's task;
+        a Stop or an exception ends the channel as in the task (the channel stops taking frames
+        now, its cleanup runs in a task). While it runs, what it queues to this channel
+        (send_info) waits behind it."""
+        if self._task is not None or self._state != _JOINED:
+            self._enqueue(_IN, Message(*fields))
+            return
+        ref = fields[1]
         self._ref = ref
         self._task = _BUSY
         try:
-            result = self.handler.handle_in(event, payload, self)
-            if type(result) is Reply:  # _reply inlined: the common answer
+            result = self.handler.handle_in(fields[3], fields[4], self)
+            if type(result) is Reply:  # _reply inlined (joined: no join reply to wait for)
                 session = self.session
                 response = result.response
-                frame = session.encoding.reply(
-                    self.join_ref, ref, self.topic, result.status, _EMPTY if response is None else response
+                session.write(
+                    session.encoding.reply(
+                        self.join_ref,
+                        ref,
+                        self.topic,
+                        result.status,
+                        _EMPTY if response is None else response,
+                    )
                 )
-                if self._pending is None:
-                    session.write(frame)
-                else:
-                    self._pending.append(frame)
                 result = None
-            elif result is None:
-                pass
-            elif isinstance(result, Stop):
-                if result.reply is not None:
-                    self._reply(ref, result.reply)
-                conn = self.session.conn
-                self._task = None
-                self._end_soon(result.reason, conn.closed(self) if result.clean else conn.crashed(self))
-                return
-            elif not _awaitable(result):
-                raise _bad_result(result)
+            elif result is not None:
+                if isinstance(result, Stop):
+                    if result.reply is not None:
+                        self._reply(ref, result.reply)
+                    conn = self.session.conn
+                    self._task = None
+                    self._end_soon(result.reason, conn.closed(self) if result.clean else conn.crashed(self))
+                    return
+                if not _awaitable(result):
+                    raise _bad_result(result)
         except Exception:
             logger.exception("channel %s crashed", self.topic)
             self._task = None

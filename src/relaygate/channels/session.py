@@ -122,7 +122,7 @@ class Session:
             max_frame_size=endpoint.max_frame_size,
         )
         self._out: list[Frame] | None = None  # allocated while frames wait, to keep idle sockets small
-        self._out_bytes = 0
+        self._out_bytes = 0  # the size of _out, kept while paused (the only time it is checked)
         self._state = 0  # _SCHEDULED | _PAUSED | _CLOSE_SENT
         self._close: tuple[int, str] | None = None
         self._end_reason = "closed"
@@ -226,18 +226,17 @@ class Session:
             return
         out = self._out
         if out is None:
-            self._out = [data]
-            self._out_bytes = len(data)
+            out = self._out = [data]
         else:
             out.append(data)
-            self._out_bytes += len(data)
         state = self._state
         if not state:  # the common case: not scheduled yet, not paused
             self._state = _SCHEDULED
             self.endpoint.flusher.add(self)
         elif state & _PAUSED:
+            self._out_bytes += len(data)
             endpoint = self.endpoint
-            queued = len(self._out)  # type: ignore[arg-type]
+            queued = len(out)
             if queued > endpoint.max_queue_frames or self._out_bytes > endpoint.max_queue_bytes:
                 self.slow_consumer(queued)
         elif not state & _SCHEDULED:
@@ -283,7 +282,9 @@ class Session:
 
     def pause_writing(self) -> None:
         """The transport's buffer is full: queue (within bounds) until :meth:`resume_writing`."""
-        self._state |= _PAUSED
+        if not self._state & _PAUSED:
+            self._state |= _PAUSED
+            self._out_bytes = sum(map(len, self._out)) if self._out else 0  # counted while paused only
 
     def resume_writing(self) -> None:
         self._state &= ~_PAUSED

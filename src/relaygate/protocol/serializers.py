@@ -23,7 +23,7 @@ from relaygate.protocol.frames import (
     Message,
     ProtocolError,
 )
-from relaygate.protocol.websocket import frame_message, text_frame
+from relaygate.protocol.websocket import _TEXT_HEADERS, frame_message, text_frame
 
 _PUSH: Final = 0
 _REPLY: Final = 1
@@ -163,7 +163,7 @@ class V2Serializer(Serializer):
                 and (ref is None or type(ref) is str)
                 and (join_ref is None or type(join_ref) is str)
             ):
-                return value  # type: ignore[no-any-return]
+                return value
         return None
 
     @staticmethod
@@ -207,11 +207,12 @@ class V2Serializer(Serializer):
     ) -> bytes:
         if isinstance(response, bytes):
             return frame_message(self.reply(join_ref, ref, topic, status, response))
-        try:  # _dumps_bytes inlined: one is built per answered push
+        try:  # _dumps_bytes and text_frame inlined: one is built per answered push
             data = orjson.dumps((join_ref, ref, topic, REPLY, {"status": status, "response": response}))
         except TypeError as exc:
             raise EncodeError(f"payload is not JSON-serializable: {exc}") from None
-        return text_frame(data)
+        size = len(data)
+        return _TEXT_HEADERS[size] + data if size < 126 else text_frame(data)
 
     def broadcast_frame(self, topic: str, event: str, payload: Any, ref: str | None = None) -> bytes:
         if isinstance(payload, bytes):

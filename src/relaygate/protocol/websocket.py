@@ -122,9 +122,9 @@ class FrameParser:
             return None
         if size < 132:  # a 7-bit length (0-125)
             if data[1] == 0x80 | (size - 6) and size - 6 <= self.max_size:
-                return _unmask(data[6:], data[2:6])  # type: ignore[no-any-return]
+                return _unmask(data[6:], data[2:6])
         elif data[1] == 0xFE and (data[2] << 8 | data[3]) == size - 8 and size - 8 <= self.max_size:
-            return _unmask(data[8:], data[4:8])  # type: ignore[no-any-return]  # a 16-bit length
+            return _unmask(data[8:], data[4:8])  # a 16-bit length
         return None
 
     def feed(self, data: bytes) -> list[Event]:
