@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import gc
 import os
+import socket
 from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -125,17 +126,10 @@ def build() -> tuple[ASGIApp, Endpoint]:
     return endpoint.wrap(Starlette(routes=endpoint.routes(), lifespan=lifespan)), endpoint
 
 
-def main() -> None:
+def serve(args: argparse.Namespace, sockets: list[socket.socket] | None = None) -> None:
+    """Serve the bench app as ``relaygate serve`` does (``sockets``: a worker's SO_REUSEPORT socket)."""
     import uvicorn
 
-    from bench.servers import raise_fd_limit
-
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--loop", default="uvloop")
-    parser.add_argument("--http", default="httptools")
-    args = parser.parse_args()
-    raise_fd_limit()
     app, endpoint = build()
     config = uvicorn.Config(
         app,
@@ -153,7 +147,19 @@ def main() -> None:
     )
     gc.collect()
     gc.freeze()  # as relaygate serve does once started: full collections skip what lives forever
-    uvicorn.Server(config).run()
+    uvicorn.Server(config).run(sockets=sockets)
+
+
+def main() -> None:
+    from bench.servers import raise_fd_limit
+
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--loop", default="uvloop")
+    parser.add_argument("--http", default="httptools")
+    args = parser.parse_args()
+    raise_fd_limit()
+    serve(args)
 
 
 if __name__ == "__main__":

@@ -9,10 +9,7 @@
 from __future__ import annotations
 
 import argparse
-import gc
 import sys
-
-import uvicorn
 
 from relaygate.supervisor import Supervisor, reuse_port_socket
 
@@ -35,26 +32,9 @@ class BenchSupervisor(Supervisor):
 
 
 def child(args: argparse.Namespace) -> None:
-    from bench.servers.relaygate_app import build
+    from bench.servers.relaygate_app import serve
 
-    app, endpoint = build()
-    config = uvicorn.Config(
-        app,
-        host="127.0.0.1",
-        port=args.port,
-        ws=endpoint.websocket_protocol(),  # as relaygate serve (--ws names uvicorn's only for peers)
-        loop=args.loop,
-        http=endpoint.http_protocol(args.http),  # upgrades skip uvicorn's HTTP parser, as serve
-        ws_ping_interval=None,
-        ws_per_message_deflate=False,
-        backlog=4096,
-        log_level="warning",
-        access_log=False,
-        lifespan="on",
-    )
-    gc.collect()
-    gc.freeze()  # as relaygate serve does once started: full collections skip what lives forever
-    uvicorn.Server(config).run(sockets=[reuse_port_socket("127.0.0.1", args.port)])
+    serve(args, [reuse_port_socket("127.0.0.1", args.port)])
 
 
 def main() -> int:
