@@ -32,19 +32,20 @@ class BenchSupervisor(Supervisor):
 
 
 def child(args: argparse.Namespace) -> None:
-    from bench.servers.relaygate_app import serve
+    from bench.servers.relaygate_app import build
+    from bench.servers.serving import run
 
-    serve(args, [reuse_port_socket("127.0.0.1", args.port)])
+    app, endpoint = build()
+    run(app, endpoint, args, [reuse_port_socket("127.0.0.1", args.port)])
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--port", type=int, required=True)
+    from bench.servers.serving import arguments
+
+    parser = arguments(__doc__)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--child", action="store_true")
     parser.add_argument("--ws", default="websockets-sansio")
-    parser.add_argument("--loop", default="uvloop")
-    parser.add_argument("--http", default="httptools")
     args = parser.parse_args()
     if args.child:
         child(args)
