@@ -2,7 +2,8 @@
 
 Sessions get a wire transport that counts the WebSocket frames it is handed (as Relaygate's own
 transport would write them to the socket), so the figures are Relaygate's CPU alone without the
-write syscall: µs per round trip (push in, reply out), µs per fan-out delivery, and traced Python
+write syscall: µs per round trip (push in, reply out: from the session, and from the WebSocket
+protocol's ``data_received`` as the server runs it), µs per fan-out delivery, and traced Python
 heap per idle joined session. They are
 reproducible on a busy machine within a few percent (best of ``--repeat`` runs).
 """
@@ -16,9 +17,11 @@ import json
 import time
 import tracemalloc
 
+from bench.connect_micro import RecordingTransport, ServerState, client_frame, request
 from bench.servers.relaygate_app import BenchChannel
 from relaygate.channels import Endpoint, Socket
 from relaygate.channels.session import Session
+from relaygate.channels.wire import WebSocketProtocol
 from relaygate.protocol import V2, Frame
 from relaygate.pubsub import MemoryPubSub
 
@@ -84,6 +87,42 @@ async def roundtrip(clients: int, rounds: int) -> float:
     return elapsed / (clients * rounds) * 1e6
 
 
+async def roundtrip_wire(clients: int, rounds: int) -> float:
+    """µs per push answered through the endpoint's own WebSocket protocol, as the server runs it:
+    masked client frames into ``data_received`` (frame parse, decode, route, ``handle_in``, reply
+    frame, flush), the transport only counting its writes; idle timeout on."""
+    endpoint = Endpoint(MemoryPubSub(), idle_timeout=60.0)
+    socket = Socket("/socket")
+    socket.channel("bench:*", BenchChannel)
+    endpoint.add_socket(socket)
+    protocol = WebSocketProtocol.bind(endpoint)
+    state = ServerState()
+    connections = []
+    for _ in range(clients):
+        transport = RecordingTransport()
+        connection = protocol(config=None, server_state=state, app_state={})
+        connection.connection_made(transport)  # type: ignore[arg-type]
+        connection.data_received(request(None, 0))
+        connection.data_received(client_frame(["1", "1", "bench:rtt", "phx_join", {}]))
+        connections.append((connection, transport))
+    while any(transport.writes < 2 for _, transport in connections):
+        await asyncio.sleep(0)
+    frames = [client_frame(["1", str(n), "bench:rtt", "ping", {"n": n}]) for n in range(rounds)]
+    gc.collect()
+    start = time.process_time()  # CPU time: steady on a busy machine
+    for frame in frames:
+        for connection, _ in connections:
+            connection.data_received(frame)
+        await asyncio.sleep(0)  # the flush
+    elapsed = time.process_time() - start
+    assert all(transport.writes == rounds + 2 for _, transport in connections), "a push was not answered"
+    for connection, _ in connections:
+        connection.connection_lost(None)
+    while state.tasks:
+        await asyncio.gather(*list(state.tasks))
+    return elapsed / (clients * rounds) * 1e6
+
+
 async def fanout(subscribers: int, messages: int) -> float:
     """µs per delivered broadcast frame to ``subscribers`` joined sessions."""
     endpoint, socket = _setup()
@@ -119,6 +158,7 @@ async def _main(args: argparse.Namespace) -> dict[str, float]:
     for _ in range(args.repeat):
         figures = {
             "roundtrip_us_per_reply": await roundtrip(args.clients, args.rounds),
+            "roundtrip_wire_us_per_reply": await roundtrip_wire(args.clients, args.rounds),
             "fanout_us_per_delivery": await fanout(args.subscribers, args.messages),
         }
         for key, value in figures.items():
