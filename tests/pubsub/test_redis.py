@@ -107,6 +107,25 @@ async def test_concurrent_subscribers_all_wait_for_the_confirmation(nodes: Nodes
         await rec.wait_for(1, "e")
 
 
+async def test_subscribe_now_only_for_a_topic_the_node_already_follows(nodes: Nodes) -> None:
+    """A second local subscriber joins at once (no round trip); the first, or one while the
+    confirmation is pending, must await ``subscribe``."""
+    a, b = await nodes("a"), await nodes("b")
+    t = topic()
+    first, second, third = Recorder(), Recorder(), Recorder()
+    assert not b.subscribe_now(t, first)
+    assert b.subscriber_count(t) == 0  # nothing done
+    pending = asyncio.ensure_future(b.subscribe(t, first))
+    await asyncio.sleep(0)
+    assert not b.subscribe_now(t, third)  # Redis has not confirmed the channel yet
+    await pending
+    assert b.subscribe_now(t, second)
+    await a.broadcast(t, "e", {"n": 1})
+    await second.wait_for(1, "e")
+    await first.wait_for(1, "e")
+    assert third.messages == []
+
+
 async def test_one_redis_subscription_per_topic_and_node(nodes: Nodes, redis_url: str) -> None:
     a = await nodes("a")
     t = topic()

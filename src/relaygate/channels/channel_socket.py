@@ -40,7 +40,7 @@ class Handler(Protocol):
 
     async def handle_out(self, event: str, payload: Any, socket: ChannelSocket) -> Stop | None: ...
 
-    async def handle_info(self, message: Any, socket: ChannelSocket) -> Stop | None: ...
+    def handle_info(self, message: Any, socket: ChannelSocket) -> Stop | Awaitable[Stop | None] | None: ...
 
     async def terminate(self, reason: str, socket: ChannelSocket) -> None: ...
 
@@ -88,6 +88,7 @@ _OUT: Final = 3
 _INFO: Final = 4
 _AWAIT: Final = 5  # (message, awaitable) a handle_in called at once returned: its outcome
 _JOINING_REST: Final = 6  # (message, outcome) a join called at once returned: the rest of the join
+_AWAIT_INFO: Final = 7  # the awaitable a handle_info called at once returned
 
 _JOINING: Final = 0
 _JOINED: Final = 1
@@ -200,6 +201,10 @@ class ChannelSocket(ChannelEntry):
         """Send ``[JR, null, topic, event, payload]`` to this client (binary if payload is bytes).
 
         From ``handle_out`` of a broadcast with a history position, the ref is that position."""
+        self.push_now(event, payload)
+
+    def push_now(self, event: str, payload: Any) -> None:
+        """:meth:`push` from a plain function (it never waits: the frame is queued)."""
         serializer = self.session.encoding.serializer
         self._send(serializer.encode(self.join_ref, self._position, self.topic, event, payload))
 
@@ -226,13 +231,23 @@ class ChannelSocket(ChannelEntry):
             self._enqueue(_INFO, message)
 
     async def track(self, key: str, meta: dict[str, Any]) -> str:
-        return await self.session.endpoint.require_presence().track(self, self.topic, key, meta)
+        return self.track_now(key, meta)
+
+    def track_now(self, key: str, meta: dict[str, Any]) -> str:
+        """:meth:`track` from a plain function (tracking never waits on the cluster)."""
+        return self.session.endpoint.require_presence().track_now(self, self.topic, key, meta)
 
     async def update_presence(self, key: str, meta: dict[str, Any]) -> str:
-        return await self.session.endpoint.require_presence().update(self, self.topic, key, meta)
+        return self.update_presence_now(key, meta)
+
+    def update_presence_now(self, key: str, meta: dict[str, Any]) -> str:
+        return self.session.endpoint.require_presence().update_now(self, self.topic, key, meta)
 
     async def untrack(self, key: str) -> None:
-        await self.session.endpoint.require_presence().untrack(self, self.topic, key)
+        self.untrack_now(key)
+
+    def untrack_now(self, key: str) -> None:
+        self.session.endpoint.require_presence().untrack_now(self, self.topic, key)
 
     def presence_list(self) -> dict[str, dict[str, Any]]:
         return self.session.endpoint.require_presence().list(self.topic)
@@ -300,7 +315,7 @@ class ChannelSocket(ChannelEntry):
         if not done:
             self._enqueue_first(_JOINING_REST, (message, outcome))
         elif self._inbox:
-            self._kick()
+            self._info_now()
 
     def _join_now(self, message: Message, reply: Reply) -> bool:
         """Finish an accepted join at once when nothing must be awaited (no history to read, a
@@ -357,7 +372,36 @@ class ChannelSocket(ChannelEntry):
         if result is not None:
             self._enqueue_first(_AWAIT, (message, result))
         elif self._inbox:
+            self._info_now()
+
+    def _info_now(self) -> None:
+        """What a callback called at once queued: info messages first in line are handled at
+        once while ``handle_info`` answers without waiting (a plain function returning None),
+        so an after-join step (track, push ``presence_state``) needs no task and its pushes
+        leave with the join reply; an awaitable it returns, and the rest, go to the task."""
+        inbox = self._inbox
+        while inbox and inbox[0][0] == _INFO and self._state == _JOINED:
+            message = inbox.pop(0)[1]
+            self._task = _BUSY
+            try:
+                result = self.handler.handle_info(message, self)
+            except Exception:
+                logger.exception("channel %s crashed", self.topic)
+                self._task = None
+                self._end_soon("crash", self.session.conn.crashed(self))
+                return
+            self._task = None
+            if isinstance(result, Stop):
+                conn = self.session.conn
+                self._end_soon(result.reason, conn.closed(self) if result.clean else conn.crashed(self))
+                return
+            if result is not None:
+                self._enqueue_first(_AWAIT_INFO, result)
+                return
+        if inbox:
             self._kick()
+        else:
+            self._inbox = None
 
     def enqueue_leave(self, message: Message) -> None:
         self._enqueue(_LEAVE, message)
@@ -430,8 +474,13 @@ class ChannelSocket(ChannelEntry):
                 raise _bad_result(outcome)
         elif kind == _OUT:
             await self._out(item)
-        elif kind == _INFO:
-            await self._stop_if(await handler.handle_info(item, self))
+        elif kind == _INFO or kind == _AWAIT_INFO:
+            outcome = handler.handle_info(item, self) if kind == _INFO else item
+            if _awaitable(outcome):
+                outcome = await outcome
+            if outcome is not None and not isinstance(outcome, Stop):
+                raise TypeError(f"handle_info must return Stop or None, not {type(outcome).__name__}")
+            await self._stop_if(outcome)
         elif kind == _LEAVE:
             self._reply(item.ref, Reply.ok())
             await self._end("left", self.session.conn.closed(self))
