@@ -1,6 +1,7 @@
 """A ``handle_info`` that is a plain function: what a join or push called at once queued runs
 at once too (no task), in order, and the usual after-join step (track, push ``presence_state``)
-leaves with the join reply.
+leaves with the join reply. A leave of an idle channel ends it at once when nothing in its
+cleanup must wait.
 
 Driven sans-I/O as in ``test_sync_callbacks``: ``feed``, then ``flush`` by hand; frames present
 right after the flush, with no await in between, were produced without a task.
@@ -19,7 +20,7 @@ import pytest
 from relaygate.channels import Channel, ChannelSocket, Endpoint, Reply, Session, Socket, Stop
 from relaygate.presence import MemoryPresence
 from relaygate.protocol import V2
-from relaygate.pubsub import MemoryPubSub
+from relaygate.pubsub import MemoryPubSub, PubSub
 from tests.channels.test_channel_socket import until
 
 
@@ -81,8 +82,10 @@ class InfoChannel(Channel):
         self.ended.append(reason)
 
 
-async def started(channel: Channel, user: str = "u1") -> tuple[Session, WriteRecorder, Endpoint]:
-    pubsub = MemoryPubSub()
+async def started(
+    channel: Channel, user: str = "u1", pubsub: PubSub | None = None
+) -> tuple[Session, WriteRecorder, Endpoint]:
+    pubsub = pubsub or MemoryPubSub()
     socket = Socket("/socket")
     socket.channel("info:*", channel)
     endpoint = Endpoint(pubsub, MemoryPresence(pubsub), idle_timeout=None)
@@ -192,4 +195,68 @@ async def test_an_async_handle_info_still_runs_in_the_task() -> None:
     assert events(transport) == ["phx_reply"]
     await until(lambda: len(transport.frames) == 2)
     assert transport.frames[1][4] == {"m": "one"}
+    await session.finish()
+
+
+class PlainEnd(InfoChannel):
+    def terminate(self, reason: str, socket: ChannelSocket) -> None:  # type: ignore[override]
+        self.ended.append(reason)
+
+
+def leave(session: Session) -> None:
+    session.feed(json.dumps(["1", "9", "info:a", "phx_leave", {}]))
+
+
+async def test_a_leave_ends_an_idle_channel_before_feed_returns() -> None:
+    channel = PlainEnd()
+    session, transport, endpoint = await started(channel)
+    join(session, "track")
+    session.flush()
+    leave(session)
+    session.flush()  # no await since the feed: no task ran the leave
+    assert events(transport)[2:] == ["phx_reply", "phx_close"]
+    assert len(transport.writes) == 2  # the reply and the close in one write
+    assert transport.frames[2][1] == "9" and transport.frames[2][4]["status"] == "ok"
+    assert channel.ended == ["left"]
+    assert endpoint.require_presence().list("info:a") == {}  # released at once
+    assert endpoint.pubsub.subscriber_count("info:a") == 0
+    join(session)  # the topic can be joined again at once
+    session.flush()
+    assert events(transport)[-1] == "phx_reply" and transport.frames[-1][4]["status"] == "ok"
+    await session.finish()
+
+
+async def test_an_async_terminate_runs_in_a_task_before_the_close() -> None:
+    channel = InfoChannel()  # async terminate
+    session, transport, endpoint = await started(channel)
+    join(session, "track")
+    leave(session)
+    session.flush()
+    assert events(transport) == ["phx_reply", "presence_state", "phx_reply"]  # the leave's reply at once
+    await until(lambda: len(transport.frames) == 4)
+    assert events(transport)[3] == "phx_close"
+    assert channel.ended == ["left"]
+    assert endpoint.require_presence().list("info:a") == {}
+    await session.finish()
+
+
+class WaitingUnsubscribe(MemoryPubSub):
+    """An unsubscribe that must be awaited (as a cluster adapter's last one)."""
+
+    async def unsubscribe(self, topic: str, subscriber: object) -> None:
+        await asyncio.sleep(0)
+        await super().unsubscribe(topic, subscriber)  # type: ignore[arg-type]
+
+
+async def test_a_leave_whose_unsubscribe_must_wait_goes_through_the_task() -> None:
+    channel = PlainEnd()
+    session, transport, endpoint = await started(channel, pubsub=WaitingUnsubscribe())
+    join(session)
+    leave(session)
+    session.flush()
+    assert events(transport) == ["phx_reply"]  # the leave waits for its task
+    await until(lambda: len(transport.frames) == 3)
+    assert events(transport)[1:] == ["phx_reply", "phx_close"]
+    assert channel.ended == ["left"]
+    assert endpoint.pubsub.subscriber_count("info:a") == 0
     await session.finish()

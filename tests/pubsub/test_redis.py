@@ -126,6 +126,29 @@ async def test_subscribe_now_only_for_a_topic_the_node_already_follows(nodes: No
     assert third.messages == []
 
 
+async def test_unsubscribe_now_only_while_another_local_subscriber_keeps_the_topic(
+    nodes: Nodes, redis_url: str
+) -> None:
+    a = await nodes("a")
+    t = topic()
+    channel = a._topic_prefix + t.encode()
+    first, second = Recorder(), Recorder()
+    await a.subscribe(t, first)
+    await a.subscribe(t, second)
+    assert a.unsubscribe_now(t, first)
+    assert not a.unsubscribe_now(t, first)  # not subscribed any more: nothing to do at once
+    assert not a.unsubscribe_now(t, second)  # the last one: Redis must be told
+    assert a.subscriber_count(t) == 1
+    await a.unsubscribe(t, second)
+    client = Redis.from_url(redis_url)
+    try:
+        async with asyncio.timeout(10):
+            while await client.pubsub_numsub(channel) != [(channel, 0)]:
+                await asyncio.sleep(0.01)
+    finally:
+        await client.aclose()
+
+
 async def test_one_redis_subscription_per_topic_and_node(nodes: Nodes, redis_url: str) -> None:
     a = await nodes("a")
     t = topic()

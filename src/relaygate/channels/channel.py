@@ -51,5 +51,8 @@ class Channel:
         logger.warning("%s ignored an info message on %s", type(self).__name__, socket.topic)
         return None
 
-    async def terminate(self, reason: str, socket: ChannelSocket) -> None:
-        """The channel ended: left, closed, duplicate_join, disconnected, normal, shutdown or crash."""
+    def terminate(self, reason: str, socket: ChannelSocket) -> Awaitable[None] | None:
+        """The channel ended: left, closed, duplicate_join, disconnected, normal, shutdown or crash.
+
+        Usually ``async def``; a plain ``def`` lets a leave finish without a task."""
+        return None

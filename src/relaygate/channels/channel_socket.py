@@ -42,7 +42,7 @@ class Handler(Protocol):
 
     def handle_info(self, message: Any, socket: ChannelSocket) -> Stop | Awaitable[Stop | None] | None: ...
 
-    async def terminate(self, reason: str, socket: ChannelSocket) -> None: ...
+    def terminate(self, reason: str, socket: ChannelSocket) -> Awaitable[None] | None: ...
 
 
 class EndpointView(Protocol):
@@ -422,7 +422,43 @@ class ChannelSocket(ChannelEntry):
             self._inbox = None
 
     def enqueue_leave(self, message: Message) -> None:
+        if self._task is None and self._state == _JOINED and self._leave_now(message):
+            return
         self._enqueue(_LEAVE, message)
+
+    def _leave_now(self, message: Message) -> bool:
+        """The leave of an idle channel, done at once when the PubSub unsubscribes without a
+        round trip: reply, ``terminate`` (a coroutine it returns is awaited in a task), release
+        the presences, phx_close, as in the task. False (nothing done) otherwise."""
+        session = self.session
+        if not session.endpoint.pubsub.unsubscribe_now(self.topic, self):
+            return False
+        self._reply(message.ref, Reply.ok())
+        self._state = _ENDED
+        self._inbox = None
+        _count_joined(self.topic, -1)
+        frame = session.conn.closed(self)
+        terminating = self._terminate("left")
+        if terminating is not None:
+            self._task = asyncio.get_running_loop().create_task(self._left(terminating, frame))
+            return True
+        self._release()
+        if frame is not None:
+            session.send(frame)
+        return True
+
+    async def _left(self, terminating: Awaitable[None], frame: Frame | None) -> None:
+        try:
+            try:
+                await terminating
+            except Exception:
+                logger.exception("terminate of %s raised", self.topic)
+            self._release()
+            if frame is not None:
+                self.session.send(frame)
+        finally:
+            if self._task is asyncio.current_task():
+                self._task = None
 
     def _enqueue(self, kind: int, item: Any) -> None:
         inbox = self._inbox
@@ -678,13 +714,28 @@ class ChannelSocket(ChannelEntry):
         await endpoint.pubsub.unsubscribe(self.topic, self)
         if was_joined:
             _count_joined(self.topic, -1)
+            terminating = self._terminate(reason)
+            if terminating is not None:
+                try:
+                    await terminating
+                except Exception:
+                    logger.exception("terminate of %s raised", self.topic)
+        self._release()
+
+    def _terminate(self, reason: str) -> Awaitable[None] | None:
+        """Call ``terminate``: what it returned to await, or None when it is done (or raised: logged)."""
+        try:
+            result = self.handler.terminate(reason, self)
+        except Exception:
+            logger.exception("terminate of %s raised", self.topic)
+            return None
+        return result if result is not None and _awaitable(result) else None
+
+    def _release(self) -> None:
+        presence = self.session.endpoint.presence
+        if presence is not None:
             try:
-                await self.handler.terminate(reason, self)
-            except Exception:
-                logger.exception("terminate of %s raised", self.topic)
-        if endpoint.presence is not None:
-            try:
-                endpoint.presence.release(self)  # never waits on the cluster (Redis may be away)
+                presence.release(self)  # never waits on the cluster (Redis may be away)
             except Exception:
                 logger.exception("presence cleanup of %s failed", self.topic)
 

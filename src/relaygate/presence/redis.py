@@ -129,6 +129,8 @@ class RedisPresence(Presence):
         self._catching_up: asyncio.Task[None] | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._ops: asyncio.Queue[_Op] = asyncio.Queue()
+        self._open: _Op | None = None
+        """The apply op queued last, while the writer has not taken it."""
         self._ready = asyncio.Event()
         self._fresh = True
         self._stopping = False
@@ -185,6 +187,7 @@ class RedisPresence(Presence):
         if stuck:
             log.warning("presence tasks did not stop: %s", sorted(t.get_name() for t in stuck))
         self._flush_all()
+        self._open = None
         while not self._ops.empty():
             op = self._ops.get_nowait()
             if not op.done.done():
@@ -228,8 +231,15 @@ class RedisPresence(Presence):
             await self._submit("apply")
 
     def _submit(self, kind: Literal["apply", "assert", "retire"], changes: Changes | None = None) -> Any:
+        """Queue an op for the writer; changes join the apply queued last while the writer has
+        not taken it (one op and one future per write, not per change)."""
+        if kind == "apply" and self._open is not None:
+            if changes:
+                self._open.changes.update(changes)  # an entry's last state wins; ids are never reused
+            return self._open.done
         op = _Op(kind, asyncio.get_running_loop().create_future(), changes or {})
         self._ops.put_nowait(op)
+        self._open = op if kind == "apply" else None
         return op.done
 
     # -- writer: this node's changes, in order --------------------------------------------------
@@ -245,6 +255,8 @@ class RedisPresence(Presence):
             last = loop.time()
             while len(ops) < 256 and not self._ops.empty():
                 ops.append(self._ops.get_nowait())
+            if ops[-1] is self._open:
+                self._open = None  # taken: later changes go into a new op
             try:
                 results: Sequence[Version | None] = await self._run(ops)
             except FAILURES as exc:

@@ -199,6 +199,14 @@ class RedisPubSub(PubSub):
         self._topics[topic][id(subscriber)] = subscriber
         return True
 
+    def unsubscribe_now(self, topic: str, subscriber: Subscriber) -> bool:
+        """At once while another local subscriber keeps the topic (no UNSUBSCRIBE to send)."""
+        subscribers = self._topics.get(topic)
+        if subscribers is None or id(subscriber) not in subscribers or len(subscribers) < 2:
+            return False
+        del subscribers[id(subscriber)]
+        return True
+
     async def unsubscribe(self, topic: str, subscriber: Subscriber) -> None:
         await super().unsubscribe(topic, subscriber)
         if self._started and self.subscriber_count(topic) == 0 and self._connected:
