@@ -15,7 +15,7 @@ import logging
 import os
 import random
 import time
-from collections.abc import AsyncGenerator, Awaitable, Callable, Hashable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine, Hashable
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -23,7 +23,7 @@ from relaygate.gateway import metrics
 from relaygate.gateway.config import FunctionConfig
 from relaygate.gateway.lanes import Lane, Lanes
 from relaygate.gateway.limiter import LimiterConfig, RateLimiter
-from relaygate.gateway.permission import is_allowed
+from relaygate.gateway.permission import is_allowed, rule_allows
 from relaygate.gateway.registry import Registry
 from relaygate.gateway.request import CallerContext, GatewayRequest, decode_request, request_id_of
 from relaygate.gateway.response import (
@@ -126,15 +126,18 @@ class Gateway:
         self.limiter.configure(config)
 
     # -- the channel layer's entry points -------------------------------------------------
-    async def handle_request(
+    def start_request(
         self, payload: object, caller: CallerContext, emit: Emit, *, max_size: int | None = None
-    ) -> dict[str, Any]:
-        """Handle one ``phoenix_gen_api`` push: return the reply's response object.
+    ) -> dict[str, Any] | Coroutine[Any, Any, dict[str, Any]]:
+        """Handle one ``phoenix_gen_api`` push as far as it goes without waiting.
 
-        The reply status is ``ok`` when ``response["success"]`` is true, else ``error``. Later
-        responses (async results, stream chunks and ends) go through ``emit``. Run it in a task
-        per push: a sync call returns only when the function has answered. ``max_size`` bounds
-        the payload's encoded size when the transport knows it (see :func:`decode_request`).
+        Returns the reply's response object when it is known at once (a rejection, the ack of an
+        async or stream call, a ``none`` call), else a coroutine that returns it (a sync call, or
+        checks that must await: a callable permission, rate limits). Run each such coroutine in a
+        task of its own, so that one socket's calls run concurrently. The reply status is ``ok``
+        when ``response["success"]`` is true, else ``error``; later responses (async results,
+        stream chunks and ends) go through ``emit``. ``max_size`` bounds the payload's encoded
+        size when the transport knows it (see :func:`decode_request`).
         """
         started = time.perf_counter()
         try:
@@ -143,27 +146,55 @@ class Gateway:
             metrics.record_call(None, None, exc.code, started)
             return exc.to_response(request_id_of(payload))
         try:
-            call, lane = await self._admit(request, caller, emit)
+            admitted = self._admit(request, caller, emit)
         except GatewayError as exc:
-            known = exc.code not in (codes.NOT_FOUND, codes.UNAUTHENTICATED)  # no client-made labels
-            metrics.record_call(
-                request.service if known else None, request.request_type if known else None, exc.code, started
-            )
-            return exc.to_response(request.request_id)
-        rid = request.request_id
+            return _rejected(request, exc, started)
+        if isinstance(admitted, tuple):
+            return self._start(admitted[0], admitted[1], started)
+        return self._start_admitted(request, admitted, started)
+
+    async def handle_request(
+        self, payload: object, caller: CallerContext, emit: Emit, *, max_size: int | None = None
+    ) -> dict[str, Any]:
+        """:meth:`start_request`, awaited: the reply's response object (a sync call's result)."""
+        outcome = self.start_request(payload, caller, emit, max_size=max_size)
+        if isinstance(outcome, dict):
+            return outcome
+        return await outcome
+
+    def _start(
+        self, call: _Call, lane: Lane, started: float
+    ) -> dict[str, Any] | Coroutine[Any, Any, dict[str, Any]]:
+        rid = call.request.request_id
         response_type = call.config.spec.response_type
         if response_type == "sync":
-            response = await self.lanes.run(caller.connection, lane, self._respond(call))
-            call.record(response["code"], started)
-            return response
+            return self._run_sync(call, lane, started)
         if response_type == "none":
             detached = asyncio.create_task(self._in_background(call, lane, started))
             self._detached.add(detached)
             detached.add_done_callback(self._detached.discard)
             return ok(rid, None)
         task = asyncio.create_task(self._in_background(call, lane, started))
-        self._running[(caller.connection, rid)] = (task, call)
+        self._running[(call.caller.connection, rid)] = (task, call)
         return stream_ack(rid) if response_type == "stream" else async_ack(rid)
+
+    async def _start_admitted(
+        self, request: GatewayRequest, admitting: Awaitable[tuple[_Call, Lane]], started: float
+    ) -> dict[str, Any]:
+        """The rest of a push whose checks await (a callable permission, rate limits)."""
+        try:
+            call, lane = await admitting
+        except GatewayError as exc:
+            return _rejected(request, exc, started)
+        outcome = self._start(call, lane, started)
+        if isinstance(outcome, dict):
+            return outcome
+        return await outcome
+
+    async def _run_sync(self, call: _Call, lane: Lane, started: float) -> dict[str, Any]:
+        response = await self.lanes.run(call.caller.connection, lane, self._respond(call))
+        call.record(response["code"], started)
+        return response
 
     async def cancel(self, request_id: str, caller: CallerContext) -> bool:
         """Cancel this socket's running async or stream call; it ends with ``cancelled``."""
@@ -202,36 +233,80 @@ class Gateway:
         await asyncio.gather(*tasks, return_exceptions=True)
 
     # -- checks ---------------------------------------------------------------------------
-    async def _admit(self, request: GatewayRequest, caller: CallerContext, emit: Emit) -> tuple[_Call, Lane]:
+    def _admit(
+        self, request: GatewayRequest, caller: CallerContext, emit: Emit
+    ) -> tuple[_Call, Lane] | Coroutine[Any, Any, tuple[_Call, Lane]]:
+        """Run the checks in the contract's order; what needs no await is decided here and now,
+        the rest (a callable permission, rate limits) is returned as a coroutine."""
         if caller.user_id is None:
             raise GatewayError(codes.UNAUTHENTICATED, "the socket has no authenticated user")
         config = self.registry.resolve(request.service, request.request_type, request.version)
         if self.draining:
             raise GatewayError(codes.UNAVAILABLE, "this node is shutting down")
-        if config.permission is not None or config.spec.check_permission.kind != "none":
-            try:
-                allowed = await is_allowed(config, caller, request.args)
-            except Exception as exc:  # a broken check_permission callable: a server error, not a denial
-                raise self._function_error(exc) from None
-            if not allowed:
-                raise GatewayError(codes.PERMISSION_DENIED, "permission denied")
+        if config.permission is not None:
+            return self._admit_permitted(request, caller, config, emit)
+        if config.spec.check_permission.kind != "none" and not rule_allows(config, caller, request.args):
+            raise GatewayError(codes.PERMISSION_DENIED, "permission denied")
+        return self._admit_allowed(request, caller, config, emit)
+
+    async def _admit_permitted(
+        self, request: GatewayRequest, caller: CallerContext, config: FunctionConfig, emit: Emit
+    ) -> tuple[_Call, Lane]:
+        """The checks from a callable ``check_permission`` on."""
+        try:
+            allowed = await is_allowed(config, caller, request.args)
+        except Exception as exc:  # a broken check_permission callable: a server error, not a denial
+            raise self._function_error(exc) from None
+        if not allowed:
+            raise GatewayError(codes.PERMISSION_DENIED, "permission denied")
+        admitted = self._admit_allowed(request, caller, config, emit)
+        return admitted if isinstance(admitted, tuple) else await admitted
+
+    def _admit_allowed(
+        self, request: GatewayRequest, caller: CallerContext, config: FunctionConfig, emit: Emit
+    ) -> tuple[_Call, Lane] | Coroutine[Any, Any, tuple[_Call, Lane]]:
+        """The checks after the permission: room, arguments, rate limits (these await)."""
         if not self.lanes.has_room(caller.connection):
             raise GatewayError(codes.OVERLOADED, "too many calls in flight, try again later")
-        if (caller.connection, request.request_id) in self._running:
+        if self._running and (caller.connection, request.request_id) in self._running:
             raise GatewayError(codes.BAD_REQUEST, "a call with this request_id is still running")
-        device_id = caller.device_id or request.device_id
         values, errors = config.spec.validate_args(request.args)
         if self.limiter.applies(config.spec):
-            try:  # the limit is reported first, but an invalid request uses no quota
-                await self.limiter.check(config.spec, caller, device_id, request.args, count=not errors)
-            except GatewayError as exc:
-                if exc.code == codes.RATE_LIMITED:
-                    metrics.RATE_LIMITED.labels(request.service, request.request_type).inc()
-                raise
+            return self._admit_limited(request, caller, config, emit, values, errors)
         if errors:
             raise GatewayError(codes.INVALID_ARGS, "invalid arguments", result=errors)
+        return self._admitted(request, caller, config, emit, values)
+
+    async def _admit_limited(
+        self,
+        request: GatewayRequest,
+        caller: CallerContext,
+        config: FunctionConfig,
+        emit: Emit,
+        values: dict[str, Any],
+        errors: dict[str, Any],
+    ) -> tuple[_Call, Lane]:
+        device_id = caller.device_id or request.device_id
+        try:  # the limit is reported first, but an invalid request uses no quota
+            await self.limiter.check(config.spec, caller, device_id, request.args, count=not errors)
+        except GatewayError as exc:
+            if exc.code == codes.RATE_LIMITED:
+                metrics.RATE_LIMITED.labels(request.service, request.request_type).inc()
+            raise
+        if errors:
+            raise GatewayError(codes.INVALID_ARGS, "invalid arguments", result=errors)
+        return self._admitted(request, caller, config, emit, values)
+
+    def _admitted(
+        self,
+        request: GatewayRequest,
+        caller: CallerContext,
+        config: FunctionConfig,
+        emit: Emit,
+        values: dict[str, Any],
+    ) -> tuple[_Call, Lane]:
         lane = self.lanes.admit(caller.connection)
-        return _Call(request, config, caller, device_id, values, emit), lane
+        return _Call(request, config, caller, caller.device_id or request.device_id, values, emit), lane
 
     # -- running --------------------------------------------------------------------------
     async def _in_background(self, call: _Call, lane: Lane, started: float) -> None:
@@ -480,6 +555,15 @@ class Gateway:
             args=call.values,
             user_id=None if call.caller.user_id is None else str(call.caller.user_id),
         )
+
+
+def _rejected(request: GatewayRequest, exc: GatewayError, started: float) -> dict[str, Any]:
+    """The response of a request a check refused (counted; client-made names are not labels)."""
+    known = exc.code not in (codes.NOT_FOUND, codes.UNAUTHENTICATED)
+    metrics.record_call(
+        request.service if known else None, request.request_type if known else None, exc.code, started
+    )
+    return exc.to_response(request.request_id)
 
 
 def _remote_error(reply: dict[str, Any]) -> GatewayError:
