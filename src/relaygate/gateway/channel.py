@@ -1,8 +1,10 @@
 """The ``gateway`` / ``gateway:*`` channel: ``phoenix_gen_api`` pushes run through the :class:`Gateway`.
 
-Each push runs in its own task, so one slow call never blocks the socket's other calls (the
-gateway's per-socket lanes bound how many run at once). The push is answered with an async
-reply (status ``ok`` iff ``success``); async results, stream chunks and stream ends follow as
+``handle_in`` is a plain function: what the gateway answers without waiting (a rejection, an
+ack, a local function that returns without suspending) is the reply right away; a call that
+must wait runs in a task of its own, so one slow call never blocks the socket's other calls
+(the gateway's per-socket lanes bound how many run at once). The reply's status is ``ok`` iff
+``success``; async results, stream chunks and stream ends follow as
 ``phoenix_gen_api`` events. With ``{"push_results": true}`` in the join payload the reply's
 response is pushed as an event too, which is how PhoenixGenApi clients read results.
 

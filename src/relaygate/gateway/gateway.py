@@ -1,8 +1,10 @@
 """The gateway executor: one transport-independent entry point for the channel layer.
 
 Order of checks (each rejection runs nothing): decode -> authentication -> lookup/version ->
-permission -> rate limit -> arguments -> execute. Calls run in their own tasks, bounded per
-socket; sync calls answer in the reply, async and stream calls answer later through ``emit``.
+permission -> rate limit -> arguments -> execute. Calls of one socket run concurrently, bounded
+per socket; sync calls answer in the reply, async and stream calls answer later through
+``emit``. A local function's first step runs at once (:mod:`relaygate.gateway.eager`): one that
+returns without suspending is answered without a task.
 """
 
 from __future__ import annotations
@@ -21,11 +23,19 @@ from typing import Any, Final
 
 from relaygate.gateway import metrics
 from relaygate.gateway.config import FunctionConfig
+from relaygate.gateway.eager import Suspended, first_step
 from relaygate.gateway.lanes import Lane, Lanes
 from relaygate.gateway.limiter import LimiterConfig, RateLimiter
 from relaygate.gateway.permission import is_allowed, rule_allows
 from relaygate.gateway.registry import Registry
-from relaygate.gateway.request import CallerContext, GatewayRequest, decode_request, request_id_of
+from relaygate.gateway.request import (
+    MAX_REQUEST_BYTES,
+    CallerContext,
+    GatewayRequest,
+    decode_request,
+    request_id_of,
+    valid_fields,
+)
 from relaygate.gateway.response import (
     GatewayError,
     async_ack,
@@ -70,15 +80,7 @@ class _Call:
 
     def record(self, code: str | None, started: float) -> None:
         spec = self.config.spec
-        metrics.record_call(
-            spec.service,
-            spec.request_type,
-            code,
-            started,
-            version=spec.version,
-            response_type=spec.response_type,
-            node=self.node,
-        )
+        self.config.stats.record(code, started, spec.version, spec.response_type, self.node)
 
 
 class Gateway:
@@ -140,6 +142,10 @@ class Gateway:
         size when the transport knows it (see :func:`decode_request`).
         """
         started = time.perf_counter()
+        if type(payload) is dict and max_size is not None and max_size <= MAX_REQUEST_BYTES:
+            now = self._call_now(payload, caller, emit, started)
+            if now is not None:
+                return now
         try:
             request = decode_request(payload, max_size=max_size)
         except GatewayError as exc:
@@ -149,8 +155,8 @@ class Gateway:
             admitted = self._admit(request, caller, emit)
         except GatewayError as exc:
             return _rejected(request, exc, started)
-        if isinstance(admitted, tuple):
-            return self._start(admitted[0], admitted[1], started)
+        if isinstance(admitted, _Call):
+            return self._start(admitted, started)
         return self._start_admitted(request, admitted, started)
 
     async def handle_request(
@@ -162,13 +168,16 @@ class Gateway:
             return outcome
         return await outcome
 
-    def _start(
-        self, call: _Call, lane: Lane, started: float
-    ) -> dict[str, Any] | Coroutine[Any, Any, dict[str, Any]]:
+    def _start(self, call: _Call, started: float) -> dict[str, Any] | Coroutine[Any, Any, dict[str, Any]]:
         rid = call.request.request_id
-        response_type = call.config.spec.response_type
+        config = call.config
+        response_type = config.spec.response_type
+        connection = call.caller.connection
         if response_type == "sync":
-            return self._run_sync(call, lane, started)
+            if config.is_coroutine and self.lanes.can_run_now(connection):
+                return self._run_eagerly(call, started)
+            return self._run_sync(call, self.lanes.admit(connection), started)
+        lane = self.lanes.admit(connection)
         if response_type == "none":
             detached = asyncio.create_task(self._in_background(call, lane, started))
             self._detached.add(detached)
@@ -179,20 +188,90 @@ class Gateway:
         return stream_ack(rid) if response_type == "stream" else async_ack(rid)
 
     async def _start_admitted(
-        self, request: GatewayRequest, admitting: Awaitable[tuple[_Call, Lane]], started: float
+        self, request: GatewayRequest, admitting: Awaitable[_Call], started: float
     ) -> dict[str, Any]:
         """The rest of a push whose checks await (a callable permission, rate limits)."""
         try:
-            call, lane = await admitting
+            call = await admitting
         except GatewayError as exc:
             return _rejected(request, exc, started)
-        outcome = self._start(call, lane, started)
+        outcome = self._start(call, started)
         if isinstance(outcome, dict):
             return outcome
         return await outcome
 
-    async def _run_sync(self, call: _Call, lane: Lane, started: float) -> dict[str, Any]:
-        response = await self.lanes.run(call.caller.connection, lane, self._respond(call))
+    def _call_now(
+        self, payload: dict[str, Any], caller: CallerContext, emit: Emit, started: float
+    ) -> dict[str, Any] | Coroutine[Any, Any, dict[str, Any]] | None:
+        """The common case in one pass: a valid request for a local sync coroutine function that
+        every check admits at once (no callable permission, no rate limit, a free running slot,
+        valid arguments), run eagerly. None, with nothing done, for anything else: the general
+        path then decides, and answers every rejection."""
+        fields = valid_fields(payload)
+        if fields is None or caller.user_id is None or self.draining:
+            return None
+        rid, service, request_type, version, args, device_id = fields
+        config = self.registry.resolved(service, request_type, version)
+        if config is None or not config.eager:
+            return None
+        spec = config.spec
+        connection = caller.connection
+        if (
+            (spec.check_permission.kind != "none" and not rule_allows(config, caller, args))
+            or not self.lanes.can_run_now(connection)
+            or (self._running and (connection, rid) in self._running)
+            or self.limiter.applies(spec)
+        ):
+            return None
+        values, errors = spec.validate_args(args)
+        if errors:
+            return None
+        device_id = caller.device_id or device_id
+        user_id = caller.user_id if type(caller.user_id) is str else str(caller.user_id)
+        deadline = time.time() + spec.timeout_ms / 1000
+        ctx = CallContext(rid, user_id, device_id, caller.sorted_roles, deadline)
+        outcome = self._first_step(config, rid, values, ctx)
+        if isinstance(outcome, Suspended):
+            call = _Call(GatewayRequest(*fields), config, caller, device_id, values, emit, node="local")
+            return self._run_sync(call, self.lanes.enter(connection), started, outcome)
+        config.stats.record(outcome["code"], started, spec.version, "sync", "local")
+        return outcome
+
+    def _first_step(
+        self, config: FunctionConfig, rid: str, values: dict[str, Any], ctx: CallContext
+    ) -> dict[str, Any] | Suspended:
+        """A local coroutine function's first step, run here and now (see :mod:`.eager`): its
+        response, or the :class:`Suspended` function to await in a task."""
+        assert config.function is not None
+        try:
+            outcome = first_step(config.function(**values, ctx=ctx))
+        except (Exception, asyncio.CancelledError) as exc:
+            return self._function_error(exc).to_response(rid)
+        return outcome if type(outcome) is Suspended else ok(rid, outcome)
+
+    def _run_eagerly(
+        self, call: _Call, started: float
+    ) -> dict[str, Any] | Coroutine[Any, Any, dict[str, Any]]:
+        """Run a local coroutine function's first step here and now (see :mod:`.eager`): a
+        function that answers without suspending costs no task and no loop turn; one that
+        suspends goes on, admitted to its socket's lane, in the task that runs the returned
+        coroutine (and its timeout starts there)."""
+        rid = call.request.request_id
+        config = call.config
+        assert config.function is not None
+        call.node = "local"
+        outcome = self._first_step(config, rid, call.values, self._context(call, config.spec.timeout_ms))
+        if isinstance(outcome, Suspended):
+            return self._run_sync(call, self.lanes.enter(call.caller.connection), started, outcome)
+        call.record(outcome["code"], started)
+        return outcome
+
+    async def _run_sync(
+        self, call: _Call, lane: Lane, started: float, first: Suspended | None = None
+    ) -> dict[str, Any]:
+        response = await self.lanes.run(
+            call.caller.connection, lane, self._respond(call, first), entered=first is not None
+        )
         call.record(response["code"], started)
         return response
 
@@ -235,7 +314,7 @@ class Gateway:
     # -- checks ---------------------------------------------------------------------------
     def _admit(
         self, request: GatewayRequest, caller: CallerContext, emit: Emit
-    ) -> tuple[_Call, Lane] | Coroutine[Any, Any, tuple[_Call, Lane]]:
+    ) -> _Call | Coroutine[Any, Any, _Call]:
         """Run the checks in the contract's order; what needs no await is decided here and now,
         the rest (a callable permission, rate limits) is returned as a coroutine."""
         if caller.user_id is None:
@@ -251,7 +330,7 @@ class Gateway:
 
     async def _admit_permitted(
         self, request: GatewayRequest, caller: CallerContext, config: FunctionConfig, emit: Emit
-    ) -> tuple[_Call, Lane]:
+    ) -> _Call:
         """The checks from a callable ``check_permission`` on."""
         try:
             allowed = await is_allowed(config, caller, request.args)
@@ -260,11 +339,11 @@ class Gateway:
         if not allowed:
             raise GatewayError(codes.PERMISSION_DENIED, "permission denied")
         admitted = self._admit_allowed(request, caller, config, emit)
-        return admitted if isinstance(admitted, tuple) else await admitted
+        return admitted if isinstance(admitted, _Call) else await admitted
 
     def _admit_allowed(
         self, request: GatewayRequest, caller: CallerContext, config: FunctionConfig, emit: Emit
-    ) -> tuple[_Call, Lane] | Coroutine[Any, Any, tuple[_Call, Lane]]:
+    ) -> _Call | Coroutine[Any, Any, _Call]:
         """The checks after the permission: room, arguments, rate limits (these await)."""
         if not self.lanes.has_room(caller.connection):
             raise GatewayError(codes.OVERLOADED, "too many calls in flight, try again later")
@@ -285,7 +364,7 @@ class Gateway:
         emit: Emit,
         values: dict[str, Any],
         errors: dict[str, Any],
-    ) -> tuple[_Call, Lane]:
+    ) -> _Call:
         device_id = caller.device_id or request.device_id
         try:  # the limit is reported first, but an invalid request uses no quota
             await self.limiter.check(config.spec, caller, device_id, request.args, count=not errors)
@@ -304,9 +383,8 @@ class Gateway:
         config: FunctionConfig,
         emit: Emit,
         values: dict[str, Any],
-    ) -> tuple[_Call, Lane]:
-        lane = self.lanes.admit(caller.connection)
-        return _Call(request, config, caller, caller.device_id or request.device_id, values, emit), lane
+    ) -> _Call:
+        return _Call(request, config, caller, caller.device_id or request.device_id, values, emit)
 
     # -- running --------------------------------------------------------------------------
     async def _in_background(self, call: _Call, lane: Lane, started: float) -> None:
@@ -338,14 +416,15 @@ class Gateway:
             log.debug("gateway emit failed: %s", type(exc).__name__)
             raise asyncio.CancelledError from exc
 
-    async def _respond(self, call: _Call) -> dict[str, Any]:
-        """Run the call and build its final response (errors included)."""
+    async def _respond(self, call: _Call, first: Suspended | None = None) -> dict[str, Any]:
+        """Run the call and build its final response (errors included); ``first``: the local
+        function, its first step run already (see :meth:`_run_eagerly`)."""
         rid = call.request.request_id
         try:
             if call.config.spec.response_type == "stream":
                 await self._stream(call)
                 return stream_end(rid)
-            return ok(rid, await self._execute(call))
+            return ok(rid, await self._execute(call, first))
         except GatewayError as exc:
             return exc.to_response(rid)
 
@@ -357,7 +436,7 @@ class Gateway:
         deadline = time.time() + timeout_ms / 1000
         return CallContext(call.request.request_id, user_id, call.device_id, caller.sorted_roles, deadline)
 
-    async def _execute(self, call: _Call) -> Any:
+    async def _execute(self, call: _Call, first: Suspended | None = None) -> Any:
         """Run a sync/async call, locally or on a service node (retries included), within its
         ``timeout_ms``: one watch on the shared timer, not an ``asyncio.timeout`` per call."""
         config = call.config
@@ -370,8 +449,10 @@ class Gateway:
                 remote.close(cancel=False)
                 return reply.get("result")
             call.node = "local"
-            ctx = self._context(call, spec.timeout_ms)
             try:
+                if first is not None:
+                    return await first
+                ctx = self._context(call, spec.timeout_ms)
                 if config.is_coroutine:
                     return await config.function(**call.values, ctx=ctx)
                 return await _invoke(config.function, call.values, ctx)
@@ -386,7 +467,7 @@ class Gateway:
         finally:
             self.deadlines.end(watch)
 
-    def _function_error(self, exc: Exception) -> GatewayError:
+    def _function_error(self, exc: BaseException) -> GatewayError:
         if isinstance(exc, ServiceError):
             return GatewayError(exc.code, exc.message, business=True)
         if isinstance(exc, GatewayError):

@@ -117,6 +117,53 @@ def count_chunk(service: str, request_type: str) -> None:
     child.inc()
 
 
+class CallStats:
+    """The call counts and latency buckets of one (service, request_type): its label tuples are
+    built once, not per call. Get it with :func:`stats_for`."""
+
+    __slots__ = ("_keys", "_latency", "request_type", "service")
+
+    def __init__(self, service: str, request_type: str) -> None:
+        self.service = service
+        self.request_type = request_type
+        self._keys: dict[str | None, tuple[str, str, str]] = {}
+        self._latency: list[float] | None = None
+
+    def record(
+        self,
+        code: str | None,
+        started: float,
+        version: str | None = None,
+        response_type: str | None = None,
+        node: str | None = None,
+    ) -> None:
+        """Count one finished call and record its span (``started`` is a ``perf_counter`` reading)."""
+        elapsed = time.perf_counter() - started
+        key = self._keys.get(code)
+        if key is None:
+            key = self._keys[code] = (self.service, self.request_type, code or "ok")
+        _COUNTS[key] = _COUNTS.get(key, 0) + 1
+        counts = self._latency
+        if counts is None:  # registered on first use: a function never called shows no histogram
+            counts = self._latency = _LATENCY.setdefault(key[:2], [0.0] * (len(BUCKETS) + 2))
+        counts[bisect_left(BUCKETS, elapsed)] += 1
+        counts[-1] += elapsed
+        if (_PROVIDER_FROM_ENV or trace._TRACER_PROVIDER is not None) and _tracing():
+            _span(key, elapsed, version, response_type, node)
+
+
+_STATS: dict[tuple[str, str], CallStats] = {}
+
+
+def stats_for(service: str | None, request_type: str | None) -> CallStats:
+    """The shared :class:`CallStats` of a function's names (empty names: an unresolved request)."""
+    names = (service or "", request_type or "")
+    stats = _STATS.get(names)
+    if stats is None:
+        stats = _STATS[names] = CallStats(*names)
+    return stats
+
+
 def record_call(
     service: str | None,
     request_type: str | None,
@@ -131,28 +178,28 @@ def record_call(
 
     Unresolved requests are labelled with empty names (no client-made label values).
     """
-    elapsed = time.perf_counter() - started
-    key = (service or "", request_type or "", code or "ok")
-    _COUNTS[key] = _COUNTS.get(key, 0) + 1
-    counts = _LATENCY.get(key[:2])
-    if counts is None:
-        counts = _LATENCY[key[:2]] = [0.0] * (len(BUCKETS) + 2)
-    counts[bisect_left(BUCKETS, elapsed)] += 1
-    counts[-1] += elapsed
-    if not _tracing():
-        return
+    stats_for(service, request_type).record(code, started, version, response_type, node)
+
+
+def _span(
+    key: tuple[str, str, str],
+    elapsed: float,
+    version: str | None,
+    response_type: str | None,
+    node: str | None,
+) -> None:
     end_ns = time.time_ns()
     attributes = {
-        "relaygate.gateway.service": service or "",
-        "relaygate.gateway.request_type": request_type or "",
+        "relaygate.gateway.service": key[0],
+        "relaygate.gateway.request_type": key[1],
         "relaygate.gateway.version": version or "",
         "relaygate.gateway.response_type": response_type or "",
         "relaygate.gateway.node": node or "",
-        "relaygate.gateway.code": code or "ok",
+        "relaygate.gateway.code": key[2],
     }
     span = _TRACER.start_span(
         "gateway.call", kind=SpanKind.SERVER, start_time=end_ns - int(elapsed * 1e9), attributes=attributes
     )
-    if code is not None:
-        span.set_status(Status(StatusCode.ERROR, code))
+    if key[2] != "ok":
+        span.set_status(Status(StatusCode.ERROR, key[2]))
     span.end(end_time=end_ns)
