@@ -4,27 +4,15 @@ WebSocket transport (``python -m bench.servers.node_serve --port N``; settings f
 
 from __future__ import annotations
 
-import argparse
-
-import uvicorn
-
-from bench.servers import raise_fd_limit
+from bench.servers.serving import arguments, run
 from relaygate.node import create_app
-from relaygate.web.server import server_config
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--loop", default="uvloop")
-    parser.add_argument("--http", default="httptools")
-    args = parser.parse_args()
-    raise_fd_limit()
+    args = arguments(__doc__).parse_args()
     app = create_app()
     endpoint = app.state.relaygate.endpoint
-    config = server_config(endpoint.wrap(app), "127.0.0.1", args.port, ws=endpoint.websocket_protocol())
-    config.loop, config.http, config.backlog, config.access_log = args.loop, args.http, 4096, False
-    uvicorn.Server(config).run()
+    run(endpoint.wrap(app), endpoint, args)
 
 
 if __name__ == "__main__":

@@ -17,8 +17,6 @@ the endpoint's WebSocket paths on Relaygate's own transport, the rest on uvicorn
 
 from __future__ import annotations
 
-import argparse
-import gc
 import os
 from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
@@ -126,34 +124,10 @@ def build() -> tuple[ASGIApp, Endpoint]:
 
 
 def main() -> None:
-    import uvicorn
+    from bench.servers.serving import arguments, run
 
-    from bench.servers import raise_fd_limit
-
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--loop", default="uvloop")
-    parser.add_argument("--http", default="httptools")
-    args = parser.parse_args()
-    raise_fd_limit()
     app, endpoint = build()
-    config = uvicorn.Config(
-        app,
-        host="127.0.0.1",
-        port=args.port,
-        ws=endpoint.websocket_protocol(),
-        loop=args.loop,
-        http=endpoint.http_protocol(args.http),  # upgrades skip uvicorn's HTTP parser, as serve
-        ws_ping_interval=None,
-        ws_per_message_deflate=False,
-        backlog=4096,
-        log_level="warning",
-        access_log=False,
-        lifespan="on",
-    )
-    gc.collect()
-    gc.freeze()  # as relaygate serve does once started: full collections skip what lives forever
-    uvicorn.Server(config).run()
+    run(app, endpoint, arguments(__doc__).parse_args())
 
 
 if __name__ == "__main__":

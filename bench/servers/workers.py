@@ -9,10 +9,7 @@
 from __future__ import annotations
 
 import argparse
-import gc
 import sys
-
-import uvicorn
 
 from relaygate.supervisor import Supervisor, reuse_port_socket
 
@@ -36,35 +33,19 @@ class BenchSupervisor(Supervisor):
 
 def child(args: argparse.Namespace) -> None:
     from bench.servers.relaygate_app import build
+    from bench.servers.serving import run
 
     app, endpoint = build()
-    config = uvicorn.Config(
-        app,
-        host="127.0.0.1",
-        port=args.port,
-        ws=endpoint.websocket_protocol(),  # as relaygate serve (--ws names uvicorn's only for peers)
-        loop=args.loop,
-        http=endpoint.http_protocol(args.http),  # upgrades skip uvicorn's HTTP parser, as serve
-        ws_ping_interval=None,
-        ws_per_message_deflate=False,
-        backlog=4096,
-        log_level="warning",
-        access_log=False,
-        lifespan="on",
-    )
-    gc.collect()
-    gc.freeze()  # as relaygate serve does once started: full collections skip what lives forever
-    uvicorn.Server(config).run(sockets=[reuse_port_socket("127.0.0.1", args.port)])
+    run(app, endpoint, args, [reuse_port_socket("127.0.0.1", args.port)])
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--port", type=int, required=True)
+    from bench.servers.serving import arguments
+
+    parser = arguments(__doc__)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--child", action="store_true")
     parser.add_argument("--ws", default="websockets-sansio")
-    parser.add_argument("--loop", default="uvloop")
-    parser.add_argument("--http", default="httptools")
     args = parser.parse_args()
     if args.child:
         child(args)

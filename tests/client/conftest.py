@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import pytest
 
+from relaygate.client import Client
 from tests.client.scripted import ScriptedServer
 
 
@@ -17,3 +19,18 @@ async def server() -> AsyncIterator[ScriptedServer]:
         yield srv
     finally:
         await srv.stop()
+
+
+@pytest.fixture
+async def make_client(server: ScriptedServer) -> AsyncIterator[Callable[..., Client]]:
+    """Clients on the scripted server, closed after the test."""
+    clients: list[Client] = []
+
+    def factory(**kwargs: Any) -> Client:
+        client = Client(server.url, **kwargs)
+        clients.append(client)
+        return client
+
+    yield factory
+    for client in clients:
+        await client.close()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -20,20 +20,6 @@ from relaygate.client import (
 from tests.client.scripted import Conn, ScriptedServer, eventually
 
 WAIT = 5.0
-
-
-@pytest.fixture
-async def make_client(server: ScriptedServer) -> AsyncIterator[Callable[..., Client]]:
-    clients: list[Client] = []
-
-    def factory(**kwargs: Any) -> Client:
-        client = Client(server.url, **kwargs)
-        clients.append(client)
-        return client
-
-    yield factory
-    for client in clients:
-        await client.close()
 
 
 async def connected(server: ScriptedServer, client: Client) -> Conn:

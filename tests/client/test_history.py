@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
-
-import pytest
 
 from relaygate.client import Client
 from relaygate.client.positions import Seen, Tracker
@@ -44,20 +42,6 @@ def test_the_tracker_tells_new_duplicate_and_gap() -> None:
     assert tracker.seen("other:1") is Seen.GAP and tracker.gap
     tracker.joined("other:4", False)
     assert not tracker.gap and tracker.position == "other:4"
-
-
-@pytest.fixture
-async def make_client(server: ScriptedServer) -> AsyncIterator[Callable[..., Client]]:
-    clients: list[Client] = []
-
-    def factory(**kwargs: Any) -> Client:
-        client = Client(server.url, **kwargs)
-        clients.append(client)
-        return client
-
-    yield factory
-    for client in clients:
-        await client.close()
 
 
 async def test_a_gap_while_connected_rejoins_with_since_and_drops_replayed_duplicates(

@@ -18,6 +18,7 @@ from starlette.types import Receive, Scope, Send
 from relaygate.config import Settings
 from relaygate.db import Database
 from relaygate.node import create_app
+from relaygate.telemetry.metrics import REGISTRY
 from relaygate.web import resources
 from relaygate.web.conditional import Validators, http_date
 from relaygate.web.problems import Problem
@@ -222,9 +223,11 @@ async def test_401_then_403(client: httpx.AsyncClient, tokens: Tokens) -> None:
 
 
 async def test_429_with_retry_after(client: httpx.AsyncClient) -> None:
+    before = REGISTRY.get_sample_value("relaygate_rate_limit_rejections_total", {"scope": "http"}) or 0.0
     response = await client.get("/t/limited")
     problem(response, 429)
     assert response.headers["retry-after"] == "2"
+    assert REGISTRY.get_sample_value("relaygate_rate_limit_rejections_total", {"scope": "http"}) == before + 1
 
 
 async def test_406_when_json_is_excluded(client: httpx.AsyncClient) -> None:

@@ -34,6 +34,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from relaygate.accounts import Principal
 from relaygate.telemetry.logging import user_id_var
+from relaygate.telemetry.metrics import RATE_LIMIT_REJECTIONS
 from relaygate.web.conditional import Validators, evaluate_preconditions, media_type_of, negotiate
 from relaygate.web.problems import KNOWN_METHODS, PROBLEM_JSON, Problem, error_map, outage_problem
 
@@ -460,6 +461,7 @@ class ResourceRoute(BaseRoute):
             if operation.rate_limit is not None:
                 retry_after = await operation.rate_limit(call)
                 if retry_after is not None:
+                    RATE_LIMIT_REJECTIONS.labels("http").inc()
                     raise _problem(
                         Problem(
                             429,
