@@ -31,7 +31,7 @@ class FunctionConfig:
     """``function`` is a coroutine function (awaited on the loop, not run in a thread)."""
     eager: bool = field(init=False, compare=False, default=False)
     """A local sync coroutine function without a callable permission: the gateway may run its
-    first step at once, in the push's own handling (see :mod:`relaygate.gateway.eager`)."""
+    first step at once, in the push's own handling (see :mod:`relaygate.service.eager`)."""
     stats: CallStats = field(init=False, compare=False, repr=False)
     """Where its finished calls are counted (shared by the versions of one function)."""
 

@@ -3,7 +3,7 @@
 Order of checks (each rejection runs nothing): decode -> authentication -> lookup/version ->
 permission -> rate limit -> arguments -> execute. Calls of one socket run concurrently, bounded
 per socket; sync calls answer in the reply, async and stream calls answer later through
-``emit``. A local function's first step runs at once (:mod:`relaygate.gateway.eager`): one that
+``emit``. A local function's first step runs at once (:mod:`relaygate.service.eager`): one that
 returns without suspending is answered without a task.
 """
 
@@ -23,7 +23,6 @@ from typing import Any, Final
 
 from relaygate.gateway import metrics
 from relaygate.gateway.config import FunctionConfig
-from relaygate.gateway.eager import Suspended, first_step
 from relaygate.gateway.lanes import Lane, Lanes
 from relaygate.gateway.limiter import LimiterConfig, RateLimiter
 from relaygate.gateway.permission import is_allowed, rule_allows
@@ -50,6 +49,7 @@ from relaygate.protocol.gateway import codes, wire
 from relaygate.protocol.gateway.codes import ServiceError
 from relaygate.protocol.gateway.context import CallContext
 from relaygate.service.deadlines import Deadlines
+from relaygate.service.eager import Suspended, first_step
 
 log = logging.getLogger(__name__)
 
@@ -240,8 +240,9 @@ class Gateway:
     def _first_step(
         self, config: FunctionConfig, rid: str, values: dict[str, Any], ctx: CallContext
     ) -> dict[str, Any] | Suspended:
-        """A local coroutine function's first step, run here and now (see :mod:`.eager`): its
-        response, or the :class:`Suspended` function to await in a task."""
+        """A local coroutine function's first step, run here and now (see
+        :mod:`relaygate.service.eager`): its response, or the :class:`Suspended` function to
+        await in a task."""
         assert config.function is not None
         try:
             outcome = first_step(config.function(**values, ctx=ctx))
@@ -252,10 +253,10 @@ class Gateway:
     def _run_eagerly(
         self, call: _Call, started: float
     ) -> dict[str, Any] | Coroutine[Any, Any, dict[str, Any]]:
-        """Run a local coroutine function's first step here and now (see :mod:`.eager`): a
-        function that answers without suspending costs no task and no loop turn; one that
-        suspends goes on, admitted to its socket's lane, in the task that runs the returned
-        coroutine (and its timeout starts there)."""
+        """Run a local coroutine function's first step here and now (see
+        :mod:`relaygate.service.eager`): a function that answers without suspending costs no
+        task and no loop turn; one that suspends goes on, admitted to its socket's lane, in the
+        task that runs the returned coroutine (and its timeout starts there)."""
         rid = call.request.request_id
         config = call.config
         assert config.function is not None

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from relaygate.gateway.eager import Suspended, first_step
+from relaygate.service.eager import Suspended, first_step
 
 VAR: contextvars.ContextVar[str] = contextvars.ContextVar("VAR", default="unset")
 
