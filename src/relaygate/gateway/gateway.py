@@ -30,6 +30,7 @@ from relaygate.gateway.registry import Registry
 from relaygate.gateway.request import (
     MAX_REQUEST_BYTES,
     CallerContext,
+    Fields,
     GatewayRequest,
     decode_request,
     request_id_of,
@@ -47,7 +48,7 @@ from relaygate.gateway.selection import NodeSelector
 from relaygate.gateway.transport import NodeLost, RemoteCall, Transport
 from relaygate.protocol.gateway import codes, wire
 from relaygate.protocol.gateway.codes import ServiceError
-from relaygate.protocol.gateway.context import CallContext
+from relaygate.protocol.gateway.context import CallContext, wire_context
 from relaygate.service.deadlines import Deadlines
 from relaygate.service.eager import Suspended, first_step
 
@@ -142,15 +143,20 @@ class Gateway:
         size when the transport knows it (see :func:`decode_request`).
         """
         started = time.perf_counter()
+        fields = None
         if type(payload) is dict and max_size is not None and max_size <= MAX_REQUEST_BYTES:
-            now = self._call_now(payload, caller, emit, started)
+            fields = valid_fields(payload)
+        if fields is not None:
+            now = self._call_now(fields, caller, emit, started)
             if now is not None:
                 return now
-        try:
-            request = decode_request(payload, max_size=max_size)
-        except GatewayError as exc:
-            metrics.record_call(None, None, exc.code, started)
-            return exc.to_response(request_id_of(payload))
+            request = GatewayRequest(*fields)
+        else:
+            try:
+                request = decode_request(payload, max_size=max_size)
+            except GatewayError as exc:
+                metrics.record_call(None, None, exc.code, started)
+                return exc.to_response(request_id_of(payload))
         try:
             admitted = self._admit(request, caller, emit)
         except GatewayError as exc:
@@ -201,14 +207,13 @@ class Gateway:
         return await outcome
 
     def _call_now(
-        self, payload: dict[str, Any], caller: CallerContext, emit: Emit, started: float
+        self, fields: Fields, caller: CallerContext, emit: Emit, started: float
     ) -> dict[str, Any] | Coroutine[Any, Any, dict[str, Any]] | None:
-        """The common case in one pass: a valid request for a local sync coroutine function that
-        every check admits at once (no callable permission, no rate limit, a free running slot,
-        valid arguments), run eagerly. None, with nothing done, for anything else: the general
-        path then decides, and answers every rejection."""
-        fields = valid_fields(payload)
-        if fields is None or caller.user_id is None or self.draining:
+        """The common case in one pass: a valid request (``fields``) for a local sync coroutine
+        function that every check admits at once (no callable permission, no rate limit, a free
+        running slot, valid arguments), run eagerly. None, with nothing done, for anything
+        else: the general path then decides, and answers every rejection."""
+        if caller.user_id is None or self.draining:
             return None
         rid, service, request_type, version, args, device_id = fields
         config = self.registry.resolved(service, request_type, version)
@@ -227,9 +232,8 @@ class Gateway:
         if errors:
             return None
         device_id = caller.device_id or device_id
-        user_id = caller.user_id if type(caller.user_id) is str else str(caller.user_id)
         deadline = time.time() + spec.timeout_ms / 1000
-        ctx = CallContext(rid, user_id, device_id, caller.sorted_roles, deadline)
+        ctx = CallContext(rid, _user_text(caller.user_id), device_id, caller.sorted_roles, deadline)
         outcome = self._first_step(config, rid, values, ctx)
         if isinstance(outcome, Suspended):
             call = _Call(GatewayRequest(*fields), config, caller, device_id, values, emit, node="local")
@@ -430,12 +434,11 @@ class Gateway:
             return exc.to_response(rid)
 
     def _context(self, call: _Call, timeout_ms: int) -> CallContext:
-        caller = call.caller
-        user_id = caller.user_id
-        if user_id is not None and type(user_id) is not str:
-            user_id = str(user_id)
         deadline = time.time() + timeout_ms / 1000
-        return CallContext(call.request.request_id, user_id, call.device_id, caller.sorted_roles, deadline)
+        caller = call.caller
+        return CallContext(
+            call.request.request_id, _user_text(caller.user_id), call.device_id, caller.sorted_roles, deadline
+        )
 
     async def _execute(self, call: _Call, first: Suspended | None = None) -> Any:
         """Run a sync/async call, locally or on a service node (retries included), within its
@@ -595,7 +598,13 @@ class Gateway:
             "v": spec.version,
             "rt": spec.response_type,
             "args": call.values,
-            "ctx": self._context(call, budget_ms).to_wire(),
+            "ctx": wire_context(
+                call.request.request_id,
+                _user_text(call.caller.user_id),
+                call.device_id,
+                call.caller.sorted_roles,
+                time.time() + budget_ms / 1000,
+            ),
             "credits": self.stream_credits if stream else 0,
         }
         call.node = node
@@ -621,6 +630,13 @@ class Gateway:
         assert self.transport is not None
         spec = call.config.spec
         live = self.transport.live_nodes(spec.key)
+        if (
+            not failed
+            and len(live) == 1
+            and type(spec.nodes) is str
+            and spec.choose_node_mode.kind != "round_robin"
+        ):
+            return live[0]  # random and rendezvous hashing pick the only node (round robin counts)
         if isinstance(spec.nodes, tuple):
             live = [n for n in live if n in spec.nodes]
         if failed:
@@ -637,6 +653,11 @@ class Gateway:
             args=call.values,
             user_id=None if call.caller.user_id is None else str(call.caller.user_id),
         )
+
+
+def _user_text(user_id: object) -> str | None:
+    """The caller's user id as functions see it (a string; a socket may hold another type)."""
+    return user_id if user_id is None or type(user_id) is str else str(user_id)
 
 
 def _rejected(request: GatewayRequest, exc: GatewayError, started: float) -> dict[str, Any]:
