@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import json
 import multiprocessing
+import shutil
 import time
 import traceback
 from collections.abc import Awaitable, Callable
@@ -20,7 +22,7 @@ from typing import Any
 import psutil
 import uvloop
 
-from bench.servers import raise_fd_limit
+from bench.servers import REPO_ROOT, raise_fd_limit
 
 WorkerFn = Callable[["Control", dict[str, Any]], Awaitable[Any]]
 
@@ -40,6 +42,44 @@ class Control:
         self.conn.send((name, data))
         reply = await asyncio.to_thread(self.conn.recv)
         return reply
+
+
+NODE_GENERATORS = REPO_ROOT / "bench" / "node"
+
+
+def node_generator() -> bool:
+    """Node is installed (the generators in ``bench/node`` use only its standard library)."""
+    return shutil.which("node") is not None
+
+
+async def relay_node(ctl: Control, script: str, options: dict[str, Any], steps: tuple[str, ...]) -> None:
+    """Run ``bench/node/<script>`` with ``options`` (JSON, argv[2]) and relay its steps: this worker
+    only passes them on; the Node child's CPU counts as the generator's (:meth:`WorkerPool.cpu`)."""
+    child = await asyncio.create_subprocess_exec(
+        "node",
+        str(NODE_GENERATORS / script),
+        json.dumps(options),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        cwd=REPO_ROOT,
+    )
+    assert child.stdin is not None and child.stdout is not None
+    try:
+        for name in steps:
+            line = await child.stdout.readline()
+            if not line:
+                raise RuntimeError(f"the Node generator exited before step {name!r}")
+            message = json.loads(line)
+            if message["step"] != name:
+                raise RuntimeError(f"the Node generator reported {message['step']!r}, expected {name!r}")
+            await ctl.step(name, message["data"])
+            child.stdin.write(b"go\n")
+            await child.stdin.drain()
+        await asyncio.wait_for(child.wait(), 30)
+    finally:
+        if child.returncode is None:
+            child.kill()
+            await child.wait()
 
 
 def _entry(conn: Connection, target: str, params: dict[str, Any]) -> None:

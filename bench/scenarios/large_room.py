@@ -13,17 +13,13 @@ all is the last receipt minus the send time.
 from __future__ import annotations
 
 import asyncio
-import json
 import re
-import shutil
 import time
-from pathlib import Path
 from typing import Any
 
 from bench.scenarios import Metric, RunContext, Target, machine_busy, others_pct, split
-from bench.servers import REPO_ROOT
 from bench.wire import Heartbeats, PhoenixClient, WireClient, source_host
-from bench.workers import Control, WorkerPool
+from bench.workers import Control, WorkerPool, node_generator, relay_node
 
 NAME = "large-room"
 TITLE = "Large room: N sockets join one presence-tracked room; then one broadcast to all"
@@ -176,45 +172,16 @@ async def client(ctl: Control, params: dict[str, Any]) -> None:
         await c.close()
 
 
-NODE_CLIENT = Path(__file__).resolve().parents[1] / "large_room_client.mjs"
-
-
-def node_generator() -> bool:
-    """Node is installed (the generator uses only its standard library)."""
-    return shutil.which("node") is not None
-
-
 async def node_client(ctl: Control, params: dict[str, Any]) -> None:
-    """The same member work as :func:`client`, done by ``bench/large_room_client.mjs`` (Node, raw
-    sockets): this process only relays the steps; the Node child's CPU counts as the generator's."""
+    """The same member work as :func:`client`, done by ``bench/node/large_room.mjs``."""
     lo, hi = params["indices"]
     options = {key: params[key] for key in ("members", "urls", "fill_timeout", "publisher")}
-    argv = json.dumps(options | {"start": lo, "stop": hi, "topic": TOPIC})
-    child = await asyncio.create_subprocess_exec(
-        "node",
-        str(NODE_CLIENT),
-        argv,
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        cwd=REPO_ROOT,
+    await relay_node(
+        ctl,
+        "large_room.mjs",
+        options | {"start": lo, "stop": hi, "topic": TOPIC},
+        ("ready", "filled", "delivered"),
     )
-    assert child.stdin is not None and child.stdout is not None
-    try:
-        for name in ("ready", "filled", "delivered"):
-            line = await child.stdout.readline()
-            if not line:
-                raise RuntimeError(f"the Node generator exited before step {name!r}")
-            message = json.loads(line)
-            if message["step"] != name:
-                raise RuntimeError(f"the Node generator reported {message['step']!r}, expected {name!r}")
-            await ctl.step(name, None if name == "ready" else message["data"])
-            child.stdin.write(b"go\n")
-            await child.stdin.drain()
-        await asyncio.wait_for(child.wait(), 30)
-    finally:
-        if child.returncode is None:
-            child.kill()
-            await child.wait()
 
 
 def run(ctx: RunContext) -> dict[str, Any]:
@@ -222,7 +189,7 @@ def run(ctx: RunContext) -> dict[str, Any]:
     members = size["members"]
     node = node_generator()
     ctx.notes.append(
-        "load generator: Node on raw sockets (bench/large_room_client.mjs)"
+        "load generator: Node on raw sockets (bench/node/large_room.mjs)"
         if node
         else "load generator: Python raw frames (no Node here)"
     )

@@ -76,8 +76,20 @@ async def joined(
     return session, transport
 
 
+FEED = ["feed"]
+
+
+@pytest.fixture(autouse=True, params=["feed", "feed_text"])
+def feeding(request: pytest.FixtureRequest) -> None:
+    """Every test twice: pushes fed as ``str`` (``feed``), and as the wire transport feeds them
+    (``feed_text`` with the frame's bytes, ``feed`` only for what the fast path declines)."""
+    FEED[0] = request.param
+
+
 def push(session: Session, ref: str, event: str, payload: Any = None) -> None:
-    session.feed(json.dumps(["1", ref, "sync:a", event, {} if payload is None else payload]))
+    text = json.dumps(["1", ref, "sync:a", event, {} if payload is None else payload])
+    if FEED[0] == "feed" or not session.feed_text(text.encode()):
+        session.feed(text)
 
 
 async def test_a_sync_reply_is_queued_before_feed_returns() -> None:
@@ -282,4 +294,15 @@ async def test_a_sync_join_on_a_history_topic_reads_it_and_answers_its_position(
     await until(lambda: len(transport.frames) == 1)
     response = transport.frames[0][4]["response"]
     assert response["joined"] == "sync:a" and "position" in response and response["recovered"] is False
+    await session.finish()
+
+
+async def test_feed_text_takes_pushes_to_joined_channels_only() -> None:
+    session, transport = await joined(SyncChannel())
+    assert session.feed_text(json.dumps(["1", "2", "sync:a", "ping", {"n": 1}]).encode())
+    assert not session.feed_text(json.dumps([None, "3", "phoenix", "heartbeat", {}]).encode())
+    assert not session.feed_text(json.dumps(["4", "4", "sync:b", "phx_join", {}]).encode())
+    assert not session.feed_text(b"not json")
+    session.flush()
+    assert transport.frames[1:] == [["1", "2", "sync:a", "phx_reply", {"status": "ok", "response": {"n": 1}}]]
     await session.finish()

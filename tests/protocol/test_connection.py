@@ -280,3 +280,47 @@ def test_malformed_frames_become_protocol_errors() -> None:
     assert conn.receive("{bad") == ProtocolError(1007, "frame is not valid JSON")
     result = conn.receive(b"\x01\x00\x00\x01\x01te")
     assert isinstance(result, ProtocolError) and result.code == 1003
+
+
+def test_receive_push_is_receives_deliver_or_nothing() -> None:
+    """The fast route gives the channel and fields of exactly the frames receive delivers;
+    everything else (joins, leaves, heartbeats, stale join_refs, unjoined topics, errors) is
+    declined untouched, and receive then decides as before."""
+    conn = make()
+    chan = join(conn, "room:1", jr="3")
+    leaving = join(conn, "room:2", jr="5")
+    conn.receive(frame("5", "6", "room:2", "phx_leave", {}))
+    assert leaving.leaving
+    frames = [
+        frame("3", "4", "room:1", "ping", {"n": 1}),
+        frame(None, "4", "room:1", "ping", []),
+        frame("3", None, "room:1", "phx_other", 1),
+        frame("2", "4", "room:1", "ping", {}),  # stale join_ref
+        frame("3", "4", "room:1", "phx_join", {}),
+        frame("3", "4", "room:1", "phx_leave", {}),
+        frame("5", "7", "room:2", "ping", {}),  # leaving
+        frame("9", "4", "room:x", "ping", {}),  # never joined
+        frame(None, "1", "phoenix", "heartbeat", {}),
+        frame("3", "4", "room:1"),
+        "not json",
+    ]
+    taken = 0
+    for text in frames:
+        push = conn.receive_push(text.encode())
+        before = dict(conn.channels)
+        if push is not None:
+            taken += 1
+            assert push[0] is chan
+            assert conn.receive(text) == Deliver(chan, Message(*push[1]))
+        else:
+            assert type(conn.receive(text)) is not Deliver
+            conn.channels = before  # undo what receive did (a join replaces, a leave marks)
+            chan.leaving = False
+    assert taken == 3
+
+
+def test_receive_push_leaves_large_frames_to_receive() -> None:
+    conn = make(max_frame_size=400)
+    join(conn, "room:1", jr="3")
+    assert conn.receive_push(frame("3", "4", "room:1", "ping", "x" * 50).encode()) is not None
+    assert conn.receive_push(frame("3", "4", "room:1", "ping", "x" * 100).encode()) is None

@@ -210,3 +210,35 @@ def test_unencodable_wire_frames_raise_encode_error() -> None:
         V2.reply_frame("1", "2", "room:1", "ok", {"x": object()})
     with pytest.raises(EncodeError):
         V2.broadcast_frame("room:1", "new", {"x": {1, 2}})
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        '["3","4","room:1","ping",{"n":1}]',
+        '[null,null,"t","e",[1]]',
+        '["3","4","room:1","ping",{"n":1},"extra"]',
+        "not json",
+        "",
+        '{"topic":"t"}',
+        '["1","2","t","e"]',
+        '[1,"2","t","e",{}]',
+        '["1",2,"t","e",{}]',
+        '["1","2",null,"e",{}]',
+        '["1","2","t",5,{}]',
+    ],
+)
+def test_v2_decode_text_is_decode_or_nothing(frame: str) -> None:
+    """The fast decode gives decode's fields exactly, or declines (then decode decides)."""
+    fields = V2.decode_text(frame.encode())
+    if fields is not None:
+        assert V2.decode(frame) == Message(*fields)
+    else:
+        assert frame == '["3","4","room:1","ping",{"n":1},"extra"]' or isinstance(
+            V2.decode(frame), ProtocolError
+        )
+
+
+def test_decode_text_declines_bad_utf8_and_other_serializers() -> None:
+    assert V2.decode_text(b'["1","2","t","\xff",{}]') is None
+    assert V1.decode_text(b'{"topic":"t","event":"e","payload":{},"ref":"1"}') is None

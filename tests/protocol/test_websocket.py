@@ -199,3 +199,60 @@ def test_reject_response_closes_and_426_names_the_version() -> None:
     assert reject_response(403).startswith(b"HTTP/1.1 403 Forbidden\r\n")
     assert b"Connection: close" in reject_response(403)
     assert b"Sec-WebSocket-Version: 13" in reject_response(426)
+
+
+def _whole_text_cases() -> list[bytes]:
+    text = client_frame(OP_TEXT, b"x" * 125)
+    return [
+        client_frame(OP_TEXT, b""),
+        client_frame(OP_TEXT, b"hello"),
+        text,
+        client_frame(OP_TEXT, b"y" * 126),  # 16-bit length
+        client_frame(OP_TEXT, "é".encode() * 3000),
+        client_frame(OP_TEXT, b"\xff\xfe"),  # not UTF-8: whole_text leaves that to the decoder
+        client_frame(OP_TEXT, b"z" * 70000),  # 64-bit length: never the fast path
+        client_frame(OP_BINARY, b"bin"),
+        client_frame(OP_PING, b"p"),
+        client_frame(OP_TEXT, b"part", fin=False),
+        client_frame(OP_TEXT, b"hi", mask=False),
+        client_frame(OP_TEXT, b"hi", rsv=0x40),
+        text[:-1],  # incomplete
+        text + client_frame(OP_TEXT, b"next"),  # two frames
+        text[:1],
+    ]
+
+
+@pytest.mark.parametrize("wire", _whole_text_cases())
+@pytest.mark.parametrize("max_size", [1 << 20, 100])
+def test_whole_text_is_feeds_single_text_frame_or_nothing(wire: bytes, max_size: int) -> None:
+    """The fast path's payload is what feed would yield (one text message, or the UTF-8 error
+    when it is not UTF-8); when it declines, the parser is untouched."""
+    fast, general = FrameParser(max_size), FrameParser(max_size)
+    payload = fast.whole_text(wire)
+    events = general.feed(wire)
+    if payload is None:
+        assert fast.feed(wire) == events
+        return
+    try:
+        assert events == [payload.decode()]
+    except UnicodeDecodeError:
+        assert events == [ProtocolError(1007, "text frame is not UTF-8")]
+    assert fast.feed(b"") == []  # nothing left pending
+
+
+@pytest.mark.parametrize("size", [0, 125, 126, 65535])
+def test_whole_text_takes_7_and_16_bit_lengths(size: int) -> None:
+    assert FrameParser(1 << 20).whole_text(client_frame(OP_TEXT, b"q" * size)) == b"q" * size
+
+
+def test_whole_text_declines_while_a_frame_is_pending() -> None:
+    parser = FrameParser(1 << 20)
+    first = client_frame(OP_TEXT, b"hello")
+    assert parser.feed(first[:3]) == []
+    assert parser.whole_text(client_frame(OP_TEXT, b"a")) is None
+    parser = FrameParser(1 << 20)
+    assert parser.feed(client_frame(OP_TEXT, b"a", fin=False)) == []
+    assert parser.whole_text(client_frame(OP_TEXT, b"b")) is None
+    parser = FrameParser(1 << 20)
+    parser.feed(client_frame(OP_TEXT, b"hi", mask=False))  # failed
+    assert parser.whole_text(client_frame(OP_TEXT, b"b")) is None

@@ -86,7 +86,7 @@ _IN: Final = 1
 _LEAVE: Final = 2
 _OUT: Final = 3
 _INFO: Final = 4
-_AWAIT: Final = 5  # (message, awaitable) a handle_in called at once returned: its outcome
+_AWAIT: Final = 5  # (ref, awaitable) a handle_in called at once returned: its outcome
 _JOINING_REST: Final = 6  # (message, outcome) a join called at once returned: the rest of the join
 
 _JOINING: Final = 0
@@ -320,32 +320,50 @@ class ChannelSocket(ChannelEntry):
 
     def enqueue_in(self, message: Message) -> None:
         if self._task is None and self._state == _JOINED:
-            self._push_now(message)  # idle: nothing to keep the push behind
+            self.enqueue_push([message.join_ref, message.ref, message.topic, message.event, message.payload])
         else:
             self._enqueue(_IN, message)
 
-    def _push_now(self, message: Message) -> None:
-        """Call ``handle_in`` at once: a Reply or None is answered here and then, without a task;
-        an awaitable goes to the channel's task; a Stop or an exception ends the channel as
-        in the task (the channel stops taking frames now, its cleanup runs in a task). While
-        it runs, what it queues to this channel (send_info) waits behind it."""
-        ref = self._ref = message.ref
+    def enqueue_push(self, fields: list[Any]) -> None:
+        """:meth:`enqueue_in` of a push as decoded fields ``[join_ref, ref, topic, event, payload]``
+        (``Connection.receive_push``: a Message is built only when the push must wait).
+
+        On an idle channel (joined, nothing queued) ``handle_in`` is called at once: a Reply or
+        None is answered here and then, without a task; an awaitable goes to the channel's task;
+        a Stop or an exception ends the channel as in the task (the channel stops taking frames
+        now, its cleanup runs in a task). While it runs, what it queues to this channel
+        (send_info) waits behind it."""
+        if self._task is not None or self._state != _JOINED:
+            self._enqueue(_IN, Message(*fields))
+            return
+        ref = fields[1]
+        self._ref = ref
         self._task = _BUSY
         try:
-            result = self.handler.handle_in(message.event, message.payload, self)
-            if result is None or type(result) is Reply:
-                if result is not None:
-                    self._reply(ref, result)
+            result = self.handler.handle_in(fields[3], fields[4], self)
+            if type(result) is Reply:  # _reply inlined (joined: no join reply to wait for)
+                session = self.session
+                response = result.response
+                session.write(
+                    session.encoding.reply(
+                        self.join_ref,
+                        ref,
+                        self.topic,
+                        result.status,
+                        _EMPTY if response is None else response,
+                    )
+                )
                 result = None
-            elif isinstance(result, Stop):
-                if result.reply is not None:
-                    self._reply(ref, result.reply)
-                conn = self.session.conn
-                self._task = None
-                self._end_soon(result.reason, conn.closed(self) if result.clean else conn.crashed(self))
-                return
-            elif not _awaitable(result):
-                raise _bad_result(result)
+            elif result is not None:
+                if isinstance(result, Stop):
+                    if result.reply is not None:
+                        self._reply(ref, result.reply)
+                    conn = self.session.conn
+                    self._task = None
+                    self._end_soon(result.reason, conn.closed(self) if result.clean else conn.crashed(self))
+                    return
+                if not _awaitable(result):
+                    raise _bad_result(result)
         except Exception:
             logger.exception("channel %s crashed", self.topic)
             self._task = None
@@ -355,7 +373,7 @@ class ChannelSocket(ChannelEntry):
             self._ref = None
         self._task = None
         if result is not None:
-            self._enqueue_first(_AWAIT, (message, result))
+            self._enqueue_first(_AWAIT, (ref, result))
         elif self._inbox:
             self._kick()
 
@@ -408,12 +426,12 @@ class ChannelSocket(ChannelEntry):
         handler = self.handler
         if kind == _IN or kind == _AWAIT:
             if kind == _IN:
-                message: Message = item
+                ref: str | None = item.ref
                 outcome: Any = handler.handle_in(item.event, item.payload, self)
             else:
-                message, outcome = item
+                ref, outcome = item
             if _awaitable(outcome):
-                self._ref = message.ref
+                self._ref = ref
                 try:
                     outcome = await outcome
                 finally:
@@ -421,10 +439,10 @@ class ChannelSocket(ChannelEntry):
             if outcome is None:
                 return
             if isinstance(outcome, Reply):
-                self._reply(message.ref, outcome)
+                self._reply(ref, outcome)
             elif isinstance(outcome, Stop):
                 if outcome.reply is not None:
-                    self._reply(message.ref, outcome.reply)
+                    self._reply(ref, outcome.reply)
                 await self._stop(outcome)
             else:
                 raise _bad_result(outcome)

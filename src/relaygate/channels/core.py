@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from relaygate.channels.api import ConnectInfo, logger
+from relaygate.channels.idle import IdleSweep
 from relaygate.channels.outbound import Flusher
 from relaygate.history import History, MemoryHistory
 from relaygate.presence import Presence
@@ -77,6 +78,8 @@ class EndpointCore:
         self._all_finished: asyncio.Event | None = None
         self.flusher = Flusher()
         """Writes every session's queued frames once per loop iteration."""
+        self.idle = IdleSweep()
+        """Closes the sessions that received nothing for ``idle_timeout`` (one timer for all)."""
 
     def add_socket(self, socket: Socket) -> None:
         for pattern, keep in socket.history:

@@ -1,4 +1,4 @@
-"""One client connection, whatever the transport: routing, outbound queue, idle timer, close.
+"""One client connection, whatever the transport: routing, outbound queue, idleness, close.
 
 The transport feeds frames with :meth:`Session.feed` (synchronous, in arrival order) and calls
 :meth:`Session.finish` once the connection is gone. Outbound frames wait in a list until the
@@ -11,7 +11,6 @@ frames stay queued within bounds; a client that cannot keep up is closed with 10
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -84,17 +83,16 @@ class Session:
         "__weakref__",
         "_close",
         "_end_reason",
-        "_last_rx",
         "_out",
         "_out_bytes",
         "_state",
-        "_timer",
         "assigns",
         "conn",
         "disconnect_topics",
         "encoding",
         "endpoint",
         "peer",
+        "quiet",
         "socket_id",
         "transport",
     )
@@ -124,12 +122,12 @@ class Session:
             max_frame_size=endpoint.max_frame_size,
         )
         self._out: list[Frame] | None = None  # allocated while frames wait, to keep idle sockets small
-        self._out_bytes = 0
+        self._out_bytes = 0  # the size of _out, kept while paused (the only time it is checked)
         self._state = 0  # _SCHEDULED | _PAUSED | _CLOSE_SENT
         self._close: tuple[int, str] | None = None
         self._end_reason = "closed"
-        self._last_rx = time.monotonic()
-        self._timer: asyncio.TimerHandle | None = None
+        self.quiet = 0
+        """Idle sweeps since the last received frame (:class:`~relaygate.channels.idle.IdleSweep`)."""
 
     def _spawn(self, message: Message, handler: Channel) -> ChannelSocket:
         return ChannelSocket(self, message, handler)
@@ -143,7 +141,7 @@ class Session:
         return self._close is not None
 
     async def start(self, *, watch_idle: bool = True) -> None:
-        """Register with the endpoint, subscribe to the socket id topic, arm the idle timer
+        """Register with the endpoint, subscribe to the socket id topic, watch for idleness
         (not for long-poll, whose clients send no heartbeats: poll expiry is their liveness)."""
         subscribing = self.start_now(watch_idle=watch_idle)
         if subscribing is not None:
@@ -158,7 +156,7 @@ class Session:
         _sockets_open += 1
         timeout = endpoint.idle_timeout
         if timeout is not None and watch_idle:
-            self._timer = asyncio.get_running_loop().call_later(timeout, self._check_idle)
+            endpoint.idle.watch(self, timeout)
         topics = self.disconnect_topics
         for index, topic in enumerate(topics):
             if not endpoint.pubsub.subscribe_now(topic, self):
@@ -173,7 +171,7 @@ class Session:
         """Handle one client frame (section 3 routing), in order, without awaiting."""
         if self._close is not None:
             return
-        self._last_rx = time.monotonic()
+        self.quiet = 0
         global _frames_in
         _frames_in += 1
         if _frames_in >= _FRAMES_IN_BATCH:
@@ -195,6 +193,23 @@ class Session:
             logger.info("closing connection %s: %s", self.peer, error.reason)
             self.close(error.code, error.reason, drop=True)
 
+    def feed_text(self, data: bytes) -> bool:
+        """:meth:`feed` of a text frame given as its UTF-8 bytes, when it is a push to a joined
+        channel (``Connection.receive_push``: decoded once, no ``str``, no routing action);
+        False, with nothing done, for any other frame: then :meth:`feed` it."""
+        if self._close is not None:
+            return True
+        push = self.conn.receive_push(data)
+        if push is None:
+            return False
+        self.quiet = 0
+        global _frames_in
+        _frames_in += 1
+        if _frames_in >= _FRAMES_IN_BATCH:
+            _count_frames_in()
+        push[0].enqueue_push(push[1])
+        return True
+
     def _join(self, action: Join[Channel, ChannelSocket]) -> None:
         if action.replaced is not None and action.replaced_close is not None:
             asyncio.get_running_loop().create_task(action.replaced.shutdown("duplicate_join"))
@@ -211,18 +226,17 @@ class Session:
             return
         out = self._out
         if out is None:
-            self._out = [data]
-            self._out_bytes = len(data)
+            out = self._out = [data]
         else:
             out.append(data)
-            self._out_bytes += len(data)
         state = self._state
         if not state:  # the common case: not scheduled yet, not paused
             self._state = _SCHEDULED
             self.endpoint.flusher.add(self)
         elif state & _PAUSED:
+            self._out_bytes += len(data)
             endpoint = self.endpoint
-            queued = len(self._out)  # type: ignore[arg-type]
+            queued = len(out)
             if queued > endpoint.max_queue_frames or self._out_bytes > endpoint.max_queue_bytes:
                 self.slow_consumer(queued)
         elif not state & _SCHEDULED:
@@ -268,7 +282,9 @@ class Session:
 
     def pause_writing(self) -> None:
         """The transport's buffer is full: queue (within bounds) until :meth:`resume_writing`."""
-        self._state |= _PAUSED
+        if not self._state & _PAUSED:
+            self._state |= _PAUSED
+            self._out_bytes = sum(map(len, self._out)) if self._out else 0  # counted while paused only
 
     def resume_writing(self) -> None:
         self._state &= ~_PAUSED
@@ -305,15 +321,9 @@ class Session:
         if message.event == "disconnect":
             self.close(GOING_AWAY, "disconnected", drop=True, end_reason="disconnected")
 
-    def _check_idle(self) -> None:
-        timeout = self.endpoint.idle_timeout
-        assert timeout is not None
-        remaining = self._last_rx + timeout - time.monotonic()
-        if remaining > 0:
-            self._timer = asyncio.get_running_loop().call_later(remaining, self._check_idle)
-        else:
-            self._timer = None
-            self.close(GOING_AWAY, "idle timeout", drop=True)
+    def idle_expired(self) -> None:
+        """Nothing received for the endpoint's idle timeout (heartbeats included)."""
+        self.close(GOING_AWAY, "idle timeout", drop=True)
 
     async def finish(self) -> None:
         """The transport is gone: terminate every channel and forget the session."""
@@ -324,9 +334,7 @@ class Session:
         if self._close is None:
             self._close = (GOING_AWAY, "closed")
         self._state |= _CLOSE_SENT  # nothing more to write to a connection that is gone
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        endpoint.idle.unwatch(self)
         self._out = None
         for topic in self.disconnect_topics:
             await endpoint.pubsub.unsubscribe(topic, self)

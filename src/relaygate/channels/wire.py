@@ -109,6 +109,10 @@ class WebSocketProtocol(asyncio.Protocol):
             parser = self._parser
             assert parser is not None
             session = self._session
+            if state == _OPEN and session is not None:
+                text = parser.whole_text(data)
+                if text is not None and session.feed_text(text):
+                    return  # the common read: one push to a joined channel, handled
             for event in parser.feed(data):
                 kind = type(event)
                 if kind is str or kind is bytes:

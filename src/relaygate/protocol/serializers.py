@@ -23,7 +23,7 @@ from relaygate.protocol.frames import (
     Message,
     ProtocolError,
 )
-from relaygate.protocol.websocket import frame_message, text_frame
+from relaygate.protocol.websocket import _TEXT_HEADERS, frame_message, text_frame
 
 _PUSH: Final = 0
 _REPLY: Final = 1
@@ -81,6 +81,12 @@ class Serializer(abc.ABC):
     @abc.abstractmethod
     def decode(self, data: str | bytes) -> Message | ProtocolError:
         """Decode one client frame (``bytes`` = binary opcode)."""
+
+    def decode_text(self, data: bytes) -> list[Any] | None:
+        """The fields ``[join_ref, ref, topic, event, payload]`` of a well-formed text frame given
+        as its UTF-8 bytes (the runtime's fast path: no ``str``, no :class:`Message`), or None
+        when the frame must go through :meth:`decode` (malformed, another layout: any doubt)."""
+        return None
 
     @abc.abstractmethod
     def encode(self, join_ref: str | None, ref: str | None, topic: str, event: str, payload: Any) -> Frame:
@@ -144,6 +150,22 @@ class V2Serializer(Serializer):
             return Message(join_ref, ref, topic, event, payload)
         return ProtocolError(INVALID_DATA, "join_ref/ref must be strings or null, topic/event strings")
 
+    def decode_text(self, data: bytes) -> list[Any] | None:
+        try:
+            value = orjson.loads(data)  # checks the UTF-8 too
+        except orjson.JSONDecodeError:
+            return None
+        if type(value) is list and len(value) == 5:
+            join_ref, ref, topic, event, _ = value
+            if (
+                type(topic) is str
+                and type(event) is str
+                and (ref is None or type(ref) is str)
+                and (join_ref is None or type(join_ref) is str)
+            ):
+                return value
+        return None
+
     @staticmethod
     def _decode_binary(data: bytes) -> Message | ProtocolError:
         if not data or data[0] != _PUSH:
@@ -185,11 +207,12 @@ class V2Serializer(Serializer):
     ) -> bytes:
         if isinstance(response, bytes):
             return frame_message(self.reply(join_ref, ref, topic, status, response))
-        try:  # _dumps_bytes inlined: one is built per answered push
+        try:  # _dumps_bytes and text_frame inlined: one is built per answered push
             data = orjson.dumps((join_ref, ref, topic, REPLY, {"status": status, "response": response}))
         except TypeError as exc:
             raise EncodeError(f"payload is not JSON-serializable: {exc}") from None
-        return text_frame(data)
+        size = len(data)
+        return _TEXT_HEADERS[size] + data if size < 126 else text_frame(data)
 
     def broadcast_frame(self, topic: str, event: str, payload: Any, ref: str | None = None) -> bytes:
         if isinstance(payload, bytes):

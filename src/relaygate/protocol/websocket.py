@@ -112,6 +112,21 @@ class FrameParser:
         self._size = 0
         self._failed = False
 
+    def whole_text(self, data: bytes) -> bytes | None:
+        """The unmasked payload when ``data`` is exactly one complete, final text frame of less
+        than 64 KiB and nothing is pending: the common read, without a list or a ``str``. Its
+        UTF-8 is not checked here (the JSON decoder does). None: :meth:`feed` it (the parser
+        state is untouched either way)."""
+        size = len(data)
+        if size < 6 or data[0] != 0x81 or self._buffer or self._fragments is not None or self._failed:
+            return None
+        if size < 132:  # a 7-bit length (0-125)
+            if data[1] == 0x80 | (size - 6) and size - 6 <= self.max_size:
+                return _unmask(data[6:], data[2:6])
+        elif data[1] == 0xFE and (data[2] << 8 | data[3]) == size - 8 and size - 8 <= self.max_size:
+            return _unmask(data[8:], data[4:8])  # a 16-bit length
+        return None
+
     def feed(self, data: bytes) -> list[Event]:
         if self._failed:
             return []
