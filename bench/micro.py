@@ -26,15 +26,17 @@ from relaygate.pubsub import MemoryPubSub
 class CountingTransport:
     """A wire transport that counts the frames written to it."""
 
-    __slots__ = ("frames",)
+    __slots__ = ("frames", "writes")
     total = 0
     wire = True
 
     def __init__(self) -> None:
         self.frames = 0
+        self.writes = 0
 
     def write(self, frames: list[Frame]) -> None:
         self.frames += len(frames)
+        self.writes += 1
         CountingTransport.total += len(frames)
 
     def close(self, code: int, reason: str) -> None:

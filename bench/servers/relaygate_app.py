@@ -54,9 +54,11 @@ class BenchChannel(Channel):
         await socket.broadcast("msg", payload)
         return _OK
 
-    async def handle_info(self, message: Any, socket: ChannelSocket) -> None:
-        await socket.track(str(message["track"]), message.get("meta", {}))
-        await socket.push("presence_state", socket.endpoint.require_presence().state(socket.topic))
+    def handle_info(self, message: Any, socket: ChannelSocket) -> None:
+        """A plain function: after a join called at once it runs at once too (no task), and
+        ``presence_state`` leaves in the same write as the join reply."""
+        socket.track_now(str(message["track"]), message.get("meta", {}))
+        socket.push_now("presence_state", socket.endpoint.require_presence().state(socket.topic))
 
 
 TOKEN_KEY = "relaygate-bench-token-signing-key-not-a-secret"

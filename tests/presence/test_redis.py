@@ -364,3 +364,30 @@ async def test_a_room_spread_over_nodes_gets_the_window_of_its_whole_size(make_n
     await eventually(lambda: len(b.presence.list("room:1")) == 200)
     assert b.presence._window_of("room:1") == pytest.approx(200 / b.presence._budget)
     assert b.presence._window_of("room:2") == 0.02  # an empty room: the shortest window
+
+
+async def test_a_killed_link_reconnects_and_catches_up(make_node: Make) -> None:
+    """Each node has one connection for scripts, snapshots and change messages: when Redis drops
+    it, the node reconnects, re-asserts its entries and reloads what it missed meanwhile."""
+    server = RedisServer()  # of its own: the test kills every subscribed connection
+    server.start()
+    try:
+        a, b = await make_node("a", server.url), await make_node("b", server.url)
+        chan = Chan()
+        await a.presence.track(chan, "room:1", "u1", {})
+        await eventually(lambda: set(b.presence.list("room:1")) == {"u1"})
+        client = Redis.from_url(server.url)
+        try:
+            assert await client.client_kill_filter(_type="pubsub", skipme=True) == 2  # both links
+            await a.presence.track(Chan(), "room:1", "u2", {})
+            await b.presence.track(Chan(), "room:1", "u3", {})
+            await a.presence.untrack_all(chan)
+        finally:
+            await client.aclose()
+        await eventually(
+            lambda: set(a.presence.list("room:1")) == set(b.presence.list("room:1")) == {"u2", "u3"}
+        )
+        assert b.presence.list("room:1") == a.presence.list("room:1")
+        assert a.presence.ready and b.presence.ready
+    finally:
+        server.close()

@@ -44,3 +44,23 @@ async def test_subscribe_now_registers_at_once_unless_the_adapter_has_its_own_su
     confirming = Confirming()
     assert not confirming.subscribe_now("t", Recorder())
     assert confirming.subscriber_count("t") == 0
+
+
+async def test_unsubscribe_now_drops_at_once_unless_the_adapter_has_its_own_unsubscribe() -> None:
+    kept, dropped = Recorder(), Recorder()
+    pubsub = MemoryPubSub()
+    await pubsub.subscribe("t", kept)
+    await pubsub.subscribe("t", dropped)
+    assert pubsub.unsubscribe_now("t", dropped)
+    await pubsub.broadcast("t", "e", {})
+    assert dropped.messages == [] and len(kept.messages) == 1
+    assert pubsub.unsubscribe_now("t", kept) and pubsub.subscriber_count("t") == 0
+
+    class Waiting(MemoryPubSub):
+        async def unsubscribe(self, topic: str, subscriber: Subscriber) -> None:
+            await super().unsubscribe(topic, subscriber)
+
+    waiting = Waiting()
+    await waiting.subscribe("t", kept)
+    assert not waiting.unsubscribe_now("t", kept)
+    assert waiting.subscriber_count("t") == 1

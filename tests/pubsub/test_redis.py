@@ -107,6 +107,48 @@ async def test_concurrent_subscribers_all_wait_for_the_confirmation(nodes: Nodes
         await rec.wait_for(1, "e")
 
 
+async def test_subscribe_now_only_for_a_topic_the_node_already_follows(nodes: Nodes) -> None:
+    """A second local subscriber joins at once (no round trip); the first, or one while the
+    confirmation is pending, must await ``subscribe``."""
+    a, b = await nodes("a"), await nodes("b")
+    t = topic()
+    first, second, third = Recorder(), Recorder(), Recorder()
+    assert not b.subscribe_now(t, first)
+    assert b.subscriber_count(t) == 0  # nothing done
+    pending = asyncio.ensure_future(b.subscribe(t, first))
+    await asyncio.sleep(0)
+    assert not b.subscribe_now(t, third)  # Redis has not confirmed the channel yet
+    await pending
+    assert b.subscribe_now(t, second)
+    await a.broadcast(t, "e", {"n": 1})
+    await second.wait_for(1, "e")
+    await first.wait_for(1, "e")
+    assert third.messages == []
+
+
+async def test_unsubscribe_now_only_while_another_local_subscriber_keeps_the_topic(
+    nodes: Nodes, redis_url: str
+) -> None:
+    a = await nodes("a")
+    t = topic()
+    channel = a._topic_prefix + t.encode()
+    first, second = Recorder(), Recorder()
+    await a.subscribe(t, first)
+    await a.subscribe(t, second)
+    assert a.unsubscribe_now(t, first)
+    assert not a.unsubscribe_now(t, first)  # not subscribed any more: nothing to do at once
+    assert not a.unsubscribe_now(t, second)  # the last one: Redis must be told
+    assert a.subscriber_count(t) == 1
+    await a.unsubscribe(t, second)
+    client = Redis.from_url(redis_url)
+    try:
+        async with asyncio.timeout(10):
+            while await client.pubsub_numsub(channel) != [(channel, 0)]:
+                await asyncio.sleep(0.01)
+    finally:
+        await client.aclose()
+
+
 async def test_one_redis_subscription_per_topic_and_node(nodes: Nodes, redis_url: str) -> None:
     a = await nodes("a")
     t = topic()

@@ -51,7 +51,7 @@ class RoomChannel(Channel):
 
     async def handle_info(self, message: Any, socket: ChannelSocket) -> None:
         if message != _AFTER_JOIN:
-            await super().handle_info(message, socket)
+            super().handle_info(message, socket)
             return None
         await socket.track(str(socket.assigns["user_id"]), socket.assigns["presence"])
         await socket.push("presence_state", socket.endpoint.require_presence().state(socket.topic))

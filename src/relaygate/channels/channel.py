@@ -42,10 +42,17 @@ class Channel:
         await socket.push(event, payload)
         return None
 
-    async def handle_info(self, message: Any, socket: ChannelSocket) -> Stop | None:
-        """A message sent with ``socket.send_info``; the default logs and ignores it."""
+    def handle_info(self, message: Any, socket: ChannelSocket) -> Stop | Awaitable[Stop | None] | None:
+        """A message sent with ``socket.send_info``; the default logs and ignores it.
+
+        Usually ``async def``. A plain ``def`` that returns None or ``Stop`` is called at once for
+        what a join or push called at once queued (``send_info("after_join")``): no task, and what
+        it pushes leaves with the join reply. It may return a coroutine for what must wait."""
         logger.warning("%s ignored an info message on %s", type(self).__name__, socket.topic)
         return None
 
-    async def terminate(self, reason: str, socket: ChannelSocket) -> None:
-        """The channel ended: left, closed, duplicate_join, disconnected, normal, shutdown or crash."""
+    def terminate(self, reason: str, socket: ChannelSocket) -> Awaitable[None] | None:
+        """The channel ended: left, closed, duplicate_join, disconnected, normal, shutdown or crash.
+
+        Usually ``async def``; a plain ``def`` lets a leave finish without a task."""
+        return None

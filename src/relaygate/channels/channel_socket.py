@@ -40,9 +40,9 @@ class Handler(Protocol):
 
     async def handle_out(self, event: str, payload: Any, socket: ChannelSocket) -> Stop | None: ...
 
-    async def handle_info(self, message: Any, socket: ChannelSocket) -> Stop | None: ...
+    def handle_info(self, message: Any, socket: ChannelSocket) -> Stop | Awaitable[Stop | None] | None: ...
 
-    async def terminate(self, reason: str, socket: ChannelSocket) -> None: ...
+    def terminate(self, reason: str, socket: ChannelSocket) -> Awaitable[None] | None: ...
 
 
 class EndpointView(Protocol):
@@ -88,6 +88,7 @@ _OUT: Final = 3
 _INFO: Final = 4
 _AWAIT: Final = 5  # (ref, awaitable) a handle_in called at once returned: its outcome
 _JOINING_REST: Final = 6  # (message, outcome) a join called at once returned: the rest of the join
+_AWAIT_INFO: Final = 7  # the awaitable a handle_info called at once returned
 
 _JOINING: Final = 0
 _JOINED: Final = 1
@@ -200,6 +201,10 @@ class ChannelSocket(ChannelEntry):
         """Send ``[JR, null, topic, event, payload]`` to this client (binary if payload is bytes).
 
         From ``handle_out`` of a broadcast with a history position, the ref is that position."""
+        self.push_now(event, payload)
+
+    def push_now(self, event: str, payload: Any) -> None:
+        """:meth:`push` from a plain function (it never waits: the frame is queued)."""
         serializer = self.session.encoding.serializer
         self._send(serializer.encode(self.join_ref, self._position, self.topic, event, payload))
 
@@ -226,13 +231,23 @@ class ChannelSocket(ChannelEntry):
             self._enqueue(_INFO, message)
 
     async def track(self, key: str, meta: dict[str, Any]) -> str:
-        return await self.session.endpoint.require_presence().track(self, self.topic, key, meta)
+        return self.track_now(key, meta)
+
+    def track_now(self, key: str, meta: dict[str, Any]) -> str:
+        """:meth:`track` from a plain function (tracking never waits on the cluster)."""
+        return self.session.endpoint.require_presence().track_now(self, self.topic, key, meta)
 
     async def update_presence(self, key: str, meta: dict[str, Any]) -> str:
-        return await self.session.endpoint.require_presence().update(self, self.topic, key, meta)
+        return self.update_presence_now(key, meta)
+
+    def update_presence_now(self, key: str, meta: dict[str, Any]) -> str:
+        return self.session.endpoint.require_presence().update_now(self, self.topic, key, meta)
 
     async def untrack(self, key: str) -> None:
-        await self.session.endpoint.require_presence().untrack(self, self.topic, key)
+        self.untrack_now(key)
+
+    def untrack_now(self, key: str) -> None:
+        self.session.endpoint.require_presence().untrack_now(self, self.topic, key)
 
     def presence_list(self) -> dict[str, dict[str, Any]]:
         return self.session.endpoint.require_presence().list(self.topic)
@@ -300,7 +315,7 @@ class ChannelSocket(ChannelEntry):
         if not done:
             self._enqueue_first(_JOINING_REST, (message, outcome))
         elif self._inbox:
-            self._kick()
+            self._info_now()
 
     def _join_now(self, message: Message, reply: Reply) -> bool:
         """Finish an accepted join at once when nothing must be awaited (no history to read, a
@@ -375,10 +390,75 @@ class ChannelSocket(ChannelEntry):
         if result is not None:
             self._enqueue_first(_AWAIT, (ref, result))
         elif self._inbox:
+            self._info_now()
+
+    def _info_now(self) -> None:
+        """What a callback called at once queued: info messages first in line are handled at
+        once while ``handle_info`` answers without waiting (a plain function returning None),
+        so an after-join step (track, push ``presence_state``) needs no task and its pushes
+        leave with the join reply; an awaitable it returns, and the rest, go to the task."""
+        inbox = self._inbox
+        while inbox and inbox[0][0] == _INFO and self._state == _JOINED:
+            message = inbox.pop(0)[1]
+            self._task = _BUSY
+            try:
+                result = self.handler.handle_info(message, self)
+            except Exception:
+                logger.exception("channel %s crashed", self.topic)
+                self._task = None
+                self._end_soon("crash", self.session.conn.crashed(self))
+                return
+            self._task = None
+            if isinstance(result, Stop):
+                conn = self.session.conn
+                self._end_soon(result.reason, conn.closed(self) if result.clean else conn.crashed(self))
+                return
+            if result is not None:
+                self._enqueue_first(_AWAIT_INFO, result)
+                return
+        if inbox:
             self._kick()
+        else:
+            self._inbox = None
 
     def enqueue_leave(self, message: Message) -> None:
+        if self._task is None and self._state == _JOINED and self._leave_now(message):
+            return
         self._enqueue(_LEAVE, message)
+
+    def _leave_now(self, message: Message) -> bool:
+        """The leave of an idle channel, done at once when the PubSub unsubscribes without a
+        round trip: reply, ``terminate`` (a coroutine it returns is awaited in a task), release
+        the presences, phx_close, as in the task. False (nothing done) otherwise."""
+        session = self.session
+        if not session.endpoint.pubsub.unsubscribe_now(self.topic, self):
+            return False
+        self._reply(message.ref, Reply.ok())
+        self._state = _ENDED
+        self._inbox = None
+        _count_joined(self.topic, -1)
+        frame = session.conn.closed(self)
+        terminating = self._terminate("left")
+        if terminating is not None:
+            self._task = asyncio.get_running_loop().create_task(self._left(terminating, frame))
+            return True
+        self._release()
+        if frame is not None:
+            session.send(frame)
+        return True
+
+    async def _left(self, terminating: Awaitable[None], frame: Frame | None) -> None:
+        try:
+            try:
+                await terminating
+            except Exception:
+                logger.exception("terminate of %s raised", self.topic)
+            self._release()
+            if frame is not None:
+                self.session.send(frame)
+        finally:
+            if self._task is asyncio.current_task():
+                self._task = None
 
     def _enqueue(self, kind: int, item: Any) -> None:
         inbox = self._inbox
@@ -448,8 +528,13 @@ class ChannelSocket(ChannelEntry):
                 raise _bad_result(outcome)
         elif kind == _OUT:
             await self._out(item)
-        elif kind == _INFO:
-            await self._stop_if(await handler.handle_info(item, self))
+        elif kind == _INFO or kind == _AWAIT_INFO:
+            outcome = handler.handle_info(item, self) if kind == _INFO else item
+            if _awaitable(outcome):
+                outcome = await outcome
+            if outcome is not None and not isinstance(outcome, Stop):
+                raise TypeError(f"handle_info must return Stop or None, not {type(outcome).__name__}")
+            await self._stop_if(outcome)
         elif kind == _LEAVE:
             self._reply(item.ref, Reply.ok())
             await self._end("left", self.session.conn.closed(self))
@@ -629,13 +714,28 @@ class ChannelSocket(ChannelEntry):
         await endpoint.pubsub.unsubscribe(self.topic, self)
         if was_joined:
             _count_joined(self.topic, -1)
+            terminating = self._terminate(reason)
+            if terminating is not None:
+                try:
+                    await terminating
+                except Exception:
+                    logger.exception("terminate of %s raised", self.topic)
+        self._release()
+
+    def _terminate(self, reason: str) -> Awaitable[None] | None:
+        """Call ``terminate``: what it returned to await, or None when it is done (or raised: logged)."""
+        try:
+            result = self.handler.terminate(reason, self)
+        except Exception:
+            logger.exception("terminate of %s raised", self.topic)
+            return None
+        return result if result is not None and _awaitable(result) else None
+
+    def _release(self) -> None:
+        presence = self.session.endpoint.presence
+        if presence is not None:
             try:
-                await self.handler.terminate(reason, self)
-            except Exception:
-                logger.exception("terminate of %s raised", self.topic)
-        if endpoint.presence is not None:
-            try:
-                endpoint.presence.release(self)  # never waits on the cluster (Redis may be away)
+                presence.release(self)  # never waits on the cluster (Redis may be away)
             except Exception:
                 logger.exception("presence cleanup of %s failed", self.topic)
 

@@ -131,6 +131,10 @@ class Presence(abc.ABC):
 
     async def track(self, owner: object, topic: str, key: str, meta: dict[str, Any]) -> str:
         """Add one meta for (owner, topic, key) and return its phx_ref."""
+        return self.track_now(owner, topic, key, meta)
+
+    def track_now(self, owner: object, topic: str, key: str, meta: dict[str, Any]) -> str:
+        """:meth:`track` from a plain function: no change ever waits on the cluster."""
         key = _checked(topic, key, meta)
         holder = self._owners.get(id(owner))
         if holder is None:
@@ -148,6 +152,10 @@ class Presence(abc.ABC):
 
     async def update(self, owner: object, topic: str, key: str, meta: dict[str, Any]) -> str:
         """Replace the meta with a new phx_ref (``phx_ref_prev`` = the old one); returns the new ref."""
+        return self.update_now(owner, topic, key, meta)
+
+    def update_now(self, owner: object, topic: str, key: str, meta: dict[str, Any]) -> str:
+        """:meth:`update` from a plain function."""
         key = _checked(topic, key, meta)
         holder = self._owners.get(id(owner))
         entry_id = None if holder is None else holder.entries.get((topic, key))
@@ -162,6 +170,10 @@ class Presence(abc.ABC):
 
     async def untrack(self, owner: object, topic: str, key: str) -> None:
         """Remove the owner's meta for (topic, key); untracking something untracked is a no-op."""
+        self.untrack_now(owner, topic, key)
+
+    def untrack_now(self, owner: object, topic: str, key: str) -> None:
+        """:meth:`untrack` from a plain function."""
         holder = self._owners.get(id(owner))
         if holder is None:
             return

@@ -11,33 +11,39 @@ store. ``list`` reads the mirror; the mirror's changes are this node's ``presenc
 broadcasts. Liveness: heartbeat keys with a TTL, and a reaper on every node
 that drops the entries of replicas whose key expired. The correctness argument is in
 docs/reference/cluster-internals.md.
+
+Everything goes over one lean connection per node (``relaygate.service.link.RedisLink``: hiredis,
+RESP3, pipelined): scripts, snapshots, and the change messages, which arrive as pushes and are
+applied as they are parsed. redis-py costs ~4x the CPU per command and per message, and a busy
+node writes and hears a change message every write window.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import itertools
 import logging
 import math
 import random
 import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import hiredis
 import orjson
 from redis.asyncio import Redis
-from redis.asyncio.client import PubSub as RedisSubscription
-from redis.commands.core import AsyncScript
-from redis.exceptions import NoScriptError
+from redis.exceptions import ResponseError
 
 from relaygate.presence import scripts
 from relaygate.presence.base import Changes, Presence, Tracked
 from relaygate.presence.table import Diffs, Entry
 from relaygate.pubsub import PubSub
 from relaygate.pubsub.backoff import Backoff
-from relaygate.pubsub.redis import FAILURES, connect, follow
+from relaygate.pubsub.redis import FAILURES, connect
+from relaygate.service.link import RedisLink, pack
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +55,24 @@ WRITE_WINDOW = 0.1
 
 Version = tuple[str, int]
 """(epoch, version) of a change in the store."""
+
+_Script = tuple[str, str]
+"""(SHA1, source) of a Lua script: sent as EVALSHA, loaded again when Redis lost it."""
+
+_Call = tuple[_Script, int, list[Any]]
+"""A script, how many of its arguments are keys, and the arguments (keys first)."""
+
+
+def _script(source: str) -> _Script:
+    return hashlib.sha1(source.encode(), usedforsecurity=False).hexdigest(), source
+
+
+_APPLY, _ASSERT, _DROP, _HEARTBEAT = (
+    _script(scripts.APPLY),
+    _script(scripts.ASSERT),
+    _script(scripts.DROP),
+    _script(scripts.HEARTBEAT),
+)
 
 
 @dataclass(slots=True)
@@ -99,8 +123,14 @@ class RedisPresence(Presence):
         self._start_timeout = start_timeout
         self.replica = ""
         self._client: Redis | None = None
+        self._link: RedisLink | None = None
+        self._loading: list[bytes] | None = None
+        """Change messages that arrived while a snapshot loads (applied after it), else None."""
+        self._catching_up: asyncio.Task[None] | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._ops: asyncio.Queue[_Op] = asyncio.Queue()
+        self._open: _Op | None = None
+        """The apply op queued last, while the writer has not taken it."""
         self._ready = asyncio.Event()
         self._fresh = True
         self._stopping = False
@@ -120,16 +150,13 @@ class RedisPresence(Presence):
         if self._tasks:
             return
         self._client = connect(self._redis_arg) if isinstance(self._redis_arg, str) else self._redis_arg
-        self._apply_script = self._client.register_script(scripts.APPLY)
-        self._assert_script = self._client.register_script(scripts.ASSERT)
-        self._drop_script = self._client.register_script(scripts.DROP)
-        self._heartbeat_script = self._client.register_script(scripts.HEARTBEAT)
+        self._link = RedisLink(self._client, on_message=self._on_message)
         self.replica = f"{self.node_name}:{secrets.token_hex(6)}"
         self._stopping = False
         self._fresh = True
         self._tasks = [
             asyncio.create_task(self._write_loop(), name="relaygate-presence-writer"),
-            asyncio.create_task(self._read_loop(), name="relaygate-presence-reader"),
+            asyncio.create_task(self._link_loop(), name="relaygate-presence-link"),
             asyncio.create_task(self._heartbeat_loop(), name="relaygate-presence-heartbeat"),
             asyncio.create_task(self._reap_loop(), name="relaygate-presence-reaper"),
         ]
@@ -160,6 +187,7 @@ class RedisPresence(Presence):
         if stuck:
             log.warning("presence tasks did not stop: %s", sorted(t.get_name() for t in stuck))
         self._flush_all()
+        self._open = None
         while not self._ops.empty():
             op = self._ops.get_nowait()
             if not op.done.done():
@@ -168,6 +196,13 @@ class RedisPresence(Presence):
         self._forget_local()
         self._table.replace_all({}, Diffs())
         self._epoch, self._applied = "", 0
+        if self._catching_up is not None:
+            self._catching_up.cancel()
+            self._catching_up = None
+        self._loading = None
+        if self._link is not None:
+            await self._link.aclose()
+            self._link = None
         if isinstance(self._redis_arg, str) and self._client is not None:
             with contextlib.suppress(TimeoutError, *FAILURES):
                 async with asyncio.timeout(5.0):
@@ -196,8 +231,15 @@ class RedisPresence(Presence):
             await self._submit("apply")
 
     def _submit(self, kind: Literal["apply", "assert", "retire"], changes: Changes | None = None) -> Any:
+        """Queue an op for the writer; changes join the apply queued last while the writer has
+        not taken it (one op and one future per write, not per change)."""
+        if kind == "apply" and self._open is not None:
+            if changes:
+                self._open.changes.update(changes)  # an entry's last state wins; ids are never reused
+            return self._open.done
         op = _Op(kind, asyncio.get_running_loop().create_future(), changes or {})
         self._ops.put_nowait(op)
+        self._open = op if kind == "apply" else None
         return op.done
 
     # -- writer: this node's changes, in order --------------------------------------------------
@@ -213,6 +255,8 @@ class RedisPresence(Presence):
             last = loop.time()
             while len(ops) < 256 and not self._ops.empty():
                 ops.append(self._ops.get_nowait())
+            if ops[-1] is self._open:
+                self._open = None  # taken: later changes go into a new op
             try:
                 results: Sequence[Version | None] = await self._run(ops)
             except FAILURES as exc:
@@ -242,17 +286,18 @@ class RedisPresence(Presence):
             else:
                 calls.append((op.kind, dict(op.changes)))
             call_of.append(len(calls) - 1)
-        commands: list[tuple[AsyncScript, list[Any]]] = []
+        commands: list[_Call] = []
+        keys = len(self._keys)
         for kind, changes in calls:
             if kind == "apply":
                 puts = [(i, t) for i, t in changes.items() if t is not None]
                 deletes = [i for i, t in changes.items() if t is None]
                 args = [self.replica, self._ttl_ms, len(puts), *_pairs(puts), *deletes]
-                commands.append((self._apply_script, [*self._common_args(), *args]))
+                commands.append((_APPLY, keys, [*self._keys, *self._common_args(), *args]))
             elif kind == "assert":
-                commands.append((self._assert_script, self._assert_args()))
+                commands.append((_ASSERT, keys, [*self._keys, *self._assert_args()]))
             else:
-                commands.append((self._drop_script, [*self._common_args(), "self", self.replica]))
+                commands.append((_DROP, keys, [*self._keys, *self._common_args(), "self", self.replica]))
         replies = await self._evalsha(commands)
         results: list[Version | None] = []
         for (kind, _), (epoch, version) in zip(calls, replies, strict=True):
@@ -263,35 +308,34 @@ class RedisPresence(Presence):
             )
         return [results[i] for i in call_of]
 
-    async def _evalsha(self, commands: list[tuple[AsyncScript, list[Any]]]) -> list[Any]:
-        """One round trip of EVALSHAs. Unlike a redis-py pipeline of scripts, no SCRIPT EXISTS
-        round trip first: when Redis lost the scripts (a restart), they are loaded and the batch
-        runs again, which every script allows (a put of the value already stored, a delete of
-        an absent entry and a second assert change nothing)."""
-        client = self._client
-        assert client is not None
+    async def _evalsha(self, commands: list[_Call]) -> list[Any]:
+        """One round trip of EVALSHAs.
+        Unlike a redis-py pipeline of scripts, no SCRIPT EXISTS round trip first: when Redis
+        lost the scripts (a restart), they are loaded and the batch runs again, which every
+        script allows (a put of the value already stored, a delete of an absent entry and a
+        second assert change nothing). A Redis error is raised as ``ResponseError``."""
+        link = self._link
+        if link is None:
+            raise ConnectionError("presence is stopped")
         for attempt in (1, 2):
-            try:
-                if len(commands) == 1:  # the usual write: a pipeline costs ~100 µs more in redis-py
-                    script, args = commands[0]
-                    return [await client.evalsha(script.sha, len(self._keys), *self._keys, *args)]
-                pipe = client.pipeline(transaction=False)
-                for script, args in commands:
-                    pipe.evalsha(script.sha, len(self._keys), *self._keys, *args)
-                return await pipe.execute()
-            except NoScriptError:
-                if attempt == 2:
-                    raise
-                for script in {script for script, _ in commands}:
-                    await client.script_load(script.script)
+            packed = b"".join(pack("EVALSHA", sha, keys, *args) for (sha, _), keys, args in commands)
+            replies = await link.send(packed, len(commands))
+            errors = [r for r in replies if isinstance(r, hiredis.ReplyError)]
+            if not errors:
+                return replies
+            if attempt == 2 or not all(str(e).startswith("NOSCRIPT") for e in errors):
+                raise ResponseError(str(errors[0]))
+            loads = {script for script, _, _ in commands}
+            await link.send(b"".join(pack("SCRIPT", "LOAD", source) for _, source in loads), len(loads))
         raise AssertionError("unreachable")
 
     async def _assert_until_done(self) -> Version | None:
         backoff = Backoff()
         while not self._stopping:
             try:
-                assert self._client is not None
-                epoch, version = await self._assert_script(self._keys, self._assert_args())
+                ((epoch, version),) = await self._evalsha(
+                    [(_ASSERT, len(self._keys), [*self._keys, *self._assert_args()])]
+                )
             except FAILURES:
                 await asyncio.sleep(backoff.next_delay())
                 continue
@@ -314,31 +358,82 @@ class RedisPresence(Presence):
             *_pairs(entries),
         ]
 
-    # -- reader: the mirror ------------------------------------------------------------------------
+    # -- the link and the mirror ------------------------------------------------------------------
 
-    async def _read_loop(self) -> None:
-        assert self._client is not None
-        await follow(self._client, self._mirror, name="presence", lost=self._ready.clear)
-
-    async def _mirror(self, subscription: RedisSubscription, up: Callable[[], bool]) -> None:
-        await subscription.subscribe(self._channel)
-        await _confirmed(subscription)
-        await self._submit("assert")  # our entries are in the store (again: Redis may have restarted)
-        await self._load_snapshot()
-        self._ready.set()
-        up()
+    async def _link_loop(self) -> None:
+        """Connect, subscribe, re-assert this node's entries and load the mirror; then wait for
+        the connection to end, and do it all again (backing off while Redis is away)."""
+        link = self._link
+        assert link is not None
+        backoff = Backoff()
+        failed = False
         while True:
-            message = await subscription.get_message(timeout=None)
-            if message is not None and message["type"] == "message" and not self._follow(message["data"]):
-                await self._load_snapshot()
+            try:
+                self._loading = []  # from the subscription on, messages wait for the snapshot
+                await link.connect()
+                await link.subscribe(self._channel)
+                await self._submit("assert")  # our entries are in the store (Redis may have restarted)
+                await self._catch_up()
+                self._ready.set()
+                if failed:
+                    log.info("presence is in sync with Redis again")
+                failed = False
+                backoff.reset()
+                reason = await link.wait_closed()
+                log.warning("presence lost Redis: %s", reason)
+            except FAILURES as exc:
+                if not failed:
+                    log.warning("presence lost Redis: %s", exc)
+            failed = True
+            self._ready.clear()
+            link.close()
+            await asyncio.sleep(backoff.next_delay())
+
+    def _on_message(self, channel: bytes, data: bytes) -> None:
+        """A change message, as the link parses it: applied now, or kept while a snapshot loads."""
+        loading = self._loading
+        if loading is not None:
+            loading.append(data)
+        elif not self._follow(data):
+            self._loading = []
+            self._catching_up = asyncio.get_running_loop().create_task(self._reload())
+
+    async def _reload(self) -> None:
+        """Reload the mirror after a gap; if that fails, drop the link (the link loop resyncs)."""
+        try:
+            await self._catch_up()
+        except FAILURES as exc:
+            log.warning("presence could not reload the mirror: %s", exc)
+            if self._link is not None:
+                self._link.close()
+        finally:
+            self._catching_up = None
+
+    async def _catch_up(self) -> None:
+        """Load the snapshot, then apply the messages that arrived meanwhile (those it already
+        holds are skipped by version); again while they show a gap."""
+        while True:
+            self._loading = []
+            await self._load_snapshot()
+            arrived, self._loading = self._loading, None
+            if all(self._follow(data) for data in arrived or ()):
+                return
 
     async def _load_snapshot(self) -> None:
-        assert self._client is not None
-        pipe = self._client.pipeline(transaction=True)
-        pipe.get(self._keys[2])
-        pipe.get(self._keys[1])
-        pipe.hgetall(self._keys[0])
-        epoch, version, raw = await pipe.execute()
+        link = self._link
+        if link is None:
+            raise ConnectionError("presence is stopped")
+        transaction = (
+            pack("MULTI")
+            + pack("GET", self._keys[2])
+            + pack("GET", self._keys[1])
+            + pack("HGETALL", self._keys[0])
+            + pack("EXEC")
+        )
+        *_, result = await link.send(transaction, 5)
+        if isinstance(result, hiredis.ReplyError) or result is None:
+            raise ResponseError(f"presence snapshot failed: {result}")
+        epoch, version, raw = result
         mine = f"{self.replica}:"
         entries: dict[str, Entry] = {}
         for raw_id, value in raw.items():
@@ -391,11 +486,9 @@ class RedisPresence(Presence):
                 continue  # the reader re-asserts when it reconnects
             if asyncio.get_running_loop().time() - self._alive_at < self._heartbeat:
                 continue  # a write refreshed the alive key meanwhile: a busy node needs no heartbeat
+            keys = [self._keys[3], f"{self._prefix}alive:{self.replica}"]
             try:
-                assert self._client is not None
-                alive = await self._heartbeat_script(
-                    [self._keys[3], f"{self._prefix}alive:{self.replica}"], [self.replica, self._ttl_ms]
-                )
+                (alive,) = await self._evalsha([(_HEARTBEAT, len(keys), [*keys, self.replica, self._ttl_ms])])
             except FAILURES:
                 continue
             if not alive and not self._stopping:
@@ -406,16 +499,9 @@ class RedisPresence(Presence):
         while True:
             await asyncio.sleep(self._reap * random.uniform(0.5, 1.0))
             with contextlib.suppress(*FAILURES):
-                assert self._client is not None
-                await self._drop_script(self._keys, [*self._common_args(), "dead", ""])
-
-
-async def _confirmed(subscription: RedisSubscription) -> None:
-    """Wait for Redis to confirm the SUBSCRIBE, so no change published afterwards is missed."""
-    while True:
-        message = await subscription.get_message(timeout=None)
-        if message is not None and message["type"] == "subscribe":
-            return
+                await self._evalsha(
+                    [(_DROP, len(self._keys), [*self._keys, *self._common_args(), "dead", ""])]
+                )
 
 
 def _pairs(entries: Sequence[tuple[str, Tracked | None]]) -> list[Any]:

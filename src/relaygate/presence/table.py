@@ -8,7 +8,7 @@ adapter as this node's mirror of the cluster state) so that ``list``, ``get_by_k
 from __future__ import annotations
 
 import base64
-import secrets
+import os
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -18,9 +18,22 @@ import orjson
 Meta = dict[str, Any]
 
 
+_REFS_PER_DRAW = 256
+_refs: list[str] = []
+
+
 def new_ref() -> str:
-    """A fresh phx_ref: url-safe base64 of 12 random bytes (16 chars), as phoenix_pubsub makes them."""
-    return base64.urlsafe_b64encode(secrets.token_bytes(12)).decode("ascii")
+    """A fresh phx_ref: url-safe base64 of 12 random bytes (16 chars), as phoenix_pubsub makes them.
+
+    The bytes come from the OS 256 refs at a time (a ``getrandom`` per ref cost more than the
+    rest of a track); a forked child drops what its parent drew, so no two processes share one."""
+    if not _refs:  # 12 bytes are 16 base64 chars exactly: encode the draw once, then cut
+        text = base64.urlsafe_b64encode(os.urandom(12 * _REFS_PER_DRAW)).decode("ascii")
+        _refs.extend(text[i : i + 16] for i in range(0, len(text), 16))
+    return _refs.pop()
+
+
+os.register_at_fork(after_in_child=_refs.clear)
 
 
 @dataclass(slots=True)
@@ -102,12 +115,71 @@ def _payload(changes: Mapping[tuple[str, Any], tuple[bool, Entry]]) -> dict[str,
 
 def _grouped(by_key: Mapping[str, list[Entry]]) -> dict[str, dict[str, Any]]:
     return {
-        key: {"metas": [dict(e.meta) for e in sorted(entries, key=_seq)]} for key, entries in by_key.items()
+        key: {
+            "metas": [dict(entries[0].meta)]
+            if len(entries) == 1
+            else [dict(e.meta) for e in sorted(entries, key=_seq)]
+        }
+        for key, entries in by_key.items()
     }
 
 
 def _seq(entry: Entry) -> int:
     return entry.seq
+
+
+class _Encoded:
+    """A topic's list as :meth:`PresenceTable.state` keeps it: every key's ``"key":{"metas":[...]},``
+    in one buffer after "{". A changed key's bytes are blanked with spaces (JSON allows them between
+    members) and its new bytes appended; once a quarter of the buffer is blank it is rebuilt. A
+    join to a room of N thus costs a copy of the buffer, where joining N cached fragments cost
+    a step per key (4 µs at 100 keys, ~200 µs at 5,000)."""
+
+    __slots__ = ("blank", "buffer", "dirty", "spans")
+
+    def __init__(self) -> None:
+        self.buffer = bytearray(b"{")
+        self.spans: dict[str, tuple[int, int]] = {}
+        """key -> (start, size) in ``buffer``; in buffer order (a key put again goes last)."""
+        self.blank = 0
+        self.dirty: set[str] = set()
+        """Keys changed since the buffer was last brought up to date."""
+
+    def put(self, key: str, fragment: bytes | None) -> None:
+        """Blank the key's old bytes; append ``fragment`` (None: the key is gone)."""
+        span = self.spans.pop(key, None)
+        buffer = self.buffer
+        if span is not None:
+            start, size = span
+            buffer[start : start + size] = b" " * size  # same size: in place
+            self.blank += size
+        if fragment is not None:
+            self.spans[key] = (len(buffer), len(fragment) + 1)
+            buffer += fragment
+            buffer += b","
+
+    def compact(self) -> None:
+        buffer, compacted, spans = self.buffer, bytearray(b"{"), {}
+        for key, (start, size) in self.spans.items():
+            spans[key] = (len(compacted), size)
+            compacted += buffer[start : start + size]
+        self.buffer, self.spans, self.blank = compacted, spans, 0
+
+    def encoded(self) -> bytes:
+        """``{...}``: one copy of the buffer up to the last key, whose "," is "}" meanwhile."""
+        if self.blank * 4 > len(self.buffer):
+            self.compact()
+        if not self.spans:
+            return b"{}"
+        start, size = next(reversed(self.spans.values()))
+        end = start + size
+        buffer = self.buffer
+        buffer[end - 1] = 0x7D  # "}"
+        try:
+            with memoryview(buffer) as view:  # released before the buffer may grow again
+                return bytes(view[:end])
+        finally:
+            buffer[end - 1] = 0x2C  # ","
 
 
 class PresenceTable:
@@ -116,22 +188,19 @@ class PresenceTable:
     def __init__(self) -> None:
         self._entries: dict[str, Entry] = {}
         self._topics: dict[str, dict[str, dict[str, Entry]]] = {}
-        self._fragments: dict[str, dict[str, bytes]] = {}
-        """Per topic and key, the encoded ``"key":{"metas":[...]}`` while the key is unchanged."""
-        self._dirty: dict[str, set[str]] = {}
-        """Per topic with fragments, the keys changed since :meth:`state` last brought them up to date."""
+        self._encoded: dict[str, _Encoded] = {}
+        """Per topic whose state was asked for, its encoded keys (see :class:`_Encoded`)."""
         self._states: dict[str, bytes] = {}
         """Per topic, the encoded list while the topic is unchanged."""
 
     def _touch(self, topic: str, key: str) -> None:
         self._states.pop(topic, None)
-        fragments = self._fragments.get(topic)
-        if fragments is not None:
-            fragments.pop(key, None)
-            dirty = self._dirty.setdefault(topic, set())
+        encoded = self._encoded.get(topic)
+        if encoded is not None:
+            dirty = encoded.dirty
             dirty.add(key)
             if len(dirty) > len(self._topics.get(topic, ())) + 64:  # state() not asked for a while
-                del self._fragments[topic], self._dirty[topic]
+                del self._encoded[topic]
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -187,8 +256,7 @@ class PresenceTable:
             del keys[entry.key]
             if not keys:
                 del self._topics[entry.topic]
-                self._fragments.pop(entry.topic, None)
-                self._dirty.pop(entry.topic, None)
+                self._encoded.pop(entry.topic, None)
         diffs.leave(entry)
         return entry
 
@@ -204,30 +272,33 @@ class PresenceTable:
         return _grouped({key: list(ids.values()) for key, ids in self._topics.get(topic, {}).items()})
 
     def state(self, topic: str) -> bytes:
-        """``list(topic)`` as JSON, re-encoded only for the keys that changed since the last call:
-        a join to a room of N sends the N-entry list, and building it must cost neither N dicts
-        nor a Python step per key (the unchanged keys' fragments are joined in one call)."""
+        """``list(topic)`` as JSON, encoded once per change of the topic and re-encoded only for
+        the keys that changed: a join to a room of N sends the N-entry list, and building it
+        must cost neither N dicts nor a Python step per key (see :class:`_Encoded`). The JSON
+        may hold spaces between keys."""
         state = self._states.get(topic)
         if state is not None:
             return state
         keys = self._topics.get(topic)
         if not keys:
             return b"{}"
-        fragments = self._fragments.get(topic)
+        encoded = self._encoded.get(topic)
         stale: Iterable[str]
-        if fragments is None:
-            fragments = self._fragments[topic] = {}
+        if encoded is None:
+            encoded = self._encoded[topic] = _Encoded()
             stale = keys
         else:
-            stale = self._dirty.pop(topic, ())
+            stale, encoded.dirty = encoded.dirty, set()
         for key in stale:
             ids = keys.get(key)
+            fragment = None
             if ids:
                 entries = list(ids.values())
                 if len(entries) > 1:
                     entries.sort(key=_seq)
-                fragments[key] = orjson.dumps({key: {"metas": [e.meta for e in entries]}})[1:-1]
-        state = self._states[topic] = b"{" + b",".join(fragments.values()) + b"}"
+                fragment = orjson.dumps({key: {"metas": [e.meta for e in entries]}})[1:-1]
+            encoded.put(key, fragment)
+        state = self._states[topic] = encoded.encoded()
         return state
 
     def get_by_key(self, topic: str, key: str) -> dict[str, Any] | None:

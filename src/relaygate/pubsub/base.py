@@ -69,6 +69,17 @@ class PubSub(abc.ABC):
         return True
 
     async def unsubscribe(self, topic: str, subscriber: Subscriber) -> None:
+        self._drop(topic, subscriber)
+
+    def unsubscribe_now(self, topic: str, subscriber: Subscriber) -> bool:
+        """:meth:`unsubscribe` without suspending, where that needs no round trip: True once
+        unsubscribed; False (and nothing done) when the caller must await :meth:`unsubscribe`."""
+        if type(self).unsubscribe is not PubSub.unsubscribe:
+            return False
+        self._drop(topic, subscriber)
+        return True
+
+    def _drop(self, topic: str, subscriber: Subscriber) -> None:
         subscribers = self._topics.get(topic)
         if subscribers is None:
             return

@@ -188,6 +188,25 @@ class RedisPubSub(PubSub):
             waiter = pending[-1]
         await asyncio.shield(waiter)
 
+    def subscribe_now(self, topic: str, subscriber: Subscriber) -> bool:
+        """At once when this node already follows ``topic`` (another local subscriber, and Redis
+        confirmed the channel): what :meth:`subscribe` would do without waiting. So a join to a
+        topic the node already carries needs no round trip and no task."""
+        if not self._started or self._pid != os.getpid() or not self.subscriber_count(topic):
+            return False
+        if self._pending.get(self._topic_prefix + topic.encode()):
+            return False
+        self._topics[topic][id(subscriber)] = subscriber
+        return True
+
+    def unsubscribe_now(self, topic: str, subscriber: Subscriber) -> bool:
+        """At once while another local subscriber keeps the topic (no UNSUBSCRIBE to send)."""
+        subscribers = self._topics.get(topic)
+        if subscribers is None or id(subscriber) not in subscribers or len(subscribers) < 2:
+            return False
+        del subscribers[id(subscriber)]
+        return True
+
     async def unsubscribe(self, topic: str, subscriber: Subscriber) -> None:
         await super().unsubscribe(topic, subscriber)
         if self._started and self.subscriber_count(topic) == 0 and self._connected:
