@@ -506,3 +506,71 @@ async def test_drain_gives_up_after_its_grace() -> None:
     assert gateway.lanes.pending == 1  # still running: stop() cancels it
     await gateway.stop()
     assert gateway.lanes.pending == 0
+
+
+FRAME_LIMIT = 1 << 20
+"""A transport's frame limit within the request limit: the one-pass path may take the push."""
+
+
+async def test_a_local_sync_call_that_does_not_suspend_is_answered_at_once(gw: Gateway) -> None:
+    inbox = Inbox()
+    for rid, max_size in (("e1", None), ("e2", FRAME_LIMIT), ("e3", FRAME_LIMIT)):
+        response = gw.start_request(req(rid, "echo", {"x": rid}), USER, inbox.emit, max_size=max_size)
+        assert isinstance(response, dict), "a response, not a coroutine to run in a task"
+        assert response["result"] == {"x": rid, "user": "u1", "roles": ["staff"], "device": "d1"}
+    assert gw.lanes.pending == 0
+
+
+async def test_rejections_keep_their_codes_when_a_function_is_resolved_already(gw: Gateway) -> None:
+    assert (await call(gw, req("w", "echo", {"x": 1})))["success"]  # resolved and cached now
+    cases = [
+        (req("a", "echo", {"y": 1}), "invalid_args"),
+        (req("b", "admins", {"x": 1}), "permission_denied"),
+        (req("c", "echo", {"x": 1}, version="9.9.9"), "not_found"),
+    ]
+    for payload, code in cases * 2:
+        response = gw.start_request(payload, USER, Inbox().emit, max_size=FRAME_LIMIT)
+        assert isinstance(response, dict) and response["code"] == code
+    unauthenticated = gw.start_request(req("d", "echo", {"x": 1}), CallerContext(None), Inbox().emit)
+    assert isinstance(unauthenticated, dict) and unauthenticated["code"] == "unauthenticated"
+
+
+async def test_eager_calls_that_suspend_take_their_lane_places_at_once(gw: Gateway) -> None:
+    # per_socket=2 running + 1 queued: pushes handled back to back, before any task runs
+    outcomes = [
+        gw.start_request(req(f"g{i}", "gated"), USER, Inbox().emit, max_size=FRAME_LIMIT) for i in range(4)
+    ]
+    assert [isinstance(o, dict) for o in outcomes] == [False, False, False, True]
+    assert outcomes[3]["code"] == "overloaded"  # type: ignore[index]
+    assert gw.lanes.pending == 3
+    running = [asyncio.create_task(o) for o in outcomes[:3]]  # type: ignore[arg-type]
+    for i in range(3):
+        GATES.setdefault(f"g{i}", asyncio.Event()).set()
+    assert [(await t)["result"] for t in running] == ["done"] * 3
+    assert gw.lanes.pending == 0
+
+
+async def test_a_timeout_a_function_enters_before_it_suspends_is_its_own(gw: Gateway) -> None:
+    async def bounded(ctx: CallContext) -> str:
+        try:
+            async with asyncio.timeout(0):
+                await asyncio.Event().wait()
+        except TimeoutError:
+            return "own timeout"
+        return "not reached"
+
+    gw.register_local("svc", "bounded", bounded)
+    for rid in ("t1", "t2"):  # the general path, then the one-pass path
+        outcome = gw.start_request(req(rid, "bounded"), USER, Inbox().emit, max_size=FRAME_LIMIT)
+        assert not isinstance(outcome, dict)
+        assert (await asyncio.create_task(outcome))["result"] == "own timeout"
+
+
+async def test_a_function_raising_cancelled_in_its_first_step_answers_internal(gw: Gateway) -> None:
+    async def odd(ctx: CallContext) -> None:
+        raise asyncio.CancelledError
+
+    gw.register_local("svc", "odd", odd)
+    for rid in ("x1", "x2"):
+        response = gw.start_request(req(rid, "odd"), USER, Inbox().emit, max_size=FRAME_LIMIT)
+        assert isinstance(response, dict) and response["code"] == "internal"

@@ -11,7 +11,7 @@ import pytest
 from redis.asyncio import Redis
 
 from relaygate.protocol.gateway import wire
-from relaygate.service import CallContext, ConfigError, Service, ServiceNode
+from relaygate.service import CallContext, ConfigError, Service, ServiceError, ServiceNode
 
 
 def test_declarations_are_validated() -> None:
@@ -109,5 +109,74 @@ async def test_a_call_with_invalid_credits_is_refused_and_the_node_keeps_serving
                     break
     assert replies["bad1"]["code"] == replies["bad2"]["code"] == "bad_request"
     assert replies["good"] == {"t": "ok", "id": "good", "result": 7}
+    await pubsub.aclose()
+    await node.stop()
+
+
+async def test_calls_answered_in_their_first_step_or_after_suspending_end_alike(redis: Redis) -> None:
+    """A coroutine function's first step runs as the call is popped; one that suspends goes on
+    in a task, within the caller's deadline."""
+    svc = Service("inv", config_version="1")
+    gate = asyncio.Event()
+
+    @svc.function("at_once")
+    async def at_once(ctx: CallContext) -> str:
+        return "now"
+
+    @svc.function("later")
+    async def later(ctx: CallContext) -> str:
+        await gate.wait()
+        return "later"
+
+    @svc.function("own_timeout")
+    async def own_timeout(ctx: CallContext) -> str:
+        try:
+            async with asyncio.timeout(0):
+                await asyncio.Event().wait()
+        except TimeoutError:
+            return "own timeout"
+        return "not reached"
+
+    @svc.function("refuse")
+    async def refuse(ctx: CallContext) -> None:
+        raise ServiceError("out_of_stock", "none left")
+
+    @svc.function("forever")
+    async def forever(ctx: CallContext) -> None:
+        await asyncio.Event().wait()
+
+    node = ServiceNode(svc, redis, node_name="n1")
+    await node.start()
+    pubsub = redis.pubsub()
+    await pubsub.subscribe(wire.gateway_replies("g1"))
+    calls = {"c1": "at_once", "c2": "later", "c3": "own_timeout", "c4": "refuse", "c5": "forever"}
+    for call_id, fn in calls.items():
+        deadline = time.time() + (0.05 if fn == "forever" else 30)
+        ctx = CallContext(call_id, "u1", None, (), deadline=deadline).to_wire()
+        message = {
+            "t": "call",
+            "id": call_id,
+            "gw": "g1",
+            "fn": fn,
+            "v": None,
+            "rt": "sync",
+            "args": {},
+            "ctx": ctx,
+        }
+        await redis.lpush(wire.node_queue("n1"), wire.encode(message))
+    replies: dict[str, dict[str, Any]] = {}
+    async with asyncio.timeout(10):
+        async for item in pubsub.listen():
+            if item["type"] == "message":
+                replies |= {reply["id"]: reply for reply in wire.decode_batch(item["data"])}
+                if len(replies) == 4:
+                    assert "c2" not in replies  # still waiting for its gate
+                    gate.set()
+                if len(replies) == 5:
+                    break
+    assert replies["c1"]["result"] == "now" and replies["c2"]["result"] == "later"
+    assert replies["c3"]["result"] == "own timeout"
+    assert (replies["c4"]["code"], replies["c4"]["business"]) == ("out_of_stock", True)
+    assert replies["c5"]["code"] == "timeout"
     await pubsub.aclose()
     await node.stop()

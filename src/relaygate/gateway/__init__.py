@@ -1,6 +1,6 @@
 """The API gateway: functions registered at runtime, called over a channel.
 
-Use :class:`Gateway` (``handle_request`` / ``cancel`` / ``close_connection``) from the channel
+Use :class:`Gateway` (``start_request`` or ``handle_request`` / ``cancel`` / ``close_connection``) from the channel
 layer with a :class:`CallerContext` built from the authenticated socket. In cluster mode a
 :class:`RedisCluster` keeps the registry, node liveness and rate limits shared through Redis.
 """

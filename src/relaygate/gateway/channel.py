@@ -1,8 +1,10 @@
 """The ``gateway`` / ``gateway:*`` channel: ``phoenix_gen_api`` pushes run through the :class:`Gateway`.
 
-Each push runs in its own task, so one slow call never blocks the socket's other calls (the
-gateway's per-socket lanes bound how many run at once). The push is answered with an async
-reply (status ``ok`` iff ``success``); async results, stream chunks and stream ends follow as
+``handle_in`` is a plain function: what the gateway answers without waiting (a rejection, an
+ack, a local function that returns without suspending) is the reply right away; a call that
+must wait runs in a task of its own, so one slow call never blocks the socket's other calls
+(the gateway's per-socket lanes bound how many run at once). The reply's status is ``ok`` iff
+``success``; async results, stream chunks and stream ends follow as
 ``phoenix_gen_api`` events. With ``{"push_results": true}`` in the join payload the reply's
 response is pushed as an event too, which is how PhoenixGenApi clients read results.
 
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -45,6 +48,11 @@ class _JoinState:
 
 def _invalid(errors: dict[str, list[str]]) -> Reply:
     return Reply.error({"reason": "invalid", "errors": errors})
+
+
+def _internal(payload: Any) -> dict[str, Any]:
+    log.exception("gateway request failed")
+    return GatewayError(codes.INTERNAL, "internal error").to_response(request_id_of(payload))
 
 
 def _join_options(payload: Any) -> tuple[bool, str | None, dict[str, list[str]]]:
@@ -99,31 +107,59 @@ class GatewayChannel(Channel):
         socket.assigns[_STATE] = _JoinState(caller, push_results, emit, max_size)
         return Reply.ok()
 
-    async def handle_in(self, event: str, payload: Any, socket: ChannelSocket) -> Reply | None:
+    def handle_in(
+        self, event: str, payload: Any, socket: ChannelSocket
+    ) -> Reply | Coroutine[Any, Any, Reply | None] | None:
+        """A plain function, so the runtime calls it at once: a response known without waiting
+        (a rejection, an ack) is the reply right here; a call that must wait runs in a task of
+        its own (not the channel's: one socket's calls run concurrently)."""
         state: _JoinState = socket.assigns[_STATE]
         if event == EVENT:
-            ref = socket.reply_ref()
-            task = asyncio.get_running_loop().create_task(self._call(payload, ref, socket, state))
+            try:
+                outcome = self.gateway.start_request(
+                    payload, state.caller, state.emit, max_size=state.max_size
+                )
+            except Exception:  # a bug, not a caller's mistake: answer like the gateway's internal error
+                outcome = _internal(payload)
+            if isinstance(outcome, dict):
+                if state.push_results:
+                    return self._reply_and_push(outcome, socket)
+                return Reply("ok" if outcome["success"] else "error", outcome)
+            task = asyncio.get_running_loop().create_task(
+                self._finish(outcome, payload, socket.reply_ref(), socket, state)
+            )
             state.tasks.add(task)
             task.add_done_callback(state.tasks.discard)
             return None
         if event == CANCEL_EVENT:
-            request_id = payload.get("request_id") if isinstance(payload, dict) else None
-            if not isinstance(request_id, str) or not 1 <= len(request_id) <= MAX_REQUEST_ID_CHARS:
-                return _invalid({"request_id": [f"must be a string of 1..{MAX_REQUEST_ID_CHARS} characters"]})
-            if await self.gateway.cancel(request_id, state.caller):
-                return Reply.ok({"request_id": request_id, "cancelled": True})
-            return Reply.error({"request_id": request_id, "reason": "not_running"})
+            return self._cancel(payload, state)
         return _invalid({"event": [f"{event!r} is not an event of this topic"]})
 
-    async def _call(self, payload: Any, ref: ReplyRef, socket: ChannelSocket, state: _JoinState) -> None:
+    async def _cancel(self, payload: Any, state: _JoinState) -> Reply:
+        request_id = payload.get("request_id") if isinstance(payload, dict) else None
+        if not isinstance(request_id, str) or not 1 <= len(request_id) <= MAX_REQUEST_ID_CHARS:
+            return _invalid({"request_id": [f"must be a string of 1..{MAX_REQUEST_ID_CHARS} characters"]})
+        if await self.gateway.cancel(request_id, state.caller):
+            return Reply.ok({"request_id": request_id, "cancelled": True})
+        return Reply.error({"request_id": request_id, "reason": "not_running"})
+
+    async def _reply_and_push(self, response: dict[str, Any], socket: ChannelSocket) -> None:
+        """``push_results``: the reply, then the same response as an event."""
+        await socket.reply(socket.reply_ref(), Reply("ok" if response["success"] else "error", response))
+        await socket.push(EVENT, response)
+
+    async def _finish(
+        self,
+        outcome: Coroutine[Any, Any, dict[str, Any]],
+        payload: Any,
+        ref: ReplyRef,
+        socket: ChannelSocket,
+        state: _JoinState,
+    ) -> None:
         try:
-            response = await self.gateway.handle_request(
-                payload, state.caller, state.emit, max_size=state.max_size
-            )
+            response = await outcome
         except Exception:  # a bug, not a caller's mistake: answer like the gateway's internal error
-            log.exception("gateway request failed")
-            response = GatewayError(codes.INTERNAL, "internal error").to_response(request_id_of(payload))
+            response = _internal(payload)
         # No await between the gateway's answer and the reply: an async result cannot overtake its ack.
         await socket.reply(ref, Reply("ok" if response["success"] else "error", response))
         if state.push_results:

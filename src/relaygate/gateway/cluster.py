@@ -77,34 +77,42 @@ def _check_sent(sent: asyncio.Future[Any], calls: list[_RedisCall]) -> None:
 
 
 class _RedisCall(RemoteCall):
-    """One attempt: replies routed by call id into a small buffer (a deque and one waiter)."""
+    """One attempt: replies routed by call id. The first reply waits in a slot (a sync or async
+    call has no other); a stream's later ones queue behind it."""
 
-    __slots__ = ("_cluster", "_items", "_waiter", "call_id", "node")
+    __slots__ = ("_cluster", "_first", "_more", "_waiter", "call_id", "node")
 
     def __init__(self, cluster: RedisCluster, node: str, call_id: str) -> None:
         self.node = node
         self.call_id = call_id
-        self._items: deque[dict[str, Any] | NodeLost] = deque()
+        self._first: dict[str, Any] | NodeLost | None = None
+        self._more: deque[dict[str, Any] | NodeLost] | None = None
         self._waiter: asyncio.Future[None] | None = None
         self._cluster = cluster
 
     def put(self, item: dict[str, Any] | NodeLost) -> None:
-        self._items.append(item)
+        if self._first is None:
+            self._first = item
+        elif self._more is None:
+            self._more = deque((item,))
+        else:
+            self._more.append(item)
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
     def qsize(self) -> int:
-        return len(self._items)
+        return (self._first is not None) + (len(self._more) if self._more else 0)
 
     async def receive(self) -> dict[str, Any]:
-        while not self._items:
+        while self._first is None:
             self._waiter = asyncio.get_running_loop().create_future()
             try:
                 await self._waiter
             finally:
                 self._waiter = None
-        item = self._items.popleft()
+        item = self._first
+        self._first = self._more.popleft() if self._more else None
         if isinstance(item, NodeLost):
             raise item
         return item

@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from relaygate.gateway.metrics import CallStats, stats_for
 from relaygate.protocol.gateway.functions import FunctionSpec
 from relaygate.protocol.gateway.options import ConfigError
 
@@ -28,9 +29,18 @@ class FunctionConfig:
     permission: PermissionCheck | None = None
     is_coroutine: bool = field(init=False, compare=False, default=False)
     """``function`` is a coroutine function (awaited on the loop, not run in a thread)."""
+    eager: bool = field(init=False, compare=False, default=False)
+    """A local sync coroutine function without a callable permission: the gateway may run its
+    first step at once, in the push's own handling (see :mod:`relaygate.service.eager`)."""
+    stats: CallStats = field(init=False, compare=False, repr=False)
+    """Where its finished calls are counted (shared by the versions of one function)."""
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "is_coroutine", inspect.iscoroutinefunction(self.function))
+        is_coroutine = inspect.iscoroutinefunction(self.function)
+        object.__setattr__(self, "is_coroutine", is_coroutine)
+        eager = is_coroutine and self.spec.response_type == "sync" and self.permission is None
+        object.__setattr__(self, "eager", eager)
+        object.__setattr__(self, "stats", stats_for(self.spec.service, self.spec.request_type))
 
     @classmethod
     def build(cls, function: Callable[..., Any] | None = None, **options: Any) -> FunctionConfig:

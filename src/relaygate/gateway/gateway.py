@@ -1,8 +1,10 @@
 """The gateway executor: one transport-independent entry point for the channel layer.
 
 Order of checks (each rejection runs nothing): decode -> authentication -> lookup/version ->
-permission -> rate limit -> arguments -> execute. Calls run in their own tasks, bounded per
-socket; sync calls answer in the reply, async and stream calls answer later through ``emit``.
+permission -> rate limit -> arguments -> execute. Calls of one socket run concurrently, bounded
+per socket; sync calls answer in the reply, async and stream calls answer later through
+``emit``. A local function's first step runs at once (:mod:`relaygate.service.eager`): one that
+returns without suspending is answered without a task.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import logging
 import os
 import random
 import time
-from collections.abc import AsyncGenerator, Awaitable, Callable, Hashable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine, Hashable
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -23,9 +25,17 @@ from relaygate.gateway import metrics
 from relaygate.gateway.config import FunctionConfig
 from relaygate.gateway.lanes import Lane, Lanes
 from relaygate.gateway.limiter import LimiterConfig, RateLimiter
-from relaygate.gateway.permission import is_allowed
+from relaygate.gateway.permission import is_allowed, rule_allows
 from relaygate.gateway.registry import Registry
-from relaygate.gateway.request import CallerContext, GatewayRequest, decode_request, request_id_of
+from relaygate.gateway.request import (
+    MAX_REQUEST_BYTES,
+    CallerContext,
+    Fields,
+    GatewayRequest,
+    decode_request,
+    request_id_of,
+    valid_fields,
+)
 from relaygate.gateway.response import (
     GatewayError,
     async_ack,
@@ -38,8 +48,9 @@ from relaygate.gateway.selection import NodeSelector
 from relaygate.gateway.transport import NodeLost, RemoteCall, Transport
 from relaygate.protocol.gateway import codes, wire
 from relaygate.protocol.gateway.codes import ServiceError
-from relaygate.protocol.gateway.context import CallContext
+from relaygate.protocol.gateway.context import CallContext, wire_context
 from relaygate.service.deadlines import Deadlines
+from relaygate.service.eager import Suspended, first_step
 
 log = logging.getLogger(__name__)
 
@@ -70,15 +81,7 @@ class _Call:
 
     def record(self, code: str | None, started: float) -> None:
         spec = self.config.spec
-        metrics.record_call(
-            spec.service,
-            spec.request_type,
-            code,
-            started,
-            version=spec.version,
-            response_type=spec.response_type,
-            node=self.node,
-        )
+        self.config.stats.record(code, started, spec.version, spec.response_type, self.node)
 
 
 class Gateway:
@@ -126,44 +129,156 @@ class Gateway:
         self.limiter.configure(config)
 
     # -- the channel layer's entry points -------------------------------------------------
+    def start_request(
+        self, payload: object, caller: CallerContext, emit: Emit, *, max_size: int | None = None
+    ) -> dict[str, Any] | Coroutine[Any, Any, dict[str, Any]]:
+        """Handle one ``phoenix_gen_api`` push as far as it goes without waiting.
+
+        Returns the reply's response object when it is known at once (a rejection, the ack of an
+        async or stream call, a ``none`` call), else a coroutine that returns it (a sync call, or
+        checks that must await: a callable permission, rate limits). Run each such coroutine in a
+        task of its own, so that one socket's calls run concurrently. The reply status is ``ok``
+        when ``response["success"]`` is true, else ``error``; later responses (async results,
+        stream chunks and ends) go through ``emit``. ``max_size`` bounds the payload's encoded
+        size when the transport knows it (see :func:`decode_request`).
+        """
+        started = time.perf_counter()
+        fields = None
+        if type(payload) is dict and max_size is not None and max_size <= MAX_REQUEST_BYTES:
+            fields = valid_fields(payload)
+        if fields is not None:
+            now = self._call_now(fields, caller, emit, started)
+            if now is not None:
+                return now
+            request = GatewayRequest(*fields)
+        else:
+            try:
+                request = decode_request(payload, max_size=max_size)
+            except GatewayError as exc:
+                metrics.record_call(None, None, exc.code, started)
+                return exc.to_response(request_id_of(payload))
+        try:
+            admitted = self._admit(request, caller, emit)
+        except GatewayError as exc:
+            return _rejected(request, exc, started)
+        if isinstance(admitted, _Call):
+            return self._start(admitted, started)
+        return self._start_admitted(request, admitted, started)
+
     async def handle_request(
         self, payload: object, caller: CallerContext, emit: Emit, *, max_size: int | None = None
     ) -> dict[str, Any]:
-        """Handle one ``phoenix_gen_api`` push: return the reply's response object.
+        """:meth:`start_request`, awaited: the reply's response object (a sync call's result)."""
+        outcome = self.start_request(payload, caller, emit, max_size=max_size)
+        if isinstance(outcome, dict):
+            return outcome
+        return await outcome
 
-        The reply status is ``ok`` when ``response["success"]`` is true, else ``error``. Later
-        responses (async results, stream chunks and ends) go through ``emit``. Run it in a task
-        per push: a sync call returns only when the function has answered. ``max_size`` bounds
-        the payload's encoded size when the transport knows it (see :func:`decode_request`).
-        """
-        started = time.perf_counter()
-        try:
-            request = decode_request(payload, max_size=max_size)
-        except GatewayError as exc:
-            metrics.record_call(None, None, exc.code, started)
-            return exc.to_response(request_id_of(payload))
-        try:
-            call, lane = await self._admit(request, caller, emit)
-        except GatewayError as exc:
-            known = exc.code not in (codes.NOT_FOUND, codes.UNAUTHENTICATED)  # no client-made labels
-            metrics.record_call(
-                request.service if known else None, request.request_type if known else None, exc.code, started
-            )
-            return exc.to_response(request.request_id)
-        rid = request.request_id
-        response_type = call.config.spec.response_type
+    def _start(self, call: _Call, started: float) -> dict[str, Any] | Coroutine[Any, Any, dict[str, Any]]:
+        rid = call.request.request_id
+        config = call.config
+        response_type = config.spec.response_type
+        connection = call.caller.connection
         if response_type == "sync":
-            response = await self.lanes.run(caller.connection, lane, self._respond(call))
-            call.record(response["code"], started)
-            return response
+            if config.is_coroutine and self.lanes.can_run_now(connection):
+                return self._run_eagerly(call, started)
+            return self._run_sync(call, self.lanes.admit(connection), started)
+        lane = self.lanes.admit(connection)
         if response_type == "none":
             detached = asyncio.create_task(self._in_background(call, lane, started))
             self._detached.add(detached)
             detached.add_done_callback(self._detached.discard)
             return ok(rid, None)
         task = asyncio.create_task(self._in_background(call, lane, started))
-        self._running[(caller.connection, rid)] = (task, call)
+        self._running[(call.caller.connection, rid)] = (task, call)
         return stream_ack(rid) if response_type == "stream" else async_ack(rid)
+
+    async def _start_admitted(
+        self, request: GatewayRequest, admitting: Awaitable[_Call], started: float
+    ) -> dict[str, Any]:
+        """The rest of a push whose checks await (a callable permission, rate limits)."""
+        try:
+            call = await admitting
+        except GatewayError as exc:
+            return _rejected(request, exc, started)
+        outcome = self._start(call, started)
+        if isinstance(outcome, dict):
+            return outcome
+        return await outcome
+
+    def _call_now(
+        self, fields: Fields, caller: CallerContext, emit: Emit, started: float
+    ) -> dict[str, Any] | Coroutine[Any, Any, dict[str, Any]] | None:
+        """The common case in one pass: a valid request (``fields``) for a local sync coroutine
+        function that every check admits at once (no callable permission, no rate limit, a free
+        running slot, valid arguments), run eagerly. None, with nothing done, for anything
+        else: the general path then decides, and answers every rejection."""
+        if caller.user_id is None or self.draining:
+            return None
+        rid, service, request_type, version, args, device_id = fields
+        config = self.registry.resolved(service, request_type, version)
+        if config is None or not config.eager:
+            return None
+        spec = config.spec
+        connection = caller.connection
+        if (
+            (spec.check_permission.kind != "none" and not rule_allows(config, caller, args))
+            or not self.lanes.can_run_now(connection)
+            or (self._running and (connection, rid) in self._running)
+            or self.limiter.applies(spec)
+        ):
+            return None
+        values, errors = spec.validate_args(args)
+        if errors:
+            return None
+        device_id = caller.device_id or device_id
+        deadline = time.time() + spec.timeout_ms / 1000
+        ctx = CallContext(rid, _user_text(caller.user_id), device_id, caller.sorted_roles, deadline)
+        outcome = self._first_step(config, rid, values, ctx)
+        if isinstance(outcome, Suspended):
+            call = _Call(GatewayRequest(*fields), config, caller, device_id, values, emit, node="local")
+            return self._run_sync(call, self.lanes.enter(connection), started, outcome)
+        config.stats.record(outcome["code"], started, spec.version, "sync", "local")
+        return outcome
+
+    def _first_step(
+        self, config: FunctionConfig, rid: str, values: dict[str, Any], ctx: CallContext
+    ) -> dict[str, Any] | Suspended:
+        """A local coroutine function's first step, run here and now (see
+        :mod:`relaygate.service.eager`): its response, or the :class:`Suspended` function to
+        await in a task."""
+        assert config.function is not None
+        try:
+            outcome = first_step(config.function(**values, ctx=ctx))
+        except (Exception, asyncio.CancelledError) as exc:
+            return self._function_error(exc).to_response(rid)
+        return outcome if type(outcome) is Suspended else ok(rid, outcome)
+
+    def _run_eagerly(
+        self, call: _Call, started: float
+    ) -> dict[str, Any] | Coroutine[Any, Any, dict[str, Any]]:
+        """Run a local coroutine function's first step here and now (see
+        :mod:`relaygate.service.eager`): a function that answers without suspending costs no
+        task and no loop turn; one that suspends goes on, admitted to its socket's lane, in the
+        task that runs the returned coroutine (and its timeout starts there)."""
+        rid = call.request.request_id
+        config = call.config
+        assert config.function is not None
+        call.node = "local"
+        outcome = self._first_step(config, rid, call.values, self._context(call, config.spec.timeout_ms))
+        if isinstance(outcome, Suspended):
+            return self._run_sync(call, self.lanes.enter(call.caller.connection), started, outcome)
+        call.record(outcome["code"], started)
+        return outcome
+
+    async def _run_sync(
+        self, call: _Call, lane: Lane, started: float, first: Suspended | None = None
+    ) -> dict[str, Any]:
+        response = await self.lanes.run(
+            call.caller.connection, lane, self._respond(call, first), entered=first is not None
+        )
+        call.record(response["code"], started)
+        return response
 
     async def cancel(self, request_id: str, caller: CallerContext) -> bool:
         """Cancel this socket's running async or stream call; it ends with ``cancelled``."""
@@ -202,36 +317,79 @@ class Gateway:
         await asyncio.gather(*tasks, return_exceptions=True)
 
     # -- checks ---------------------------------------------------------------------------
-    async def _admit(self, request: GatewayRequest, caller: CallerContext, emit: Emit) -> tuple[_Call, Lane]:
+    def _admit(
+        self, request: GatewayRequest, caller: CallerContext, emit: Emit
+    ) -> _Call | Coroutine[Any, Any, _Call]:
+        """Run the checks in the contract's order; what needs no await is decided here and now,
+        the rest (a callable permission, rate limits) is returned as a coroutine."""
         if caller.user_id is None:
             raise GatewayError(codes.UNAUTHENTICATED, "the socket has no authenticated user")
         config = self.registry.resolve(request.service, request.request_type, request.version)
         if self.draining:
             raise GatewayError(codes.UNAVAILABLE, "this node is shutting down")
-        if config.permission is not None or config.spec.check_permission.kind != "none":
-            try:
-                allowed = await is_allowed(config, caller, request.args)
-            except Exception as exc:  # a broken check_permission callable: a server error, not a denial
-                raise self._function_error(exc) from None
-            if not allowed:
-                raise GatewayError(codes.PERMISSION_DENIED, "permission denied")
+        if config.permission is not None:
+            return self._admit_permitted(request, caller, config, emit)
+        if config.spec.check_permission.kind != "none" and not rule_allows(config, caller, request.args):
+            raise GatewayError(codes.PERMISSION_DENIED, "permission denied")
+        return self._admit_allowed(request, caller, config, emit)
+
+    async def _admit_permitted(
+        self, request: GatewayRequest, caller: CallerContext, config: FunctionConfig, emit: Emit
+    ) -> _Call:
+        """The checks from a callable ``check_permission`` on."""
+        try:
+            allowed = await is_allowed(config, caller, request.args)
+        except Exception as exc:  # a broken check_permission callable: a server error, not a denial
+            raise self._function_error(exc) from None
+        if not allowed:
+            raise GatewayError(codes.PERMISSION_DENIED, "permission denied")
+        admitted = self._admit_allowed(request, caller, config, emit)
+        return admitted if isinstance(admitted, _Call) else await admitted
+
+    def _admit_allowed(
+        self, request: GatewayRequest, caller: CallerContext, config: FunctionConfig, emit: Emit
+    ) -> _Call | Coroutine[Any, Any, _Call]:
+        """The checks after the permission: room, arguments, rate limits (these await)."""
         if not self.lanes.has_room(caller.connection):
             raise GatewayError(codes.OVERLOADED, "too many calls in flight, try again later")
-        if (caller.connection, request.request_id) in self._running:
+        if self._running and (caller.connection, request.request_id) in self._running:
             raise GatewayError(codes.BAD_REQUEST, "a call with this request_id is still running")
-        device_id = caller.device_id or request.device_id
         values, errors = config.spec.validate_args(request.args)
         if self.limiter.applies(config.spec):
-            try:  # the limit is reported first, but an invalid request uses no quota
-                await self.limiter.check(config.spec, caller, device_id, request.args, count=not errors)
-            except GatewayError as exc:
-                if exc.code == codes.RATE_LIMITED:
-                    metrics.RATE_LIMITED.labels(request.service, request.request_type).inc()
-                raise
+            return self._admit_limited(request, caller, config, emit, values, errors)
         if errors:
             raise GatewayError(codes.INVALID_ARGS, "invalid arguments", result=errors)
-        lane = self.lanes.admit(caller.connection)
-        return _Call(request, config, caller, device_id, values, emit), lane
+        return self._admitted(request, caller, config, emit, values)
+
+    async def _admit_limited(
+        self,
+        request: GatewayRequest,
+        caller: CallerContext,
+        config: FunctionConfig,
+        emit: Emit,
+        values: dict[str, Any],
+        errors: dict[str, Any],
+    ) -> _Call:
+        device_id = caller.device_id or request.device_id
+        try:  # the limit is reported first, but an invalid request uses no quota
+            await self.limiter.check(config.spec, caller, device_id, request.args, count=not errors)
+        except GatewayError as exc:
+            if exc.code == codes.RATE_LIMITED:
+                metrics.RATE_LIMITED.labels(request.service, request.request_type).inc()
+            raise
+        if errors:
+            raise GatewayError(codes.INVALID_ARGS, "invalid arguments", result=errors)
+        return self._admitted(request, caller, config, emit, values)
+
+    def _admitted(
+        self,
+        request: GatewayRequest,
+        caller: CallerContext,
+        config: FunctionConfig,
+        emit: Emit,
+        values: dict[str, Any],
+    ) -> _Call:
+        return _Call(request, config, caller, caller.device_id or request.device_id, values, emit)
 
     # -- running --------------------------------------------------------------------------
     async def _in_background(self, call: _Call, lane: Lane, started: float) -> None:
@@ -263,26 +421,26 @@ class Gateway:
             log.debug("gateway emit failed: %s", type(exc).__name__)
             raise asyncio.CancelledError from exc
 
-    async def _respond(self, call: _Call) -> dict[str, Any]:
-        """Run the call and build its final response (errors included)."""
+    async def _respond(self, call: _Call, first: Suspended | None = None) -> dict[str, Any]:
+        """Run the call and build its final response (errors included); ``first``: the local
+        function, its first step run already (see :meth:`_run_eagerly`)."""
         rid = call.request.request_id
         try:
             if call.config.spec.response_type == "stream":
                 await self._stream(call)
                 return stream_end(rid)
-            return ok(rid, await self._execute(call))
+            return ok(rid, await self._execute(call, first))
         except GatewayError as exc:
             return exc.to_response(rid)
 
     def _context(self, call: _Call, timeout_ms: int) -> CallContext:
-        caller = call.caller
-        user_id = caller.user_id
-        if user_id is not None and type(user_id) is not str:
-            user_id = str(user_id)
         deadline = time.time() + timeout_ms / 1000
-        return CallContext(call.request.request_id, user_id, call.device_id, caller.sorted_roles, deadline)
+        caller = call.caller
+        return CallContext(
+            call.request.request_id, _user_text(caller.user_id), call.device_id, caller.sorted_roles, deadline
+        )
 
-    async def _execute(self, call: _Call) -> Any:
+    async def _execute(self, call: _Call, first: Suspended | None = None) -> Any:
         """Run a sync/async call, locally or on a service node (retries included), within its
         ``timeout_ms``: one watch on the shared timer, not an ``asyncio.timeout`` per call."""
         config = call.config
@@ -295,8 +453,10 @@ class Gateway:
                 remote.close(cancel=False)
                 return reply.get("result")
             call.node = "local"
-            ctx = self._context(call, spec.timeout_ms)
             try:
+                if first is not None:
+                    return await first
+                ctx = self._context(call, spec.timeout_ms)
                 if config.is_coroutine:
                     return await config.function(**call.values, ctx=ctx)
                 return await _invoke(config.function, call.values, ctx)
@@ -311,7 +471,7 @@ class Gateway:
         finally:
             self.deadlines.end(watch)
 
-    def _function_error(self, exc: Exception) -> GatewayError:
+    def _function_error(self, exc: BaseException) -> GatewayError:
         if isinstance(exc, ServiceError):
             return GatewayError(exc.code, exc.message, business=True)
         if isinstance(exc, GatewayError):
@@ -438,7 +598,13 @@ class Gateway:
             "v": spec.version,
             "rt": spec.response_type,
             "args": call.values,
-            "ctx": self._context(call, budget_ms).to_wire(),
+            "ctx": wire_context(
+                call.request.request_id,
+                _user_text(call.caller.user_id),
+                call.device_id,
+                call.caller.sorted_roles,
+                time.time() + budget_ms / 1000,
+            ),
             "credits": self.stream_credits if stream else 0,
         }
         call.node = node
@@ -464,6 +630,13 @@ class Gateway:
         assert self.transport is not None
         spec = call.config.spec
         live = self.transport.live_nodes(spec.key)
+        if (
+            not failed
+            and len(live) == 1
+            and type(spec.nodes) is str
+            and spec.choose_node_mode.kind != "round_robin"
+        ):
+            return live[0]  # random and rendezvous hashing pick the only node (round robin counts)
         if isinstance(spec.nodes, tuple):
             live = [n for n in live if n in spec.nodes]
         if failed:
@@ -480,6 +653,20 @@ class Gateway:
             args=call.values,
             user_id=None if call.caller.user_id is None else str(call.caller.user_id),
         )
+
+
+def _user_text(user_id: object) -> str | None:
+    """The caller's user id as functions see it (a string; a socket may hold another type)."""
+    return user_id if user_id is None or type(user_id) is str else str(user_id)
+
+
+def _rejected(request: GatewayRequest, exc: GatewayError, started: float) -> dict[str, Any]:
+    """The response of a request a check refused (counted; client-made names are not labels)."""
+    known = exc.code not in (codes.NOT_FOUND, codes.UNAUTHENTICATED)
+    metrics.record_call(
+        request.service if known else None, request.request_type if known else None, exc.code, started
+    )
+    return exc.to_response(request.request_id)
 
 
 def _remote_error(reply: dict[str, Any]) -> GatewayError:

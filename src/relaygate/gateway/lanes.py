@@ -76,6 +76,27 @@ class Lanes:
         lane = self._lanes.get(connection)
         return self.pending < self._max_pending and (lane is None or lane.has_room())
 
+    def can_run_now(self, connection: Hashable) -> bool:
+        """Whether a call of ``connection`` may start at once: fewer than ``per_socket`` of its
+        calls are admitted (running, queued, or admitted and about to run)."""
+        if self.pending >= self._max_pending:
+            return False
+        lane = self._lanes.get(connection)
+        return lane is None or lane.admitted < lane.limit
+
+    def enter(self, connection: Hashable) -> Lane:
+        """Admit a call that started already (after :meth:`can_run_now`): its place and its
+        running slot; pair with ``run(..., entered=True)``."""
+        lane = self._lanes.get(connection)
+        if lane is None:
+            lane = self._lanes[connection] = Lane(self._per_socket, self._queue)
+        lane.admitted += 1
+        lane.running += 1
+        if self.pending == 0:
+            self._idle.clear()
+        self.pending += 1
+        return lane
+
     def admit(self, connection: Hashable) -> Lane:
         """Take a place for one call or raise ``overloaded``; pair with :meth:`run` or :meth:`release`."""
         lane = self._lanes.get(connection)
@@ -89,10 +110,13 @@ class Lanes:
         self.pending += 1
         return lane
 
-    async def run(self, connection: Hashable, lane: Lane, work: Awaitable[T]) -> T:
-        """Wait for a running slot of ``lane``, then await ``work``; always releases the place."""
+    async def run(self, connection: Hashable, lane: Lane, work: Awaitable[T], *, entered: bool = False) -> T:
+        """Wait for a running slot of ``lane`` (unless ``entered`` holds one), then await
+        ``work``; always releases the place."""
         try:
-            if lane.running < lane.limit and not lane._waiters:
+            if entered:
+                pass
+            elif lane.running < lane.limit and not lane._waiters:
                 lane.running += 1
             else:
                 try:

@@ -48,34 +48,33 @@ NODE_EVENTS: Final = Counter(
 CALL_LABELS: Final = ["service", "request_type", "code"]
 BUCKETS: Final = Histogram.DEFAULT_BUCKETS[:-1]
 """Upper bounds (seconds) of the call latency histogram, ``+Inf`` aside."""
-_COUNTS: dict[tuple[str, str, str], int] = {}
-"""Finished calls per (service, request_type, code): registered names and result codes only."""
-_LATENCY: dict[tuple[str, str], list[float]] = {}
-"""Per (service, request_type): a count per bucket (not cumulative), then ``+Inf``, then the sum."""
 
 
 class _CallMetrics(Collector):
     """``relaygate_gateway_calls_total`` and ``relaygate_gateway_call_seconds``, counted in plain
-    dicts and turned into metric families at scrape time: ``Counter.labels().inc()`` and
-    ``Histogram.observe()`` lock and allocate on every call, which cost more than a local call."""
+    :class:`CallStats` and turned into metric families at scrape time: ``Counter.labels().inc()``
+    and ``Histogram.observe()`` lock and allocate on every call, which cost more than a local call."""
 
     def collect(self) -> Iterator[Metric]:
         calls = CounterMetricFamily(
             "relaygate_gateway_calls", "Gateway calls by function and result code", labels=CALL_LABELS
         )
-        for key, total in list(_COUNTS.items()):
-            calls.add_metric(key, total)
         latency = HistogramMetricFamily(
             "relaygate_gateway_call_seconds",
             "Gateway call latency (until the final response)",
             labels=CALL_LABELS[:2],
         )
-        for function, counts in list(_LATENCY.items()):
+        for stats in list(_STATS.values()):
+            if not stats.counts:  # never called: no series
+                continue
+            names = (stats.service, stats.request_type)
+            for code, total in list(stats.counts.items()):
+                calls.add_metric((*names, code), total)
             cumulative, buckets = 0.0, []
-            for bound, count in zip((*BUCKETS, float("inf")), counts, strict=False):
+            for bound, count in zip((*BUCKETS, float("inf")), stats.latency, strict=False):
                 cumulative += count
                 buckets.append((_bound_text(bound), cumulative))
-            latency.add_metric(function, buckets, sum_value=counts[-1])
+            latency.add_metric(names, buckets, sum_value=stats.latency[-1])
         yield calls
         yield latency
 
@@ -117,6 +116,52 @@ def count_chunk(service: str, request_type: str) -> None:
     child.inc()
 
 
+class CallStats:
+    """The finished calls of one (service, request_type): a count per result code, and the
+    latency histogram (a count per bucket, not cumulative, then ``+Inf``, then the sum). Get it
+    with :func:`stats_for`."""
+
+    __slots__ = ("counts", "latency", "request_type", "service")
+
+    def __init__(self, service: str, request_type: str) -> None:
+        self.service = service
+        self.request_type = request_type
+        self.counts: dict[str, int] = {}
+        self.latency = [0.0] * (len(BUCKETS) + 2)
+
+    def record(
+        self,
+        code: str | None,
+        started: float,
+        version: str | None = None,
+        response_type: str | None = None,
+        node: str | None = None,
+    ) -> None:
+        """Count one finished call and record its span (``started`` is a ``perf_counter`` reading)."""
+        elapsed = time.perf_counter() - started
+        if code is None:
+            code = "ok"
+        counts = self.counts
+        counts[code] = counts.get(code, 0) + 1
+        latency = self.latency
+        latency[bisect_left(BUCKETS, elapsed)] += 1
+        latency[-1] += elapsed
+        if (_PROVIDER_FROM_ENV or trace._TRACER_PROVIDER is not None) and _tracing():
+            _span(self, code, elapsed, version, response_type, node)
+
+
+_STATS: dict[tuple[str, str], CallStats] = {}
+
+
+def stats_for(service: str | None, request_type: str | None) -> CallStats:
+    """The shared :class:`CallStats` of a function's names (empty names: an unresolved request)."""
+    names = (service or "", request_type or "")
+    stats = _STATS.get(names)
+    if stats is None:
+        stats = _STATS[names] = CallStats(*names)
+    return stats
+
+
 def record_call(
     service: str | None,
     request_type: str | None,
@@ -131,28 +176,29 @@ def record_call(
 
     Unresolved requests are labelled with empty names (no client-made label values).
     """
-    elapsed = time.perf_counter() - started
-    key = (service or "", request_type or "", code or "ok")
-    _COUNTS[key] = _COUNTS.get(key, 0) + 1
-    counts = _LATENCY.get(key[:2])
-    if counts is None:
-        counts = _LATENCY[key[:2]] = [0.0] * (len(BUCKETS) + 2)
-    counts[bisect_left(BUCKETS, elapsed)] += 1
-    counts[-1] += elapsed
-    if not _tracing():
-        return
+    stats_for(service, request_type).record(code, started, version, response_type, node)
+
+
+def _span(
+    stats: CallStats,
+    code: str,
+    elapsed: float,
+    version: str | None,
+    response_type: str | None,
+    node: str | None,
+) -> None:
     end_ns = time.time_ns()
     attributes = {
-        "relaygate.gateway.service": service or "",
-        "relaygate.gateway.request_type": request_type or "",
+        "relaygate.gateway.service": stats.service,
+        "relaygate.gateway.request_type": stats.request_type,
         "relaygate.gateway.version": version or "",
         "relaygate.gateway.response_type": response_type or "",
         "relaygate.gateway.node": node or "",
-        "relaygate.gateway.code": code or "ok",
+        "relaygate.gateway.code": code,
     }
     span = _TRACER.start_span(
         "gateway.call", kind=SpanKind.SERVER, start_time=end_ns - int(elapsed * 1e9), attributes=attributes
     )
-    if code is not None:
+    if code != "ok":
         span.set_status(Status(StatusCode.ERROR, code))
     span.end(end_time=end_ns)

@@ -22,6 +22,11 @@ async def is_allowed(config: FunctionConfig, caller: CallerContext, args: dict[s
         if inspect.isawaitable(verdict):
             verdict = await verdict
         return verdict is True
+    return rule_allows(config, caller, args)
+
+
+def rule_allows(config: FunctionConfig, caller: CallerContext, args: dict[str, Any]) -> bool:
+    """The declarative ``check_permission`` rule (no callable): decided without awaiting."""
     rule = config.spec.check_permission
     if rule.kind == "none":
         return True

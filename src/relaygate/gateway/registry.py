@@ -102,6 +102,10 @@ class Registry:
     def is_enabled(self, key: FunctionKey) -> bool:
         return key not in self._disabled and self.get(key) is not None
 
+    def resolved(self, service: str, request_type: str, version: str | None) -> FunctionConfig | None:
+        """What :meth:`resolve` answered last for these names, if it answered since the last change."""
+        return self._resolved.get((service, request_type, version))
+
     def resolve(self, service: str, request_type: str, version: str | None) -> FunctionConfig:
         """The function a request gets (see :func:`resolve_version`); ``not_found`` / ``disabled``."""
         cached = self._resolved.get((service, request_type, version))

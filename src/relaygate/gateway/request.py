@@ -82,10 +82,34 @@ def decode_request(payload: object, *, max_size: int | None = None) -> GatewayRe
             raise GatewayError(codes.BAD_REQUEST, "the request is not JSON") from None
         if size > MAX_REQUEST_BYTES:
             raise GatewayError(codes.BAD_REQUEST, f"the request is larger than {MAX_REQUEST_BYTES} bytes")
+    fields = valid_fields(payload)
+    if fields is not None:
+        return GatewayRequest(*fields)
+    request_id = _text(payload, "request_id", MAX_REQUEST_ID_CHARS, required=True)
+    service = _text(payload, "service", MAX_NAME_CHARS, required=True)
+    request_type = _text(payload, "request_type", MAX_NAME_CHARS, required=True)
+    version = _text(payload, "version", MAX_NAME_CHARS, required=False)
+    device_id = _text(payload, "device_id", MAX_NAME_CHARS, required=False)
+    args = payload.get("args")
+    if args is None:
+        args = {}
+    elif not isinstance(args, dict):
+        raise GatewayError(codes.BAD_REQUEST, "args must be an object")
+    assert request_id is not None and service is not None and request_type is not None
+    return GatewayRequest(request_id, service, request_type, version, args, device_id)
+
+
+Fields = tuple[str, str, str, "str | None", dict[str, Any], "str | None"]
+"""``request_id, service, request_type, version, args, device_id`` (``GatewayRequest``'s order)."""
+
+
+def valid_fields(payload: dict[str, Any]) -> Fields | None:
+    """The request's fields when every one is valid (the common case, one expression), else None
+    (then :func:`decode_request` names the first bad one). The payload's size is not checked."""
     get = payload.get
     request_id, service, request_type = get("request_id"), get("service"), get("request_type")
-    version, device_id = get("version"), get("device_id")
-    if not (  # the common, valid case in one expression; else find the first bad field
+    version, device_id, args = get("version"), get("device_id"), get("args")
+    if (
         type(request_id) is str
         and 0 < len(request_id) <= MAX_REQUEST_ID_CHARS
         and type(service) is str
@@ -95,15 +119,9 @@ def decode_request(payload: object, *, max_size: int | None = None) -> GatewayRe
         and (version is None or (type(version) is str and 0 < len(version) <= MAX_NAME_CHARS))
         and (device_id is None or (type(device_id) is str and 0 < len(device_id) <= MAX_NAME_CHARS))
     ):
-        request_id = _text(payload, "request_id", MAX_REQUEST_ID_CHARS, required=True)
-        service = _text(payload, "service", MAX_NAME_CHARS, required=True)
-        request_type = _text(payload, "request_type", MAX_NAME_CHARS, required=True)
-        version = _text(payload, "version", MAX_NAME_CHARS, required=False)
-        device_id = _text(payload, "device_id", MAX_NAME_CHARS, required=False)
-    args = get("args")
-    if args is None:
-        args = {}
-    elif not isinstance(args, dict):
-        raise GatewayError(codes.BAD_REQUEST, "args must be an object")
-    assert request_id is not None and service is not None and request_type is not None
-    return GatewayRequest(request_id, service, request_type, version, args, device_id)
+        if args is None:
+            args = {}
+        elif type(args) is not dict:
+            return None
+        return request_id, service, request_type, version, args, device_id
+    return None

@@ -36,8 +36,19 @@ def make_response(
 
 
 def ok(request_id: str, result: Any) -> dict[str, Any]:
-    """The final successful response of a call."""
-    return make_response(request_id, result=result)
+    """The final successful response of a call (built as a literal: one per call)."""
+    return {
+        "request_id": request_id,
+        "result": result,
+        "success": True,
+        "error": None,
+        "async": False,
+        "has_more": False,
+        "can_retry": False,
+        "code": None,
+        "retry_after_ms": None,
+        "seq": None,
+    }
 
 
 def async_ack(request_id: str) -> dict[str, Any]:

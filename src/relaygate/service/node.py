@@ -22,7 +22,7 @@ import signal
 import socket
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, TypeGuard, cast
 
@@ -36,6 +36,7 @@ from relaygate.protocol.gateway.codes import ServiceError
 from relaygate.protocol.gateway.context import CallContext
 from relaygate.protocol.gateway.functions import key_text
 from relaygate.service.deadlines import Deadlines
+from relaygate.service.eager import Suspended, first_step
 from relaygate.service.link import RedisLink, keep_linked, pack
 from relaygate.service.outbox import Outbox, Publishes, Pushes
 from relaygate.service.service import Handler, Service
@@ -312,7 +313,11 @@ class ServiceNode:
                 self.outbox.publish(reply_to, seen.final)
             return
         seen = self._seen[call_id] = _Seen(reply_to, credits=credits)
-        seen.task = asyncio.create_task(self._run(call_id, message, seen))
+        outcome = self._start(call_id, message, seen)
+        if isinstance(outcome, dict):
+            self._finish(call_id, seen, outcome)
+            return
+        seen.task = asyncio.create_task(outcome)
         self._inflight += 1
         self._running.add(seen.task)
         seen.task.add_done_callback(self._finished)
@@ -323,39 +328,12 @@ class ServiceNode:
         self._room.set()
 
     # -- running a call -------------------------------------------------------------------
-    async def _run(self, call_id: str, message: dict[str, Any], seen: _Seen) -> None:
-        final: dict[str, Any]
-        try:
-            final = await self._execute(call_id, message, seen)
-        except asyncio.CancelledError:  # by the gateway (client cancel, timeout) or by our shutdown
-            code = codes.UNAVAILABLE if self._stopping else codes.CANCELLED
-            final = {"t": wire.ERROR, "id": call_id, "code": code, "message": code}
-        except TimeoutError:  # past the caller's deadline: the gateway has answered timeout already
-            final = {"t": wire.ERROR, "id": call_id, "code": codes.TIMEOUT, "message": "deadline passed"}
-        except ServiceError as exc:
-            final = {
-                "t": wire.ERROR,
-                "id": call_id,
-                "code": exc.code,
-                "message": exc.message,
-                "business": True,
-            }
-        except Exception as exc:
-            log.exception("service function raised")
-            text = f"{type(exc).__name__}: {exc}" if self.debug_errors else "internal error"
-            final = {"t": wire.ERROR, "id": call_id, "code": codes.INTERNAL, "message": text}
-        seen.task = None
-        try:
-            data = wire.encode(final)
-        except TypeError:
-            data = wire.encode(
-                {"t": wire.ERROR, "id": call_id, "code": codes.INTERNAL, "message": "result is not JSON"}
-            )
-        seen.final = data
-        self._expiry.append((time.monotonic() + self.dedupe_window, call_id, seen))
-        self.outbox.publish(seen.reply_to, data)
-
-    async def _execute(self, call_id: str, message: dict[str, Any], seen: _Seen) -> dict[str, Any]:
+    def _start(
+        self, call_id: str, message: dict[str, Any], seen: _Seen
+    ) -> dict[str, Any] | Coroutine[Any, Any, None]:
+        """Check the call and run a coroutine function's first step at once (see
+        :mod:`relaygate.service.eager`): the final reply of a call that needs no task, else the
+        coroutine to run in one."""
         handler = self.service.handlers.get((str(message.get("fn")), message.get("v")))
         if handler is None:
             return {
@@ -372,13 +350,86 @@ class ServiceNode:
                 "code": codes.INVALID_ARGS,
                 "message": orjson.dumps(errors).decode(),
             }
-        ctx = CallContext.from_wire(message["ctx"])
+        try:
+            ctx = CallContext.from_wire(message["ctx"])
+        except (KeyError, TypeError, ValueError):
+            return {"t": wire.ERROR, "id": call_id, "code": codes.BAD_REQUEST, "message": "invalid ctx"}
+        if handler.spec.response_type == "stream" or not handler.is_coroutine:
+            return self._run(call_id, handler, values, ctx, seen)
+        try:
+            outcome = first_step(handler.function(**values, ctx=ctx))
+        except (Exception, asyncio.CancelledError) as exc:
+            return self._error_reply(call_id, exc)
+        if isinstance(outcome, Suspended):
+            return self._run(call_id, handler, values, ctx, seen, outcome)
+        return {"t": wire.OK, "id": call_id, "result": outcome}
+
+    async def _run(
+        self,
+        call_id: str,
+        handler: Handler,
+        values: dict[str, Any],
+        ctx: CallContext,
+        seen: _Seen,
+        first: Suspended | None = None,
+    ) -> None:
+        final: dict[str, Any]
+        try:
+            final = await self._execute(call_id, handler, values, ctx, seen, first)
+        except (Exception, asyncio.CancelledError) as exc:
+            final = self._error_reply(call_id, exc)
+        self._finish(call_id, seen, final)
+
+    def _error_reply(self, call_id: str, exc: BaseException) -> dict[str, Any]:
+        """The final reply of a call that raised (or was cancelled)."""
+        if isinstance(exc, asyncio.CancelledError):  # by the gateway (client cancel, timeout) or our shutdown
+            code = codes.UNAVAILABLE if self._stopping else codes.CANCELLED
+            return {"t": wire.ERROR, "id": call_id, "code": code, "message": code}
+        if isinstance(exc, TimeoutError):  # past the caller's deadline: the gateway answered timeout already
+            return {"t": wire.ERROR, "id": call_id, "code": codes.TIMEOUT, "message": "deadline passed"}
+        if isinstance(exc, ServiceError):
+            return {
+                "t": wire.ERROR,
+                "id": call_id,
+                "code": exc.code,
+                "message": exc.message,
+                "business": True,
+            }
+        log.exception("service function raised", exc_info=exc)
+        text = f"{type(exc).__name__}: {exc}" if self.debug_errors else "internal error"
+        return {"t": wire.ERROR, "id": call_id, "code": codes.INTERNAL, "message": text}
+
+    def _finish(self, call_id: str, seen: _Seen, final: dict[str, Any]) -> None:
+        """Send the final reply and keep it for duplicates of the call (the dedupe window)."""
+        seen.task = None
+        try:
+            data = wire.encode(final)
+        except TypeError:
+            data = wire.encode(
+                {"t": wire.ERROR, "id": call_id, "code": codes.INTERNAL, "message": "result is not JSON"}
+            )
+        seen.final = data
+        self._expiry.append((time.monotonic() + self.dedupe_window, call_id, seen))
+        self.outbox.publish(seen.reply_to, data)
+
+    async def _execute(
+        self,
+        call_id: str,
+        handler: Handler,
+        values: dict[str, Any],
+        ctx: CallContext,
+        seen: _Seen,
+        first: Suspended | None,
+    ) -> dict[str, Any]:
+        """The rest of a call that needs a task, within the caller's deadline."""
         watch = self._deadlines.start(max(0.001, ctx.remaining()), handler.spec.key)
         try:
-            if handler.spec.response_type == "stream":
+            if first is not None:
+                result = await first
+            elif handler.spec.response_type == "stream":
                 await self._stream(call_id, handler, values, ctx, seen)
                 return {"t": wire.END, "id": call_id}
-            if handler.is_coroutine:
+            elif handler.is_coroutine:
                 result = await handler.function(**values, ctx=ctx)
             else:
                 result = await _call(handler.function, values, ctx)

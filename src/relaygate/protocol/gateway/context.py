@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,13 +26,7 @@ class CallContext:
         return max(0.0, self.deadline - time.time())
 
     def to_wire(self) -> dict[str, Any]:
-        return {
-            "request_id": self.request_id,
-            "user_id": self.user_id,
-            "device_id": self.device_id,
-            "user_roles": list(self.user_roles),
-            "deadline": self.deadline,
-        }
+        return wire_context(self.request_id, self.user_id, self.device_id, self.user_roles, self.deadline)
 
     @classmethod
     def from_wire(cls, raw: dict[str, Any]) -> CallContext:
@@ -42,3 +37,16 @@ class CallContext:
             user_roles=tuple(raw.get("user_roles") or ()),
             deadline=float(raw["deadline"]),
         )
+
+
+def wire_context(
+    request_id: str, user_id: str | None, device_id: str | None, user_roles: Sequence[str], deadline: float
+) -> dict[str, Any]:
+    """A call message's ``ctx``: what :meth:`CallContext.to_wire` gives, without the object."""
+    return {
+        "request_id": request_id,
+        "user_id": user_id,
+        "device_id": device_id,
+        "user_roles": list(user_roles),
+        "deadline": deadline,
+    }
